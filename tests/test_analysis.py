@@ -1,0 +1,221 @@
+"""Chapter 04's sweeps and measurements, on a tiny source model and tiny synthetic sets."""
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from tl_lessons import analysis, checkpoints, dashboard, data, models, train
+from tl_lessons.experiments import TransferSetup
+from tl_lessons.synthetic import make_synthetic
+
+WIDTH = (4, 8, 8, 16)
+SMALL_SETS = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one thread is faster than two fighting over a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_dataset(name, split="train", root=None, download=False, seed=0):
+    """synthetic10/100 with 4 training (2 test) images per class: the full sets take seconds to draw."""
+    key = (name, split)
+    if key not in SMALL_SETS:
+        SMALL_SETS[key] = make_synthetic(int(name.removeprefix("synthetic")), split, n_per_class=4 if split == "train" else 2)
+    return SMALL_SETS[key]
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch):
+    """A one-epoch transfer from a tiny FastNet 'trained' on synthetic10 to a tiny synthetic100."""
+    monkeypatch.setattr(data, "load_dataset", small_dataset)
+    source_set = small_dataset("synthetic10")
+    torch.manual_seed(0)
+    source = models.FastNet(10, width=WIDTH)
+    path = checkpoints.save_checkpoint(tmp_path / "source.pt", source, arch="fastnet", classes=source_set.classes,
+                                       mean=source_set.mean, std=source_set.std, dataset="synthetic10",
+                                       source="test", arch_options={"width": WIDTH})
+    return TransferSetup(source=str(path), target="synthetic100", epochs=1, batch_size=64, k=2)
+
+
+def backbone_state(model):
+    return {name: tensor for name, tensor in model.state_dict().items() if not name.startswith("head.")}
+
+
+def test_strategy_setups_share_the_budget_and_take_tuned_rates():
+    setups = analysis.strategy_setups()
+    assert [s.strategy for s in setups] == ["scratch", "linear_probe", "freeze", "finetune", "discriminative",
+                                            "gradual", "head_first"]
+    assert {(s.epochs, s.batch_size, s.seed, s.target) for s in setups} == {(10, 64, 0, "cifar100")}
+    assert [s.lr for s in setups] == [analysis.STRATEGY_LRS[s.strategy] for s in setups]
+    assert analysis.strategy_setups(lrs={"finetune": 0.5}, strategies=("finetune",))[0].lr == 0.5
+
+
+def test_compare_strategies_reports_budget_and_what_trained(setup):
+    setups = analysis.strategy_setups(setup, strategies=("scratch", "linear_probe", "freeze"))
+    results = analysis.compare_strategies(setups)
+    scratch, probe, frozen = results
+    head_params = WIDTH[-1] * 100 + 100
+    assert probe["trainable_params"] == head_params
+    assert scratch["trainable_params"] == scratch["total_params"] > frozen["trainable_params"] > head_params
+    for result in results:
+        assert result["status"] == "finished" and len(result["epochs"]) == 1 and result["seconds"] > 0
+        assert 0 <= result["best_val_acc"] <= 1 and "model" not in result
+    json.dumps(results)  # plain data
+    rows = analysis.summary(results)
+    assert rows[1]["trainable params"] == head_params
+    assert rows[0]["best val acc %"] == round(100 * scratch["best_val_acc"], 1)
+
+
+def test_linear_probe_keeps_the_backbone_and_finetune_changes_it(setup):
+    source, _ = checkpoints.load_checkpoint(setup.source)
+    probe = analysis.train_setup(dataclasses.replace(setup, strategy="linear_probe"))["model"]
+    tuned = analysis.train_setup(dataclasses.replace(setup, strategy="finetune", lr=0.1))["model"]
+    for name, tensor in backbone_state(source).items():
+        assert torch.equal(probe.state_dict()[name], tensor), name
+    assert any(not torch.equal(tuned.state_dict()[name], tensor) for name, tensor in backbone_state(source).items())
+
+
+def test_label_regimes_and_freeze_depth(setup):
+    rows = analysis.label_regimes(analysis.strategy_setups(setup, strategies=("linear_probe",)), (1, 2))
+    assert [(r["per_class"], r["train_images"]) for r in rows] == [(1, 100), (2, 200)]
+    depth = analysis.freeze_depth_curve(setup, (0, 4))
+    trainable = [r["trainable_params"] for r in depth]
+    assert [r["config"]["k"] for r in depth] == [0, 4] and trainable[0] > trainable[1] == WIDTH[-1] * 100 + 100
+    assert isinstance(analysis.plot_label_regimes(rows), Figure)
+    assert isinstance(analysis.plot_freeze_depth(depth, models.stage_names(models.FastNet(10))), Figure)
+    assert isinstance(analysis.plot_comparison(depth), Figure)
+
+
+def test_tune_learning_rates_uses_a_carve_out_and_picks_the_best(setup, monkeypatch):
+    seen = []
+
+    def fake_compare(trials, root=None):
+        seen.extend(trials)
+        return [{"final_val_acc": 1.0 if t.lr == 0.03 else 0.5} for t in trials]
+
+    monkeypatch.setattr(analysis, "compare_strategies", fake_compare)
+    tuned = analysis.tune_learning_rates(analysis.strategy_setups(setup, strategies=("finetune",)), lrs=(0.01, 0.03))
+    assert tuned == {"finetune": {"best_lr": 0.03, "scores": {0.01: 0.5, 0.03: 1.0}}}
+    assert {t.val for t in seen} == {0.2}
+
+
+def test_record_reference_runs_is_readable_by_the_dashboard(setup, tmp_path):
+    setups = analysis.strategy_setups(setup, strategies=("finetune", "linear_probe"))
+    out = analysis.record_reference_runs(tmp_path / "reference.json", setups)
+    reference = dashboard.load_reference_runs(out)
+    assert [run["label"] for run in reference["runs"]] == [s.label() for s in setups]
+    assert "synthetic100" in reference["data"]
+    table = dashboard.reference_table(reference)
+    assert table["trainable params"].iloc[1] == WIDTH[-1] * 100 + 100
+
+
+def test_stage_output_shapes_give_the_real_flattened_sizes():
+    rows = analysis.stage_output_shapes(models.build_model("fastnet", 10))
+    assert rows[-2] == {"stage": "stage3", "shape": (128, 4, 4), "flattened": 2048}
+    assert rows[-1]["shape"] == (10,)
+    tutorial = analysis.stage_output_shapes(models.TutorialNet(10))
+    assert tutorial[1] == {"stage": "conv2", "shape": (16, 5, 5), "flattened": 400}
+    assert analysis.stage_output_shapes(models.build_model("fastnet", 10), image_size=64)[-2]["shape"] == (128, 8, 8)
+
+
+def test_copy_matching_weights_skips_the_head_and_reports_it():
+    source, target = models.FastNet(10, width=WIDTH), models.FastNet(100, width=WIDTH)
+    head_before = copy.deepcopy(target.head.state_dict())
+    report = analysis.copy_matching_weights(source, target)
+    assert report["missing"] == ["head.fc.weight", "head.fc.bias"] == report["skipped"]
+    assert report["unexpected"] == []
+    for name, tensor in backbone_state(source).items():
+        assert torch.equal(target.state_dict()[name], tensor)
+    assert all(torch.equal(target.head.state_dict()[k], v) for k, v in head_before.items())
+
+
+def test_with_head_shares_the_backbone_and_forgetting_is_zero_without_change():
+    source, tuned = models.FastNet(10, width=WIDTH).eval(), models.FastNet(100, width=WIDTH)
+    again = analysis.with_head(tuned, source.head)
+    assert again.stem is tuned.stem and again.head is source.head and models.stage_names(again)[-1] == "head"
+    test_set = small_dataset("synthetic10", "test")
+    result = analysis.forgetting(source, copy.deepcopy(source), test_set)
+    assert result["forgotten"] == 0 and result["before"] == train.evaluate(source, test_set)[1]
+
+
+def test_running_stats_shift_measures_batchnorm_drift():
+    model = models.FastNet(10, width=WIDTH)
+    before = analysis.batchnorm_statistics(model)
+    unchanged = analysis.running_stats_shift(before, analysis.batchnorm_statistics(model))
+    assert unchanged[0] == {"layer": "stem.bn", "mean_shift": 0.0, "var_ratio": 1.0}
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(16, 3, 32, 32) * 3 + 2)  # data unlike the statistics: they move
+    moved = analysis.running_stats_shift(before, analysis.batchnorm_statistics(model))
+    assert len(moved) == len(before) and all(row["mean_shift"] > 0 for row in moved)
+    assert moved[0]["var_ratio"] > 1
+
+
+def test_penultimate_features_are_the_classifier_inputs():
+    model = models.FastNet(10, width=WIDTH).eval()
+    test_set = small_dataset("synthetic10", "test")
+    features = analysis.penultimate_features(model, test_set, batch_size=7)
+    x = next(iter(train.Loader(test_set, len(test_set))))[0]
+    with torch.no_grad():
+        expected = model.head[:-1](nn.Sequential(*list(model.children())[:-1])(x))
+    assert torch.allclose(features, expected, atol=1e-5)
+
+
+def test_pca_2d_keeps_the_directions_of_largest_variance():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(500, 6, generator=generator) * torch.tensor([5.0, 0.1, 3.0, 0.1, 0.1, 0.1])
+    points = analysis.pca_2d(features)
+    assert points.shape == (500, 2)
+    assert torch.allclose(points.var(0), torch.tensor([25.0, 9.0]), rtol=0.15)
+
+
+def test_class_separation_is_high_for_clusters_and_low_for_random_labels():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(4).repeat(50)
+    clusters = torch.eye(4)[labels] * 10 + torch.randn(200, 4, generator=generator) * 0.1
+    assert analysis.class_separation(clusters, labels) > 0.99
+    assert analysis.class_separation(clusters, labels[torch.randperm(200, generator=generator)]) < 0.1
+
+
+def test_fit_linear_map_learns_with_both_losses():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat(30)
+    features = torch.eye(3)[labels] * 2 + torch.randn(90, 3, generator=generator) * 0.2
+    for loss in ("cross_entropy", "mse"):
+        linear = analysis.fit_linear_map(features, labels, 3, loss=loss, steps=200, lr=0.05)
+        assert analysis.map_accuracy(linear, features, labels) == 1.0
+    with pytest.raises(ValueError):
+        analysis.fit_linear_map(features, labels, 3, loss="hinge")
+
+
+def test_joint_training_and_gradient_ascent_on_the_target_loss():
+    # As many source images as target images: an epoch ends with the smaller set.
+    source_set, target_set = make_synthetic(10, "train", n_per_class=40), small_dataset("synthetic100")
+    torch.manual_seed(0)
+    source = models.FastNet(10, width=WIDTH)
+    before = copy.deepcopy(source.state_dict())
+    args = (source, source_set, target_set, source_set, target_set)
+    joint = analysis.joint_train(*args, epochs=2, lr=0.05, batch_size=32)
+    assert [row["epoch"] for row in joint["history"]] == [1, 2]
+    assert joint["target_model"].stem is joint["source_model"].stem
+    assert models.classifier(joint["target_model"]).out_features == 100
+    assert all(torch.equal(source.state_dict()[k], v) for k, v in before.items())  # the source is copied
+    ascent = analysis.joint_train(*args, source_weight=0.0, target_weight=-1.0, epochs=2, lr=0.05, batch_size=32)
+    # Maximising the target loss: on the images it trained on the model ends at or below chance (1 %).
+    assert ascent["history"][-1]["target_acc"] <= 0.01
+    assert ascent["history"][-1]["target_loss"] > joint["history"][-1]["target_loss"]
+
+
+def test_plot_feature_space_draws_one_panel_per_projection():
+    points = torch.randn(40, 2)
+    figure = analysis.plot_feature_space({"before": points, "after": points}, torch.arange(40) % 4, list("abcd"))
+    assert isinstance(figure, Figure) and len(figure.axes) == 2

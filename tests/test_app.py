@@ -1,0 +1,195 @@
+"""The dashboard driven without a browser (streamlit.testing.v1.AppTest): options, training, links, checks.
+
+Every test runs the app offline (an empty data folder, so synthetic practice data), in tiny
+mode (TL_LESSONS_APP_TINY=1) and with its own run store; a small source model is saved where
+the app looks for models trained in it, so transfer strategies have something to start from.
+"""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tl_lessons import dashboard
+from tl_lessons.runs import RunStore
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory) -> bytes:
+    """An (untrained) FastNet checkpoint for synthetic10: something to transfer from, made once."""
+    model, train_set, _, config = dashboard.source_training("synthetic10", per_class=2, epochs=1)
+    path = dashboard.save_source(tmp_path_factory.mktemp("source") / "tiny.pt", model, train_set, config, {})
+    return path.read_bytes()
+
+
+@pytest.fixture()
+def lab(tmp_path, monkeypatch, run_store_path, tiny_source):
+    """The app on its first page, offline and tiny, with a source model 'tiny' to transfer from."""
+    monkeypatch.setenv("TL_LESSONS_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("TL_LESSONS_APP_TINY", "1")
+    monkeypatch.setenv("TL_LESSONS_THREADS", "2")
+    dashboard.sources_dir(run_store_path).mkdir(parents=True)
+    (dashboard.sources_dir(run_store_path) / "tiny.pt").write_bytes(tiny_source)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["source"] = "trained:tiny"  # the shipped model may or may not be in this copy
+    yield app
+    job = app.session_state["lab_job"] if "lab_job" in app.session_state else None
+    if job is not None:
+        job.stop()
+        job.wait(10)
+
+
+def train_until_done(app, seconds=90):
+    app.button(key="lab_train").click().run()
+    assert not app.exception
+    job = app.session_state["lab_job"]
+    deadline = time.monotonic() + seconds
+    while not (job.done and app.session_state["lab_job_reported"]) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        app.run()  # what the live view's timer does in a browser
+        assert not app.exception
+    assert job.done, "the run did not end in time"
+    app.run()
+    return job
+
+
+def errors(app) -> str:
+    return " ".join(element.value for element in app.error)
+
+
+def test_offline_the_app_offers_synthetic_data_and_says_how_to_get_cifar(lab):
+    lab.run()
+    assert not lab.exception
+    assert "make data" in lab.warning[0].value
+    assert lab.selectbox(key="lab_target").options == ["Synthetic-100 (synthetic practice data, 100 classes)"]
+    sources = lab.selectbox(key="lab_source")
+    assert sources.value == "trained:tiny"
+    assert "Random weights (no pre-training)" in sources.options
+    assert any(option.startswith("ResNet-18 pre-trained on ImageNet") for option in sources.options)
+
+
+def test_the_strategy_options_decide_what_is_frozen(lab):
+    lab.run()
+    lab.selectbox(key="lab_strategy").select("freeze").run()
+    lab.select_slider(key="lab_k").set_value(2).run()
+    assert not lab.exception
+    states = lab.dataframe[0].value["state"].tolist()
+    assert [state.startswith("frozen") for state in states] == [True, True, False, False, False]
+    assert lab.query_params["strategy"] == "freeze" and lab.query_params["k"] == "2"
+
+    lab.selectbox(key="lab_strategy").select("linear_probe").run()
+    states = lab.dataframe[0].value["state"].tolist()
+    assert [state.startswith("frozen") for state in states] == [True, True, True, True, False]
+    assert states[0] == "frozen, BN in eval"
+    lab.radio(key="lab_bn").set_value("train").run()
+    assert lab.dataframe[0].value["state"].tolist()[0].startswith("frozen, BN in train")
+
+    lab.selectbox(key="lab_strategy").select("finetune").run()
+    assert set(lab.dataframe[0].value["state"]) == {"trainable"}
+
+
+def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
+    lab.run()
+    lab.selectbox(key="lab_strategy").select("linear_probe").run()
+    job = train_until_done(lab)
+    assert job.status == "finished", job.end
+    assert lab.success and "Finished" in lab.success[0].value
+    charts = lab.get("vega_lite_chart")
+    assert len(charts) >= 3  # loss and accuracy of this run, and the comparison
+    assert not dashboard.live_curves(job.events).empty
+    runs = RunStore(run_store_path).runs()
+    assert [run["status"] for run in runs] == ["finished"]
+    assert runs[0]["config"]["strategy"] == "linear_probe" and runs[0]["config"]["trainable_params"] > 0
+    table = lab.dataframe[1].value
+    assert table["run"].tolist() == [f"#{runs[0]['id']} {runs[0]['label']}"]
+    assert lab.multiselect(key="lab_compare").value == table["run"].tolist()
+    assert lab.get("download_button")  # the chosen runs as CSV
+
+
+def test_invalid_settings_show_a_message_and_disable_train(lab):
+    lab.run()
+    assert not lab.button(key="lab_train").disabled
+    lab.number_input(key="lab_lr").set_value(0.0).run()
+    assert "learning rate must be above 0" in errors(lab)
+    assert lab.button(key="lab_train").disabled
+    lab.number_input(key="lab_lr").set_value(0.05).run()
+    lab.number_input(key="lab_per_class").set_value(500).run()
+    assert "ask for at most" in errors(lab)
+    assert lab.button(key="lab_train").disabled
+    lab.number_input(key="lab_per_class").set_value(2).run()
+    lab.selectbox(key="lab_source").select("scratch").run()
+    assert "nothing worth keeping" in errors(lab)
+    assert lab.button(key="lab_train").disabled
+    assert not lab.exception
+
+
+def test_a_shared_link_opens_the_same_settings(lab):
+    lab.query_params.update({"strategy": "freeze", "k": "3", "lr": "0.02", "epochs": "2", "seed": "4"})
+    lab.run()
+    assert not lab.exception
+    assert lab.selectbox(key="lab_strategy").value == "freeze"
+    assert lab.select_slider(key="lab_k").value == 3
+    assert lab.number_input(key="lab_lr").value == 0.02
+    assert (lab.number_input(key="lab_epochs").value, lab.number_input(key="lab_seed").value) == (2, 4)
+    assert not lab.info or "Ignored" not in " ".join(info.value for info in lab.info)
+
+
+def test_a_link_with_invalid_values_falls_back_with_a_notice(lab):
+    lab.query_params.update({"strategy": "freeze", "k": "42", "lr": "fast", "colour": "red"})
+    lab.run()
+    assert not lab.exception
+    notices = " ".join(info.value for info in lab.info)
+    assert "k=42" in notices and "lr=fast" in notices and "'colour'" in notices
+    assert lab.selectbox(key="lab_strategy").value == "freeze"
+    assert lab.number_input(key="lab_lr").value == 0.05
+    assert not lab.button(key="lab_train").disabled
+
+
+def test_a_source_model_trained_in_the_app_becomes_the_source(lab, run_store_path):
+    lab.run()
+    lab.text_input(key="src_name").input("made-here").run()
+    lab.button(key="src_train").click().run()
+    job = lab.session_state["lab_job"]
+    deadline = time.monotonic() + 90
+    while not (job.done and lab.session_state["lab_job_reported"]) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        lab.run()
+    lab.run()
+    assert job.status == "finished", job.end
+    assert (dashboard.sources_dir(run_store_path) / "made-here.pt").is_file()
+    assert lab.selectbox(key="lab_source").value == "trained:made-here"
+
+
+def test_the_gradient_descent_playground_steps(lab):
+    lab.run()
+    lab.switch_page("app_pages/gradient_descent.py").run()
+    assert not lab.exception
+    assert lab.metric[0].value == "0 of 100"
+    lab.button(key="gd_step").click().run()
+    assert lab.metric[0].value == "1 of 100"
+    assert len(lab.get("vega_lite_chart")) == 2  # the surface with the path, and the loss per step
+    lab.number_input(key="gd_lr").set_value(0.5).run()  # far above 2 / 20 on the bowl: each step overshoots
+    lab.button(key="gd_step").click().run()
+    lab.button(key="gd_step").click().run()
+    assert lab.metric[2].value == "diverged"
+    lab.number_input(key="gd_lr").set_value(0.0).run()
+    assert "above 0" in errors(lab)
+
+
+def test_the_data_explorer_shows_a_class_grid(lab):
+    lab.run()
+    lab.switch_page("app_pages/data_explorer.py").run()
+    assert not lab.exception
+    assert lab.selectbox(key="dx_dataset").options[0].startswith("Synthetic-10")
+    assert lab.get("image")  # the class grid, drawn by tl_lessons.plots.class_grid
+
+
+def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):
+    lab.query_params.update({"strategy": "finetune", "lr": "100", "epochs": "2"})
+    lab.run()
+    job = train_until_done(lab)
+    assert job.status == "diverged", job.end
+    assert "Diverged" in errors(lab) and "learning rate" in errors(lab)
+    assert RunStore(dashboard.default_path()).runs()[0]["status"] == "diverged"

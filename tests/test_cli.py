@@ -1,0 +1,86 @@
+"""`python -m tl_lessons`: the commands work end to end and bad input gives a sentence, not a trace."""
+import csv
+import subprocess
+import sys
+import urllib.error
+
+import pytest
+
+from tl_lessons import __main__ as cli
+from tl_lessons.checkpoints import load_checkpoint
+from tl_lessons.runs import RunStore
+
+
+@pytest.fixture()
+def empty_data(tmp_path, monkeypatch):
+    folder = tmp_path / "no-data"
+    monkeypatch.setenv("TL_LESSONS_DATA", str(folder))
+    return folder
+
+
+def test_data_status_reports_missing_cifar(empty_data, capsys):
+    assert cli.main(["data", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10" in out and "cifar100" in out
+    assert "missing" in out.lower()
+
+
+def test_download_offline_is_one_sentence_and_exit_code_2(empty_data, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    import torchvision.datasets.utils
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", no_network)
+    assert cli.main(["data", "download", "cifar10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+    assert "make data" in err or "data download" in err
+
+
+def test_train_save_transfer_and_runs(empty_data, run_store_path, tmp_path, capsys):
+    checkpoint = tmp_path / "source.pt"
+    assert cli.main(["train", "--preset", "quick", "--data", "synthetic10", "--epochs", "1",
+                     "--save", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out.lower()
+    assert "test accuracy" in out
+    model, meta = load_checkpoint(checkpoint)
+    assert meta["dataset"] == "synthetic10" and len(meta["classes"]) == 10
+
+    assert cli.main(["transfer", "--source", str(checkpoint), "--data", "synthetic100", "--strategy", "freeze",
+                     "--k", "2", "--per-class", "5", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "frozen" in out  # the per-stage table printed before training
+    assert "validation accuracy" in out
+
+    runs = RunStore(run_store_path).runs()
+    assert [run["status"] for run in runs] == ["finished", "finished"]
+    assert cli.main(["runs", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "freeze k=2" in listed
+
+    exported = tmp_path / "runs.csv"
+    assert cli.main(["runs", "export", str(exported)]) == 0
+    rows = list(csv.DictReader(exported.open()))
+    assert {row["run_id"] for row in rows} == {str(run["id"]) for run in runs}
+
+
+def test_invalid_freeze_depth_is_a_sentence(empty_data, run_store_path, tmp_path, capsys):
+    checkpoint = tmp_path / "source.pt"
+    assert cli.main(["train", "--preset", "quick", "--data", "synthetic10", "--epochs", "1",
+                     "--no-store", "--save", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert cli.main(["transfer", "--source", str(checkpoint), "--data", "synthetic100", "--strategy", "freeze",
+                     "--k", "9", "--per-class", "2", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "k must be between 0 and 4" in err
+    assert RunStore(run_store_path).runs() == []  # nothing half-recorded
+
+
+def test_module_entry_point_runs(empty_data):
+    result = subprocess.run([sys.executable, "-m", "tl_lessons", "data", "synthetic", "--classes", "10"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "synthetic10 train" in result.stdout.lower() or "synthetic" in result.stdout.lower()

@@ -1,0 +1,399 @@
+"""tl_lessons.data: reading CIFAR, checksums, errors a learner can meet, subsets."""
+import hashlib
+import pickle
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets.utils
+
+from cifar_fixture import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, write_cifar10, write_cifar100
+from tl_lessons import data
+from tl_lessons.data import (
+    ChecksumMismatchWarning,
+    ImageSet,
+    data_dir,
+    label_fraction,
+    load_cifar10,
+    load_cifar100,
+    load_dataset,
+    per_class_subset,
+    split_validation,
+)
+from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
+
+DOWNLOAD_COMMAND = "python -m tl_lessons data download cifar10"
+
+
+def load_quietly(loader, *args, **kwargs):
+    """Load a fixture folder, whose checksums are (rightly) not the official ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChecksumMismatchWarning)
+        return loader(*args, **kwargs)
+
+
+@pytest.fixture()
+def cifar_root(tmp_path):
+    return tmp_path, write_cifar10(tmp_path), write_cifar100(tmp_path)
+
+
+@pytest.fixture()
+def fixture_is_official(monkeypatch):
+    """Pretend the fixture files are the official ones by making their own md5s the reference."""
+    real_cifar_files = data.cifar_files
+
+    def cifar_files_with_fixture_md5s(name):
+        files = real_cifar_files(name)
+        folder = data_dir() / files.folder
+        md5 = {file: hashlib.md5((folder / file).read_bytes()).hexdigest() for file in files.md5}
+        return data.CifarFiles(**{**files.__dict__, "md5": md5})
+
+    monkeypatch.setattr(data, "cifar_files", cifar_files_with_fixture_md5s)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def test_cifar10_reads_pixels_labels_and_class_names(cifar_root):
+    root, written, _ = cifar_root
+    train = load_quietly(load_cifar10, "train", root)
+    test = load_quietly(load_cifar10, "test", root)
+
+    assert train.images.shape == (100, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.images.is_contiguous()
+    assert train.labels.dtype == torch.int64 and train.labels.tolist() == written["train_labels"]
+    # Channel-major rows: the first 1,024 values are the red plane, row by row.
+    assert np.array_equal(train.images.reshape(100, -1).numpy(), written["train_images"])
+    assert train.images[7, 0, 0, 5].item() == written["train_images"][7, 5]
+    assert train.images[7, 2, 1, 0].item() == written["train_images"][7, 2048 + 32]
+    assert train.classes == CIFAR10_CLASSES
+    assert (train.name, train.split, train.num_classes, train.synthetic) == ("cifar10", "train", 10, False)
+    assert train.coarse_labels is None
+    assert len(test) == 30 and test.labels.tolist() == written["test_labels"]
+    assert np.array_equal(test.images.reshape(30, -1).numpy(), written["test_images"])
+    assert train.mean == data.CIFAR10_MEAN and train.std == data.CIFAR10_STD
+
+
+def test_cifar100_reads_fine_and_coarse_labels(cifar_root):
+    root, _, written = cifar_root
+    train = load_quietly(load_cifar100, "train", root)
+
+    assert train.images.shape == (200, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert np.array_equal(train.images.reshape(200, -1).numpy(), written["train_images"])
+    assert train.labels.tolist() == written["train_labels"]
+    assert train.coarse_labels.dtype == torch.int64
+    assert train.coarse_labels.tolist() == written["train_coarse_labels"]
+    assert train.classes == CIFAR100_CLASSES and train.coarse_classes == CIFAR100_COARSE_CLASSES
+    assert train.num_classes == 100 and train.mean == data.CIFAR100_MEAN
+    assert "holding 200 of the 50,000 official train images" in train.source
+    assert len(load_quietly(load_cifar100, "test", root)) == 100
+
+
+def test_fixture_is_in_the_official_format_torchvision_reads(cifar_root, monkeypatch):
+    root, written, _ = cifar_root
+    for file in ("data_batch_1", "batches.meta"):
+        raw = (written["folder"] / file).read_bytes()
+        assert isinstance(next(iter(pickle.loads(raw, encoding="latin1"))), str)
+        assert isinstance(next(iter(pickle.loads(raw, encoding="bytes"))), bytes)
+    import torchvision.datasets.cifar
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)
+    reference = torchvision.datasets.CIFAR10(str(root), train=True, download=False)
+    ours = load_quietly(load_cifar10, "train", root)
+    assert reference.classes == ours.classes and reference.targets == ours.labels.tolist()
+    assert np.array_equal(reference.data, ours.images.permute(0, 2, 3, 1).numpy())
+
+
+def test_describe_and_take(cifar_root):
+    root, _, _ = cifar_root
+    train = load_quietly(load_cifar100, "train", root)
+    assert train.describe().startswith("CIFAR-100 train: 200 images, 100 classes (2 per class); source: ")
+    part = train.take([3, 1], split="val")
+    assert part.split == "val" and part.labels.tolist() == [3, 1]
+    assert part.coarse_labels.tolist() == [3, 1] and torch.equal(part.images[1], train.images[1])
+    assert part.classes is train.classes and part.source == train.source
+    mask = train.labels < 5
+    assert train.take(mask).labels.tolist() == train.labels[mask].tolist()
+
+
+def test_load_dataset_by_name(cifar_root):
+    root, _, _ = cifar_root
+    assert load_quietly(load_dataset, "cifar10", "test", root).name == "cifar10"
+    assert load_quietly(load_dataset, "cifar100", "test", root).coarse_labels is not None
+    with pytest.raises(ConfigError, match="cifar10"):
+        load_dataset("imagenet")
+    with pytest.raises(ConfigError, match="'train' or 'test'"):
+        load_dataset("cifar10", "validation", root)
+
+
+def test_data_dir_prefers_argument_then_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TL_LESSONS_DATA", str(tmp_path / "env"))
+    assert data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert data_dir() == tmp_path / "env"
+    monkeypatch.delenv("TL_LESSONS_DATA")
+    assert data_dir() == data.REPO_ROOT / "data"
+
+
+# --- checksums ----------------------------------------------------------------------------
+
+
+def test_checksum_mismatch_warns_once_per_folder_naming_the_files(cifar_root):
+    root, _, _ = cifar_root
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train = load_cifar10("train", root)
+        load_cifar10("train", root)
+        load_cifar10("test", root)
+    mismatch = [w for w in caught if issubclass(w.category, ChecksumMismatchWarning)]
+    assert len(mismatch) == 1
+    assert issubclass(ChecksumMismatchWarning, UserWarning)
+    message = str(mismatch[0].message)
+    for file in ("data_batch_1", "data_batch_5", "test_batch", "batches.meta"):
+        assert file in message
+    assert DOWNLOAD_COMMAND in message
+    assert "rebuilt copy" in train.source and "pixels may differ" in train.source
+    assert str(root) in train.source
+
+
+def test_official_files_load_silently_and_say_so(cifar_root, fixture_is_official, monkeypatch):
+    root, _, _ = cifar_root
+    monkeypatch.setenv("TL_LESSONS_DATA", str(root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train = load_cifar10("train")
+    assert "official" in train.source and "rebuilt" not in train.source
+    assert data.data_status()[0]["state"].startswith("official")
+
+
+def test_md5_is_cached_until_the_file_changes(tmp_path, monkeypatch):
+    path = tmp_path / "file"
+    path.write_bytes(b"abc")
+    expected = hashlib.md5(b"abc").hexdigest()
+    assert data.file_md5(path) == expected
+
+    def no_hashing(*args):
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(data.hashlib, "md5", no_hashing)
+    assert data.file_md5(path) == expected
+    monkeypatch.setattr(data, "_MD5_CACHE", {})  # as in a new process: the digest stored beside the file is used
+    assert data.file_md5(path) == expected
+    path.write_bytes(b"abcd")  # new size: the cached digest no longer applies
+    with pytest.raises(AssertionError, match="hashed again"):
+        data.file_md5(path)
+
+
+# --- corrupt files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_content"])
+def test_corrupt_file_raises_corrupt_data_error_naming_it(cifar_root, damage):
+    root, written, _ = cifar_root
+    path = written["folder"] / "data_batch_3"
+    raw = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"<html>not found</html>")
+    else:
+        path.write_bytes(pickle.dumps({"data": np.zeros((4, 10), np.uint8), "labels": [0] * 4}))
+    with pytest.raises(CorruptDataError) as error:
+        load_quietly(load_cifar10, "train", root)
+    message = str(error.value)
+    assert str(path) in message and "delete it" in message and DOWNLOAD_COMMAND in message
+    assert "Traceback" not in message
+
+
+def test_pickle_that_would_run_code_is_refused(cifar_root):
+    root, written, _ = cifar_root
+
+    class RunsCode:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = written["folder"] / "test_batch"
+    path.write_bytes(pickle.dumps({"data": RunsCode()}, protocol=2))
+    with pytest.raises(CorruptDataError, match="print in a CIFAR file"):
+        load_quietly(load_cifar10, "test", root)
+
+
+# --- missing data and offline -------------------------------------------------------------
+
+
+def test_missing_data_without_download_says_what_to_do(tmp_path):
+    with pytest.raises(DataUnavailableError) as error:
+        load_cifar10("train", tmp_path, download=False)
+    message = str(error.value)
+    assert DOWNLOAD_COMMAND in message and "make data" in message and "TL_LESSONS_DATA" in message
+    assert "cifar-10-python.tar.gz" in message and str(tmp_path) in message
+
+
+def test_incomplete_folder_names_the_missing_file(cifar_root):
+    root, written, _ = cifar_root
+    (written["folder"] / "data_batch_2").unlink()
+    with pytest.raises(DataUnavailableError, match="data_batch_2"):
+        load_cifar10("train", root)
+    assert not data.cifar_available("cifar10", root)
+
+
+@pytest.mark.parametrize("failure", [urllib.error.URLError("no route to host"), OSError("network is unreachable")])
+def test_offline_download_raises_data_unavailable(tmp_path, monkeypatch, failure):
+    def offline(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataUnavailableError) as error:
+        load_cifar100("train", tmp_path, download=True)
+    message = str(error.value)
+    assert "python -m tl_lessons data download cifar100" in message and "TL_LESSONS_DATA" in message
+    assert error.value.__cause__ is failure
+
+
+def make_archive(tmp_path, monkeypatch):
+    """A cifar-10-python.tar.gz of a fixture folder, accepted as official by its md5."""
+    written = write_cifar10(tmp_path / "made")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(written["folder"], arcname="cifar-10-batches-py")
+    archive_md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    real_cifar_files = data.cifar_files
+    monkeypatch.setattr(data, "cifar_files", lambda name: data.CifarFiles(
+        **{**real_cifar_files(name).__dict__, "archive_md5": archive_md5}))
+    return archive, written
+
+
+def no_network(monkeypatch):
+    def offline(*args, **kwargs):
+        raise AssertionError("the network must not be used")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+
+
+def test_archive_put_in_by_hand_is_unpacked_without_network(tmp_path, monkeypatch):
+    archive, written = make_archive(tmp_path, monkeypatch)
+    root = tmp_path / "data"
+    root.mkdir()
+    archive.rename(root / archive.name)
+    no_network(monkeypatch)
+    train = load_quietly(load_cifar10, "train", root, download=False)
+    assert train.labels.tolist() == written["train_labels"]
+    assert data.data_status(root)[0]["archive_present"]
+
+
+def test_download_fetches_the_archive_and_unpacks_it(tmp_path, monkeypatch):
+    archive, written = make_archive(tmp_path, monkeypatch)
+    fetched = []
+
+    def fake_download_url(url, root, filename, md5):
+        fetched.append(url)
+        shutil.copy(archive, Path(root) / filename)
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", fake_download_url)
+    folder = data.download_cifar("cifar10", tmp_path / "data")
+    assert fetched == ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
+    assert folder == tmp_path / "data" / "cifar-10-batches-py" and (folder / "test_batch").is_file()
+    assert load_quietly(load_cifar10, "test", tmp_path / "data").labels.tolist() == written["test_labels"]
+
+
+def test_damaged_archive_is_named_with_the_fix(tmp_path, monkeypatch):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"half a download")
+    no_network(monkeypatch)
+    with pytest.raises(CorruptDataError) as error:
+        load_cifar10("train", tmp_path, download=False)
+    assert "cifar-10-python.tar.gz" in str(error.value) and DOWNLOAD_COMMAND in str(error.value)
+
+
+def test_data_status_reports_each_dataset(cifar_root, tmp_path):
+    root, _, _ = cifar_root
+    rows = {row["name"]: row for row in data.data_status(root)}
+    assert rows["cifar10"]["available"] and rows["cifar10"]["state"].startswith("rebuilt")
+    assert "test_batch" in rows["cifar10"]["mismatched"]
+    empty = {row["name"]: row for row in data.data_status(tmp_path / "nothing")}
+    assert not empty["cifar100"]["available"] and empty["cifar100"]["state"] == "missing"
+
+
+# --- subsets ------------------------------------------------------------------------------
+
+
+def numbered_set(counts):
+    """An ImageSet whose image i has every pixel equal to i % 256 and index i in its first 2 pixels."""
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))]
+    images = torch.zeros(len(labels), 3, 32, 32, dtype=torch.uint8)
+    index = torch.arange(len(labels))
+    images[:, 0, 0, 0], images[:, 0, 0, 1] = index // 256, index % 256
+    return ImageSet(images, labels, [f"class {c}" for c in range(len(counts))], "synthetic10", "train",
+                    "test set", (0.5,) * 3, (0.25,) * 3)
+
+
+def image_ids(ds):
+    return (ds.images[:, 0, 0, 0].long() * 256 + ds.images[:, 0, 0, 1].long()).tolist()
+
+
+def test_per_class_subset_is_stratified_and_deterministic():
+    ds = numbered_set([30, 40, 25])
+    few = per_class_subset(ds, 10, seed=3)
+    assert few.class_counts() == [10, 10, 10]
+    assert image_ids(few) == image_ids(per_class_subset(ds, 10, seed=3))
+    assert image_ids(few) != image_ids(per_class_subset(ds, 10, seed=4))
+    ids = image_ids(few)
+    assert ids == sorted(ids) and len(set(ids)) == 30  # dataset order, no repeats
+    assert [ds.labels[i].item() for i in ids] == few.labels.tolist()
+
+
+def test_per_class_subset_asks_for_at_most_the_smallest_class():
+    ds = numbered_set([30, 40, 25])
+    with pytest.raises(ConfigError, match="at most 25 per class"):
+        per_class_subset(ds, 26)
+    with pytest.raises(ConfigError, match="at least 1"):
+        per_class_subset(ds, 0)
+
+
+def test_label_fraction_keeps_each_class_share():
+    ds = numbered_set([30, 40, 20])
+    tenth = label_fraction(ds, 0.1, seed=0)
+    assert tenth.class_counts() == [3, 4, 2]
+    assert image_ids(tenth) == image_ids(label_fraction(ds, 0.1, seed=0))
+    assert label_fraction(ds, 0.01).class_counts() == [1, 1, 1]  # never an empty class
+    assert len(label_fraction(ds, 1.0)) == 90
+    with pytest.raises(ConfigError):
+        label_fraction(ds, 0)
+
+
+def test_split_validation_is_disjoint_stratified_and_deterministic():
+    ds = numbered_set([30, 40, 20])
+    train, val = split_validation(ds, 0.25, seed=5)
+    assert val.split == "val" and train.split == "train"
+    assert val.class_counts() == [8, 10, 5] and train.class_counts() == [22, 30, 15]
+    assert not set(image_ids(train)) & set(image_ids(val))
+    assert sorted(image_ids(train) + image_ids(val)) == list(range(90))
+    again_train, again_val = split_validation(ds, 0.25, seed=5)
+    assert image_ids(again_val) == image_ids(val) and image_ids(again_train) == image_ids(train)
+    assert image_ids(split_validation(ds, 0.25, seed=6)[1]) != image_ids(val)
+    with pytest.raises(ConfigError, match="at least 2 per class"):
+        split_validation(numbered_set([5, 1]), 0.2)
+    with pytest.raises(ConfigError):
+        split_validation(ds, 1.0)
+
+
+# --- the real CIFAR-10 --------------------------------------------------------------------
+
+
+@pytest.mark.real_data
+def test_real_cifar10_has_50000_plus_10000_balanced_images(real_cifar_root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChecksumMismatchWarning)  # the shared copy is a rebuilt one
+        train = load_cifar10("train", real_cifar_root)
+        test = load_cifar10("test", real_cifar_root)
+    assert train.images.shape == (50_000, 3, 32, 32) and test.images.shape == (10_000, 3, 32, 32)
+    assert train.class_counts() == [5_000] * 10 and test.class_counts() == [1_000] * 10
+    assert train.classes == CIFAR10_CLASSES
+    # The stored mean matches the pixels (a JPEG-rebuilt copy is within a few thousandths).
+    measured = train.images[:10_000].float().div(255).mean(dim=(0, 2, 3))
+    assert torch.allclose(measured, torch.tensor(train.mean), atol=0.01)

@@ -1,0 +1,112 @@
+"""Chapter 04 checks accept the reference answers and reject the typical wrong ones with the right hint."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tl_lessons import exercises_04 as ex
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one thread is faster than two fighting over a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def unfinished(*args):
+    raise NotImplementedError
+
+
+def test_practice_models_differ_by_seed_and_have_set_statistics():
+    a, b = ex.practice_model(10, seed=1), ex.practice_model(10, seed=2)
+    assert ex._same(a, b)  # some entries differ
+    assert (a.stem.bn.running_var > 0.4).all()  # not the default 1.0 everywhere: copying buffers is tested
+
+
+def copy_backbone(source, target):
+    backbone = {name: tensor for name, tensor in source.state_dict().items() if not name.startswith("head.")}
+    target.load_state_dict(backbone, strict=False)
+
+
+def test_copy_backbone_accepts_reference_and_explains_mistakes():
+    assert ex.check_copy_backbone(copy_backbone).ok
+    whole = ex.check_copy_backbone(lambda s, t: t.load_state_dict(s.state_dict(), strict=False))
+    assert not whole.ok and "SHAPE" in whole.message
+
+    def parameters_only(source, target):
+        with torch.no_grad():
+            for (name, p), q in zip(source.named_parameters(), target.parameters()):
+                if not name.startswith("head."):
+                    q.copy_(p)
+
+    buffers = ex.check_copy_backbone(parameters_only)
+    assert not buffers.ok and "BatchNorm statistics" in buffers.message
+    assert not ex.check_copy_backbone(lambda s, t: None).ok
+    assert not ex.check_copy_backbone(unfinished).ok
+
+
+def freeze_first(model, k):
+    for index, stage in enumerate(model.children()):
+        stage.requires_grad_(index >= k)
+
+
+def test_freeze_first_accepts_reference_and_explains_mistakes():
+    assert ex.check_freeze_first(freeze_first).ok
+
+    def freeze_last(model, k):
+        stages = list(model.children())
+        for index, stage in enumerate(stages):
+            stage.requires_grad_(index < len(stages) - k)
+
+    last = ex.check_freeze_first(freeze_last)
+    assert not last.ok and "LAST" in last.message
+
+    def only_freezes(model, k):  # never unfreezes what a previous call froze
+        for stage in list(model.children())[:k]:
+            stage.requires_grad_(False)
+
+    assert not ex.check_freeze_first(only_freezes).ok
+    assert not ex.check_freeze_first(unfinished).ok
+
+
+def test_flattened_size_accepts_reference_and_explains_mistakes():
+    assert ex.check_flattened_size(lambda backbone, size: backbone(torch.zeros(1, 3, size, size)).numel()).ok
+    batch = ex.check_flattened_size(lambda backbone, size: backbone(torch.zeros(2, 3, size, size)).numel())
+    assert not batch.ok and "ONE image" in batch.message
+    fixed = ex.check_flattened_size(lambda backbone, size: 128 * 7 * 7)
+    assert not fixed.ok and "6272" in fixed.message
+    assert not ex.check_flattened_size(lambda backbone, size: ...).ok
+    assert not ex.check_flattened_size(unfinished).ok
+
+
+def test_one_hot_mse_accepts_reference_and_explains_mistakes():
+    assert ex.check_one_hot_mse(lambda o, y: F.mse_loss(o, F.one_hot(y, o.shape[1]).float())).ok
+    summed = ex.check_one_hot_mse(lambda o, y: ((o - F.one_hot(y, o.shape[1])) ** 2).sum())
+    assert not summed.ok and "sum" in summed.message
+    per_row = ex.check_one_hot_mse(lambda o, y: ((o - F.one_hot(y, o.shape[1])) ** 2).sum(1).mean())
+    assert not per_row.ok and "every entry" in per_row.message
+    labels_only = ex.check_one_hot_mse(lambda o, y: F.mse_loss(o.argmax(1).float(), y.float()))
+    assert not labels_only.ok
+    assert not ex.check_one_hot_mse(unfinished).ok
+
+
+def test_cifar10_again_accepts_reference_and_explains_mistakes():
+    reference = ex.check_cifar10_again(lambda ft, src: nn.Sequential(*list(ft.children())[:-1], copy.deepcopy(src.head)))
+    assert reference.ok
+    itself = ex.check_cifar10_again(lambda ft, src: src)
+    assert not itself.ok and "source model itself" in itself.message
+
+    def in_place(finetuned, source):
+        finetuned.head = copy.deepcopy(source.head)
+        return finetuned
+
+    changed = ex.check_cifar10_again(in_place)
+    assert not changed.ok and "changed the fine-tuned model" in changed.message
+    hundred = ex.check_cifar10_again(lambda ft, src: ft)
+    assert not hundred.ok and "10 CIFAR-10 scores" in hundred.message
+    assert not ex.check_cifar10_again(unfinished).ok

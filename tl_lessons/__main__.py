@@ -1,0 +1,211 @@
+"""The command line: `python -m tl_lessons COMMAND ...` (also installed as `tl-lessons`).
+
+    python -m tl_lessons data status
+    python -m tl_lessons data download all
+    python -m tl_lessons train --preset quick --data cifar10 --save my_model.pt
+    python -m tl_lessons transfer --source shipped --data cifar100 --strategy freeze --k 2
+    python -m tl_lessons runs list
+    python -m tl_lessons bench --json bench.json
+
+Every command prints a learner-facing sentence and exits with status 2 when something is
+wrong with its input or the data (a `LessonError`), never a stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from .errors import LessonError
+
+
+def cmd_data(args):
+    from . import data, synthetic
+
+    if args.action == "status":
+        for row in data.data_status(args.root):
+            print(f"{row['name']:<9} {row['state']:<32} {row['folder']}")
+            if not row["available"]:
+                print(f"{'':<9} get it with: {row['download_command']}")
+    elif args.action == "download":
+        names = ("cifar10", "cifar100") if args.name == "all" else (args.name,)
+        for name in names:
+            print(f"{name}: {data.download_cifar(name, args.root)}")
+    elif args.action == "synthetic":
+        for split in ("train", "test"):
+            print(synthetic.make_synthetic(args.classes, split, seed=args.seed).describe())
+
+
+def add_training_options(parser, epochs=None):
+    parser.add_argument("--epochs", type=int, default=epochs, help="override the number of epochs")
+    parser.add_argument("--lr", type=float, help="override the (peak) learning rate")
+    parser.add_argument("--batch-size", type=int, help="override the batch size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", metavar="PATH", help="save the trained model as a checkpoint")
+    parser.add_argument("--no-store", action="store_true", help="do not record the run in the run store")
+
+
+def overrides(args) -> dict:
+    """The training options given on the command line, as TrainConfig fields."""
+    chosen = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed}
+    return {key: value for key, value in chosen.items() if value is not None}
+
+
+def run_stream(stream, args, config: dict, label: str):
+    """Follow a fit() stream with a progress bar, recording it unless --no-store."""
+    from .runs import RunStore, record
+    from .train import follow
+
+    if not args.no_store:
+        store = RunStore()
+        stream = record(stream, store, config, label)
+        print(f"recording the run in {store.path}")
+    return follow(stream)
+
+
+def cmd_train(args):
+    from . import checkpoints, data, models, train
+
+    config = dataclasses.replace(train.PRESETS[args.preset], **overrides(args))
+    train_set = data.load_dataset(args.data, "train", seed=args.seed)
+    test_set = data.load_dataset(args.data, "test", seed=args.seed)
+    print(train_set.describe())
+    model = models.build_model(config.arch, train_set.num_classes)
+    label = f"{args.preset} · {config.arch} · {args.data}"
+    history = run_stream(train.fit(model, train_set, None, config), args,
+                         {"command": "train", "preset": args.preset, "data": args.data,
+                          **dataclasses.asdict(config)}, label)
+    loss, accuracy = train.evaluate(model, test_set)
+    print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
+          f"after {history.end.get('elapsed', 0):.0f} s of training")
+    if args.save and history.status == "finished":
+        checkpoints.save_checkpoint(
+            args.save, model, arch=config.arch, classes=train_set.classes, mean=train_set.mean,
+            std=train_set.std, dataset=args.data, source=train_set.source, preset=args.preset,
+            metrics={"test_accuracy": accuracy, "test_loss": loss, "seconds": history.end.get("elapsed")},
+        )
+        print(f"saved {args.save}")
+
+
+def cmd_transfer(args):
+    from . import checkpoints, experiments, train
+
+    setup = experiments.TransferSetup(
+        source=args.source, target=args.data, per_class=args.per_class, fraction=args.fraction,
+        strategy=args.strategy, k=args.k, bn=args.bn, epochs=args.epochs or 8,
+        lr=args.lr if args.lr is not None else 0.05,
+        batch_size=args.batch_size or 128, seed=args.seed,
+    )
+    model, strategy, train_set, val_set, config = experiments.prepare(setup)
+    print(train_set.describe())
+    from .transfer import describe_text
+
+    print(describe_text(model, strategy))
+    history = run_stream(train.fit(model, train_set, val_set, config, strategy), args,
+                         {"command": "transfer", **setup.to_dict()}, setup.label())
+    print(f"{history.status}: validation accuracy {history.final['val_acc']:.2%}" if history.final
+          else history.status)
+    if args.save and history.status == "finished":
+        checkpoints.save_checkpoint(
+            args.save, model, arch=config.arch, classes=train_set.classes, mean=train_set.mean,
+            std=train_set.std, dataset=args.data, source=train_set.source,
+            metrics={"val_accuracy": history.final["val_acc"]},
+        )
+        print(f"saved {args.save}")
+
+
+def cmd_runs(args):
+    from .runs import RunStore
+
+    store = RunStore()
+    if args.action == "list":
+        rows = store.runs()
+        if not rows:
+            print(f"no runs yet in {store.path}")
+        for run in rows:
+            results = run.get("results") or {}
+            best = results.get("best_val_acc")
+            best = f"{best:.2%}" if isinstance(best, float) else "-"
+            print(f"{run['id']:>4}  {run['status']:<9} {best:>7}  {run['label']}")
+    else:
+        store.export_csv(args.out, args.ids or None)
+        print(f"wrote {args.out}")
+
+
+def cmd_bench(args):
+    from . import bench
+
+    bench.main(json_path=args.json, only=args.only)
+
+
+def cmd_reference_runs(args):
+    from . import bench
+
+    bench.record_reference_runs(args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m tl_lessons", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("data", help="download CIFAR, show what is on disk, or describe the synthetic sets")
+    p.add_argument("action", choices=("status", "download", "synthetic"))
+    p.add_argument("name", nargs="?", default="all", choices=("cifar10", "cifar100", "all"))
+    p.add_argument("--root", help="data folder (default: $TL_LESSONS_DATA or <project>/data)")
+    p.add_argument("--classes", type=int, default=10, choices=(10, 100))
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_data)
+
+    from .train import PRESETS
+
+    p = commands.add_parser("train", help="train a model from scratch with a preset")
+    p.add_argument("--preset", default="quick", choices=sorted(PRESETS))
+    p.add_argument("--data", default="cifar10", help="cifar10, cifar100, synthetic10 or synthetic100")
+    add_training_options(p)
+    p.set_defaults(run=cmd_train)
+
+    from .transfer import STRATEGIES
+
+    p = commands.add_parser("transfer", help="transfer a source model to a target dataset")
+    p.add_argument("--source", default="shipped", help="'shipped', 'scratch', or a checkpoint path")
+    p.add_argument("--data", default="cifar100", help="the target dataset")
+    p.add_argument("--strategy", default="linear_probe", choices=STRATEGIES)
+    p.add_argument("--k", type=int, default=0, help="freeze: number of leading stages frozen")
+    p.add_argument("--bn", default="eval", choices=("eval", "train"), help="BatchNorm in frozen stages")
+    p.add_argument("--per-class", type=int, help="train on this many labelled images per class")
+    p.add_argument("--fraction", type=float, help="or on this fraction of the labels")
+    add_training_options(p)
+    p.set_defaults(run=cmd_transfer)
+
+    p = commands.add_parser("runs", help="list the recorded runs or export them as CSV")
+    p.add_argument("action", choices=("list", "export"))
+    p.add_argument("out", nargs="?", default="runs.csv", help="export: the CSV file to write")
+    p.add_argument("--ids", type=int, nargs="*", help="export only these run ids")
+    p.set_defaults(run=cmd_runs)
+
+    p = commands.add_parser("bench", help="measure speed and accuracy against the kit's targets")
+    p.add_argument("--json", default="bench.json", help="where to write the results")
+    p.add_argument("--only", nargs="*", help="run only these sections (e.g. loader probe presets)")
+    p.set_defaults(run=cmd_bench)
+
+    p = commands.add_parser("reference-runs", help="record the dashboard's reference curves on real data")
+    p.add_argument("--out", default="tl_lessons/assets/reference_runs.json")
+    p.set_defaults(run=cmd_reference_runs)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except LessonError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Saving and loading trained models, with what is needed to use them again.
+
+A bare `state_dict` holds numbers only: it does not say which architecture they fit, how
+many classes the head has, what the classes are called, or how the images were normalised.
+A tl-lessons checkpoint is a dict that carries all of that beside the weights:
+
+    {"format": "tl-lessons-checkpoint", "version": 1, "state_dict": {...},
+     "arch": "fastnet", "arch_options": {}, "num_classes": 10, "classes": [...],
+     "mean": (...), "std": (...), "dataset": "cifar10", "source": "...",
+     "preset": "full", "metrics": {...}, "versions": {...}, "created": "..."}
+
+Loading is safe: `torch.load(..., weights_only=True)` only rebuilds tensors and plain values,
+so a file that smuggles in Python code is refused instead of run.
+
+    >>> save_checkpoint("probe.pt", model, arch="fastnet", classes=train_set.classes,
+    ...                 mean=train_set.mean, std=train_set.std, dataset="cifar100",
+    ...                 source="linear probe on the CIFAR-10 FastNet")
+    >>> model, meta = load_checkpoint("probe.pt")
+"""
+
+import os
+import pickle
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import tl_lessons
+from tl_lessons.errors import CheckpointError
+from tl_lessons.models import build_model
+
+FORMAT = "tl-lessons-checkpoint"
+VERSION = 1
+SOURCE_CHECKPOINT = Path(__file__).parent / "assets" / "cifar10_fastnet.pt"
+
+
+def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, dataset: str,
+                    source: str, preset: str | None = None, metrics: dict | None = None,
+                    arch_options: dict | None = None) -> Path:
+    """Save a model's weights with everything needed to rebuild and use it.
+
+    The file is written next to its destination first and then renamed into place, so a
+    save that fails half-way (disk full, interrupted) never destroys an older checkpoint.
+    `arch_options` are extra arguments of the architecture (for example FastNet's width).
+
+    >>> save_checkpoint("runs/fastnet.pt", model, arch="fastnet", classes=ds.classes,
+    ...                 mean=ds.mean, std=ds.std, dataset="cifar10", source="kit preset full")
+    """
+    classes = [str(name) for name in classes]
+    outputs = output_count(model)
+    if outputs is not None and outputs != len(classes):
+        raise CheckpointError(
+            f"The model has {outputs} outputs but {len(classes)} class names were given: "
+            "pass the classes of the dataset this model was trained on."
+        )
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "state_dict": {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()},
+        "arch": arch,
+        "arch_options": plain(arch_options or {}),
+        "num_classes": len(classes),
+        "classes": classes,
+        "mean": tuple(float(m) for m in mean),
+        "std": tuple(float(s) for s in std),
+        "dataset": dataset,
+        "source": source,
+        "preset": preset,
+        "metrics": plain(metrics or {}),
+        "versions": library_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
+
+
+def load_checkpoint(path, arch: str | None = None, num_classes: int | None = None,
+                    map_location="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a saved model; returns (model in eval mode, metadata without the weights).
+
+    Give `arch` and/or `num_classes` to check that the file is the model you expect: a
+    mismatch raises `CheckpointError` with what the file holds and what to do.
+
+    >>> model, meta = load_checkpoint("runs/fastnet.pt", arch="fastnet")
+    >>> meta["classes"][:2]
+    ['airplane', 'automobile']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"There is no checkpoint file at {path}: check the path, or save one with save_checkpoint().")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" in str(error):
+            # weights_only met a reference to Python code (a class or function) and refused it.
+            raise CheckpointError(
+                f"{path} contains Python objects, not only weights, and loading it could run code on "
+                "your computer, so it was refused: re-save the weights with save_checkpoint() "
+                "(or torch.save(model.state_dict())) from a source you trust."
+            ) from None
+        raise not_a_checkpoint(path) from None
+    except Exception:
+        # Random bytes, a JSON file, a truncated download: torch.load has no single error for these.
+        raise not_a_checkpoint(path) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        if isinstance(checkpoint, dict) and checkpoint and all(torch.is_tensor(v) for v in checkpoint.values()):
+            raise CheckpointError(
+                f"{path} is a bare state_dict without metadata: build the model yourself and call "
+                "model.load_state_dict(torch.load(path)), or save it with save_checkpoint()."
+            )
+        raise not_a_checkpoint(path)
+    if checkpoint["version"] > VERSION:
+        raise CheckpointError(
+            f"{path} was saved by a newer tl-lessons (checkpoint version {checkpoint['version']}): "
+            "upgrade tl-lessons to load it."
+        )
+    if arch is not None and checkpoint["arch"] != arch:
+        raise CheckpointError(
+            f"{path} holds a {checkpoint['arch']} model, not a {arch}: "
+            f"load it with arch={checkpoint['arch']!r} or pick a {arch} checkpoint."
+        )
+    if num_classes is not None and checkpoint["num_classes"] != num_classes:
+        raise CheckpointError(
+            f"{path} classifies {checkpoint['num_classes']} classes, not {num_classes}: load it "
+            f"without num_classes, then call replace_head(model, {num_classes}) for the new task."
+        )
+    model = build_model(checkpoint["arch"], checkpoint["num_classes"], **checkpoint["arch_options"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError:
+        raise CheckpointError(
+            f"The weights in {path} do not fit a {checkpoint['arch']} with options "
+            f"{checkpoint['arch_options']}: the file was saved by a different version of the model."
+        ) from None
+    if isinstance(map_location, (str, torch.device)):
+        model.to(map_location)
+    model.eval()
+    meta = {key: value for key, value in checkpoint.items() if key != "state_dict"}
+    return model, meta
+
+
+def load_source_model() -> tuple[nn.Module, dict]:
+    """The FastNet trained on CIFAR-10 that ships with the kit: the source of every transfer.
+
+    >>> source, meta = load_source_model()
+    >>> meta["metrics"]["test_acc"]
+    """
+    if not SOURCE_CHECKPOINT.is_file():
+        raise CheckpointError(
+            f"The shipped CIFAR-10 model is missing ({SOURCE_CHECKPOINT}): "
+            "build it with `make source-model`, which trains it on CIFAR-10."
+        )
+    return load_checkpoint(SOURCE_CHECKPOINT, arch="fastnet")
+
+
+def not_a_checkpoint(path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a tl-lessons checkpoint (not a file written by save_checkpoint): "
+        "check the path, or download/save it again."
+    )
+
+
+def output_count(model: nn.Module) -> int | None:
+    """Number of outputs of the model's last Linear layer (its classifier), if it has one."""
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    return linears[-1].out_features if linears else None
+
+
+def plain(value):
+    """Metadata as plain Python values (tensors and numpy numbers converted), which weights_only can load."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if value is None:
+        return value
+    # Subclasses (numpy.float64 is a float, torch.__version__ a str) would be pickled as their
+    # own class, which weights_only refuses to load: store the base type.
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    if hasattr(value, "tolist"):  # torch tensors and numpy arrays or scalars
+        return value.tolist()
+    raise CheckpointError(
+        f"A {type(value).__name__} cannot be stored in a checkpoint's metadata: "
+        "use numbers, strings, lists or dicts."
+    )
+
+
+def library_versions() -> dict:
+    """Versions of the libraries that wrote the checkpoint, to explain differences later."""
+    try:
+        torchvision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        torchvision = None
+    return plain({"torch": torch.__version__, "torchvision": torchvision, "tl_lessons": tl_lessons.__version__})

@@ -1,0 +1,589 @@
+"""CIFAR-10 and CIFAR-100: download, verify, read; plus the subsets the chapters use.
+
+The images live in memory as one uint8 tensor of shape (N, 3, 32, 32): the CIFAR files
+already store each image as three 32x32 colour planes, so reading a batch file is one
+reshape, with no per-image work. `ImageSet` carries everything a chapter needs beside the
+pixels: labels, class names, where the data came from and the normalisation constants.
+
+    >>> train = load_dataset("cifar10", "train")
+    >>> print(train.describe())
+    CIFAR-10 train: 50,000 images, 10 classes (5,000 per class); source: ...
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import os
+import pickle
+import tarfile
+import urllib.error
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
+
+DATASETS = ("cifar10", "cifar100", "synthetic10", "synthetic100")
+SPLITS = ("train", "test")
+
+DISPLAY_NAMES = {
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "synthetic10": "Synthetic-10",
+    "synthetic100": "Synthetic-100",
+}
+
+# Per-channel mean and standard deviation of the training pixels on the 0..1 scale, over every
+# pixel of the official training sets. (The (0.2023, 0.1994, 0.2010) often quoted as CIFAR-10's
+# std is not the standard deviation of its pixels.)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+DOWNLOAD_HINT = "python -m tl_lessons data download {name}"
+
+
+class ChecksumMismatchWarning(UserWarning):
+    """CIFAR files that load fine but are not byte-for-byte the official ones."""
+
+
+@dataclass(eq=False)  # compare ImageSets by identity: comparing their tensors is rarely meant
+class ImageSet:
+    """A labelled set of 32x32 colour images held in memory.
+
+    >>> ds = ImageSet(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"],
+    ...               "synthetic10", "train", "synthetic", (0.5,) * 3, (0.25,) * 3)
+    """
+
+    images: torch.Tensor  # uint8, (N, 3, 32, 32), contiguous
+    labels: torch.Tensor  # int64, (N,)
+    classes: list[str]  # class names, index = label
+    name: str  # "cifar10" | "cifar100" | "synthetic10" | "synthetic100"
+    split: str  # "train" | "test" | "val"
+    source: str  # provenance sentence shown to learners
+    mean: tuple[float, float, float]  # per-channel normalisation (0..1 scale)
+    std: tuple[float, float, float]
+    coarse_labels: torch.Tensor | None = None  # CIFAR-100 superclasses
+    coarse_classes: list[str] | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        """True for the generated practice sets: `load_dataset("synthetic10").synthetic`."""
+        return self.name.startswith("synthetic")
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the labels can name: `load_dataset("cifar100").num_classes == 100`."""
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"ImageSet({self.describe()})"
+
+    def take(self, indices, split: str | None = None) -> ImageSet:
+        """The rows `indices` (a list, an index tensor or a boolean mask), in that order: `ds.take([0, 5, 9])`."""
+        indices = torch.as_tensor(indices)
+        if indices.dtype == torch.bool:
+            indices = indices.nonzero().squeeze(1)
+        indices = indices.long()
+        coarse = None if self.coarse_labels is None else self.coarse_labels.index_select(0, indices)
+        return replace(
+            self,
+            images=self.images.index_select(0, indices),
+            labels=self.labels.index_select(0, indices),
+            coarse_labels=coarse,
+            split=self.split if split is None else split,
+        )
+
+    def class_counts(self) -> list[int]:
+        """Images per class, index = label: `ds.class_counts()[3]` is the number of cats."""
+        return torch.bincount(self.labels, minlength=self.num_classes).tolist()
+
+    def describe(self) -> str:
+        """One line for learners: `print(ds.describe())`."""
+        counts = self.class_counts()
+        if min(counts) == max(counts):
+            per_class = f"{counts[0]:,} per class"
+        else:
+            per_class = f"{min(counts):,} to {max(counts):,} per class"
+        title = DISPLAY_NAMES.get(self.name, self.name)
+        return (
+            f"{title} {self.split}: {len(self):,} images, {self.num_classes} classes ({per_class}); "
+            f"source: {self.source}"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Where the data lives
+# ---------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(root=None) -> Path:
+    """The data folder: the argument, else $TL_LESSONS_DATA, else <repo>/data.
+
+    >>> data_dir("/tmp/cifar")
+    PosixPath('/tmp/cifar')
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get("TL_LESSONS_DATA"):
+        return Path(os.environ["TL_LESSONS_DATA"]).expanduser()
+    return REPO_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class CifarFiles:
+    """What the official archive of one CIFAR dataset holds (names and md5s from torchvision)."""
+
+    name: str
+    url: str
+    archive: str
+    archive_md5: str
+    folder: str
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    md5: dict  # file name -> official md5
+
+    def files(self, split: str) -> tuple[str, ...]:
+        return self.train_files if split == "train" else self.test_files
+
+
+def cifar_files(name: str) -> CifarFiles:
+    """The official file list of "cifar10" or "cifar100": `cifar_files("cifar10").archive_md5`."""
+    # torchvision lists the official per-file checksums; reading them avoids retyping 16 md5s.
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    dataset = {"cifar10": CIFAR10, "cifar100": CIFAR100}[name]
+    md5 = {file: digest for file, digest in dataset.train_list + dataset.test_list}
+    md5[dataset.meta["filename"]] = dataset.meta["md5"]
+    return CifarFiles(
+        name=name,
+        url=dataset.url,
+        archive=dataset.filename,
+        archive_md5=dataset.tgz_md5,
+        folder=dataset.base_folder,
+        train_files=tuple(file for file, _ in dataset.train_list),
+        test_files=tuple(file for file, _ in dataset.test_list),
+        meta_file=dataset.meta["filename"],
+        md5=md5,
+    )
+
+
+def _check_cifar_name(name: str) -> None:
+    if name not in ("cifar10", "cifar100"):
+        raise ConfigError(f"Unknown CIFAR dataset {name!r}: choose 'cifar10' or 'cifar100'.")
+
+
+def _missing_message(name: str, root: Path, what: str) -> str:
+    files = cifar_files(name)
+    return (
+        f"{DISPLAY_NAMES[name]} {what} in {root}: run `{DOWNLOAD_HINT.format(name=name)}` "
+        f"(or `make data`), or put {files.archive} or the extracted folder {files.folder}/ "
+        f"into {root}, or set TL_LESSONS_DATA to the folder that holds it."
+    )
+
+
+def cifar_available(name: str, root=None) -> bool:
+    """True when every file of the extracted dataset is on disk: `cifar_available("cifar10")`."""
+    _check_cifar_name(name)
+    files = cifar_files(name)
+    folder = data_dir(root) / files.folder
+    return all((folder / file).is_file() for file in files.md5)
+
+
+# ---------------------------------------------------------------------------------------
+# Download
+# ---------------------------------------------------------------------------------------
+
+
+def download_cifar(name: str, root=None) -> Path:
+    """Download (unless already there) and unpack the official md5-checked archive; returns the folder.
+
+    >>> download_cifar("cifar10")   # needs the network once, about 170 MB
+    """
+    from torchvision.datasets.utils import check_integrity, download_url, extract_archive
+
+    _check_cifar_name(name)
+    files = cifar_files(name)
+    root = data_dir(root)
+    archive = root / files.archive
+    command = DOWNLOAD_HINT.format(name=name)
+    # An archive that is already here and intact (downloaded before, or copied in by hand)
+    # is unpacked without touching the network.
+    if not check_integrity(str(archive), files.archive_md5):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            download_url(files.url, str(root), filename=files.archive, md5=files.archive_md5)
+        except (urllib.error.URLError, OSError) as err:
+            raise DataUnavailableError(
+                f"Could not download {DISPLAY_NAMES[name]} from {files.url} ({err}): check the internet "
+                f"connection and run `{command}` again, or copy {files.archive} (or the extracted "
+                f"{files.folder}/ folder) into {root} by hand, or set TL_LESSONS_DATA to a folder that holds it."
+            ) from err
+        except RuntimeError as err:  # torchvision's "File not found or corrupted." after a bad download
+            raise CorruptDataError(
+                f"The downloaded {archive} does not match the official checksum: delete it and run `{command}` again."
+            ) from err
+    try:
+        extract_archive(str(archive), str(root))
+    except (OSError, tarfile.TarError) as err:
+        raise DataUnavailableError(
+            f"Could not unpack {archive} into {root} ({err}): check the free disk space and write "
+            f"permission there, then run `{command}` again."
+        ) from err
+    return root / files.folder
+
+
+# ---------------------------------------------------------------------------------------
+# Checksums
+# ---------------------------------------------------------------------------------------
+
+# md5 digests, keyed by (path, size, modification time): hashing CIFAR-10's 180 MB takes about
+# half a second, so each file is hashed once, not on every load. The digests are also stored
+# beside the files (MD5_CACHE_FILE), so that a new Python process need not hash them again.
+MD5_CACHE_FILE = ".tl_lessons_md5.json"
+_MD5_CACHE: dict[tuple[str, int, int], str] = {}
+# Folders already warned about, so a notebook that loads CIFAR ten times warns once.
+_WARNED_FOLDERS: set[str] = set()
+
+
+def _stored_digests(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MD5_CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def file_md5(path) -> str:
+    """The md5 hex digest of a file, cached by (path, size, mtime): `file_md5("data/x.tar.gz")`."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _MD5_CACHE:
+        return _MD5_CACHE[key]
+    stored = _stored_digests(path.parent)
+    size, mtime, digest = stored.get(path.name, (None, None, None))
+    if (size, mtime) != (stat.st_size, stat.st_mtime_ns):
+        md5 = hashlib.md5()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                md5.update(chunk)
+        digest = md5.hexdigest()
+        stored[path.name] = (stat.st_size, stat.st_mtime_ns, digest)
+        try:
+            (path.parent / MD5_CACHE_FILE).write_text(json.dumps(stored))
+        except OSError:
+            pass  # a read-only data folder only means hashing again in the next process
+    _MD5_CACHE[key] = digest
+    return digest
+
+
+def mismatched_files(name: str, root=None) -> list[str]:
+    """Files of the extracted dataset whose md5 differs from the official one (missing ones skipped).
+
+    >>> mismatched_files("cifar10")
+    []
+    """
+    files = cifar_files(name)
+    folder = data_dir(root) / files.folder
+    return [
+        file
+        for file, official in files.md5.items()
+        if (folder / file).is_file() and file_md5(folder / file) != official
+    ]
+
+
+OFFICIAL_SIZES = {"train": 50_000, "test": 10_000}  # images per split, for CIFAR-10 and CIFAR-100 alike
+
+
+def _source_sentence(name: str, split: str, folder: Path, mismatched: list[str], n_images: int) -> str:
+    if not mismatched:
+        return f"the official {DISPLAY_NAMES[name]} files in {folder} (checksums verified)"
+    sentence = f"a rebuilt copy of {DISPLAY_NAMES[name]} in {folder} whose checksums differ from the official files"
+    if name == "cifar10":
+        # The shared development copy went through JPEG; any rebuilt copy may have been altered.
+        sentence += ", so its pixels may differ from the official ones (for example after JPEG re-encoding)"
+    if n_images < OFFICIAL_SIZES[split]:
+        sentence += f", holding {n_images:,} of the {OFFICIAL_SIZES[split]:,} official {split} images"
+    return sentence
+
+
+def _warn_once(name: str, folder: Path, mismatched: list[str]) -> None:
+    key = str(folder.resolve())
+    if not mismatched or key in _WARNED_FOLDERS:
+        return
+    _WARNED_FOLDERS.add(key)
+    warnings.warn(
+        f"{DISPLAY_NAMES[name]} in {folder}: {', '.join(mismatched)} do not match the official "
+        f"checksums; loading them anyway as a rebuilt copy (results may differ slightly from the "
+        f"official dataset). Re-download with `{DOWNLOAD_HINT.format(name=name)}` for the official files.",
+        ChecksumMismatchWarning,
+        stacklevel=4,  # point at the learner's load_cifar10/100 call
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the batch files
+# ---------------------------------------------------------------------------------------
+
+_NUMPY_ARRAY_REBUILDER = np.empty(0).__reduce__()[0]  # numpy's own _reconstruct, whatever its module path
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR pickles, which hold only dicts, lists, strings and one numpy array.
+
+    Any other global in the file is refused, so a tampered file cannot run code.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _NUMPY_ARRAY_REBUILDER,
+        ("numpy._core.multiarray", "_reconstruct"): _NUMPY_ARRAY_REBUILDER,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR file")
+        return self.ALLOWED[(module, name)]
+
+
+def _corrupt(path: Path, name: str, why: str) -> CorruptDataError:
+    return CorruptDataError(
+        f"{path} is corrupt or truncated ({why}): delete it and re-download with "
+        f"`{DOWNLOAD_HINT.format(name=name)}`."
+    )
+
+
+def _read_pickle(path: Path, name: str) -> dict:
+    # encoding="latin1" turns the Python 2 strings of the official files into str keys.
+    try:
+        with open(path, "rb") as f:
+            content = _CifarUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError) as err:
+        raise _corrupt(path, name, f"{type(err).__name__}: {err}") from err
+    if not isinstance(content, dict):
+        raise _corrupt(path, name, "it does not hold a dictionary")
+    return content
+
+
+def _read_batch(path: Path, name: str, label_keys: tuple[str, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Pixels (N, 3, 32, 32) uint8 and one int64 tensor per key in `label_keys`."""
+    content = _read_pickle(path, name)
+    data = content.get("data")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise _corrupt(path, name, "its 'data' entry is not a uint8 array of 3,072 values per image")
+    labels = []
+    for key in label_keys:
+        if len(content.get(key, ())) != len(data):
+            raise _corrupt(path, name, f"its '{key}' entry does not have one label per image")
+        labels.append(torch.tensor(content[key], dtype=torch.int64))
+    # Each row is already channel-major (1,024 red, then green, then blue values), so a reshape
+    # is the whole conversion; the copy makes the tensor writable and owned by torch.
+    images = torch.from_numpy(data.copy()).reshape(-1, 3, 32, 32)
+    return images, labels
+
+
+def _read_names(path: Path, name: str, key: str) -> list[str]:
+    names = _read_pickle(path, name).get(key)
+    if not isinstance(names, list):
+        raise _corrupt(path, name, f"it has no '{key}' list")
+    return [str(n) for n in names]
+
+
+def _locate(name: str, split: str, root, download: bool) -> Path:
+    """The extracted folder, unpacking or downloading the archive when allowed."""
+    if split not in SPLITS:
+        raise ConfigError(f"Unknown split {split!r}: choose 'train' or 'test'.")
+    files = cifar_files(name)
+    root = data_dir(root)
+    folder = root / files.folder
+    if not cifar_available(name, root):
+        archive = root / files.archive
+        if archive.is_file() and file_md5(archive) != files.archive_md5 and not download:
+            raise CorruptDataError(
+                f"{archive} does not match the official checksum (an interrupted download?): delete it "
+                f"and run `{DOWNLOAD_HINT.format(name=name)}`."
+            )
+        if not download and not archive.is_file():
+            missing = [f for f in files.md5 if not (folder / f).is_file()]
+            what = "is not downloaded" if not folder.is_dir() else f"is incomplete (missing {', '.join(missing)})"
+            raise DataUnavailableError(_missing_message(name, root, what))
+        download_cifar(name, root)
+    return folder
+
+
+def _load_cifar(name: str, split: str, root, download: bool, label_keys: tuple[str, ...]):
+    """(meta file path, images, one label tensor per key, source sentence) of one split."""
+    folder = _locate(name, split, root, download)
+    files = cifar_files(name)
+    parts = [_read_batch(folder / file, name, label_keys) for file in files.files(split)]
+    images = torch.cat([images for images, _ in parts]) if len(parts) > 1 else parts[0][0]
+    labels = [torch.cat([part_labels[i] for _, part_labels in parts]) for i in range(len(label_keys))]
+    mismatched = mismatched_files(name, folder.parent)
+    _warn_once(name, folder, mismatched)
+    return folder / files.meta_file, images, labels, _source_sentence(name, split, folder, mismatched, len(images))
+
+
+def load_cifar10(split: str = "train", root=None, download: bool = False) -> ImageSet:
+    """CIFAR-10: 50,000 train / 10,000 test images of 10 classes.
+
+    >>> test = load_cifar10("test")
+    """
+    meta, images, (labels,), source = _load_cifar("cifar10", split, root, download, ("labels",))
+    classes = _read_names(meta, "cifar10", "label_names")
+    _check_labels(labels, classes, meta, "cifar10")
+    return ImageSet(images, labels, classes, "cifar10", split, source, CIFAR10_MEAN, CIFAR10_STD)
+
+
+def load_cifar100(split: str = "train", root=None, download: bool = False) -> ImageSet:
+    """CIFAR-100: 100 fine classes grouped into 20 coarse superclasses (`coarse_labels`).
+
+    >>> train = load_cifar100("train"); train.coarse_classes[train.coarse_labels[0]]
+    """
+    meta, images, (labels, coarse), source = _load_cifar(
+        "cifar100", split, root, download, ("fine_labels", "coarse_labels")
+    )
+    classes = _read_names(meta, "cifar100", "fine_label_names")
+    coarse_classes = _read_names(meta, "cifar100", "coarse_label_names")
+    _check_labels(labels, classes, meta, "cifar100")
+    _check_labels(coarse, coarse_classes, meta, "cifar100")
+    return ImageSet(
+        images, labels, classes, "cifar100", split, source, CIFAR100_MEAN, CIFAR100_STD,
+        coarse_labels=coarse, coarse_classes=coarse_classes,
+    )
+
+
+def _check_labels(labels: torch.Tensor, classes: list[str], meta: Path, name: str) -> None:
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise _corrupt(meta, name, f"the labels run past its {len(classes)} class names")
+
+
+def data_status(root=None) -> list[dict]:
+    """One row per CIFAR dataset for `python -m tl_lessons data status`.
+
+    >>> [row["available"] for row in data_status()]
+    [True, False]
+    """
+    rows = []
+    root = data_dir(root)
+    for name in ("cifar10", "cifar100"):
+        files = cifar_files(name)
+        available = cifar_available(name, root)
+        mismatched = mismatched_files(name, root) if available else []
+        if not available:
+            state = "missing"
+        elif mismatched:
+            state = "rebuilt copy (checksums differ)"
+        else:
+            state = "official (checksums verified)"
+        rows.append({
+            "name": name,
+            "folder": str(root / files.folder),
+            "available": available,
+            "state": state,
+            "mismatched": mismatched,
+            "archive_present": (root / files.archive).is_file(),
+            "download_command": DOWNLOAD_HINT.format(name=name),
+        })
+    return rows
+
+
+def load_dataset(name: str, split: str = "train", root=None, download: bool = False, seed: int = 0) -> ImageSet:
+    """Any of the four datasets by name; `seed` only changes the synthetic ones.
+
+    >>> train = load_dataset("synthetic10", "train")
+    """
+    if name == "cifar10":
+        return load_cifar10(split, root, download)
+    if name == "cifar100":
+        return load_cifar100(split, root, download)
+    if name in ("synthetic10", "synthetic100"):
+        from tl_lessons.synthetic import make_synthetic
+
+        return make_synthetic(int(name.removeprefix("synthetic")), split, seed=seed)
+    raise ConfigError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
+
+
+# ---------------------------------------------------------------------------------------
+# Subsets: fewer labels, and a validation split
+# ---------------------------------------------------------------------------------------
+
+
+def _indices_by_class(ds: ImageSet, seed: int) -> list[torch.Tensor]:
+    """For each class, its row indices in a random order fixed by `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(ds), generator=generator)
+    shuffled_labels = ds.labels[order]
+    return [order[shuffled_labels == c] for c in range(ds.num_classes)]
+
+
+def _split_per_class(ds: ImageSet, counts: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices of (the first counts[c] shuffled rows of each class c, all other rows), sorted."""
+    chosen, rest = [], []
+    for indices, n in zip(_indices_by_class(ds, seed), counts):
+        chosen.append(indices[:n])
+        rest.append(indices[n:])
+    # Sorting keeps the subset in dataset order, so classes stay interleaved as in the original.
+    return torch.cat(chosen).sort().values, torch.cat(rest).sort().values
+
+
+def _smallest_class(ds: ImageSet) -> tuple[int, str]:
+    counts = ds.class_counts()
+    smallest = min(range(len(counts)), key=counts.__getitem__)
+    return counts[smallest], ds.classes[smallest]
+
+
+def per_class_subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:
+    """`n_per_class` random images of every class, the same ones for the same seed.
+
+    >>> few = per_class_subset(train, 10)    # 10 labelled images per class
+    """
+    smallest, smallest_name = _smallest_class(ds)
+    if not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
+        raise ConfigError(f"Images per class must be a whole number of at least 1, not {n_per_class!r}.")
+    if n_per_class > smallest:
+        raise ConfigError(
+            f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split} has only {smallest} images of class "
+            f"'{smallest_name}': ask for at most {smallest} per class."
+        )
+    return ds.take(_split_per_class(ds, [n_per_class] * ds.num_classes, seed)[0])
+
+
+def label_fraction(ds: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
+    """Keep `fraction` of each class's images (at least one each), chosen by `seed`.
+
+    >>> tenth = label_fraction(train, 0.1)
+    """
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"The label fraction must be above 0 and at most 1 (e.g. 0.1), not {fraction}.")
+    counts = [max(1, round(fraction * count)) for count in ds.class_counts()]
+    return ds.take(_split_per_class(ds, counts, seed)[0])
+
+
+def split_validation(ds: ImageSet, val_fraction: float = 0.1, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """Hold out `val_fraction` of each class as a validation set: `train, val = split_validation(ds)`.
+
+    The two parts never share an image, and every class keeps at least one image on each side.
+    """
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"The validation fraction must be between 0 and 1 (e.g. 0.1), not {val_fraction}.")
+    smallest, smallest_name = _smallest_class(ds)
+    if smallest < 2:
+        raise ConfigError(
+            f"Class '{smallest_name}' has {smallest} image(s): a validation split needs at least 2 per class."
+        )
+    counts = [min(count - 1, max(1, round(val_fraction * count))) for count in ds.class_counts()]
+    val_rows, train_rows = _split_per_class(ds, counts, seed)
+    return ds.take(train_rows), ds.take(val_rows, split="val")

@@ -1,0 +1,376 @@
+"""Figures the chapters and the dashboard share: images, curves, per-class results, filters.
+
+Every function returns a `matplotlib.figure.Figure` built without pyplot, so nothing is
+kept in a global list of open figures (a dashboard thread can draw safely, and a test can
+draw a hundred). In a notebook the figure shows when it is the cell's last expression
+(after `%matplotlib inline`); in Streamlit pass it to `st.pyplot(fig)`.
+
+Fonts are large on purpose: the figures are meant to be read on a projector.
+
+    >>> fig = class_grid(load_dataset("cifar10", "test"), per_class=8)
+    >>> fig = curves(history)               # a tl_lessons.train.History
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from tl_lessons.errors import ConfigError
+
+# Sizes in points that stay readable when a 10-inch-wide figure fills a projector screen.
+PROJECTOR_STYLE = {
+    "font.size": 13,
+    "axes.titlesize": 14,
+    "axes.labelsize": 14,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "figure.titlesize": 16,
+    "figure.dpi": 80,
+}
+RIGHT_COLOR = "#1a7f37"  # green: a correct prediction
+WRONG_COLOR = "#cf222e"  # red: a wrong one
+
+
+@contextmanager
+def projector_style():
+    """Large fonts for every figure drawn inside the block (rcParams apply when artists are created)."""
+    with matplotlib.rc_context(PROJECTOR_STYLE):
+        yield
+
+
+def _new_figure(rows: int, cols: int, cell_width: float, cell_height: float):
+    """A Figure with a rows x cols grid of axes, returned as (figure, 2-D array of axes)."""
+    figure = Figure(figsize=(cols * cell_width, rows * cell_height), layout="constrained")
+    axes = figure.subplots(rows, cols, squeeze=False)
+    return figure, axes
+
+
+def to_display(image) -> np.ndarray:
+    """One image as an (H, W, 3) array for `imshow`: uint8 stays 0..255, floats are clipped to 0..1.
+
+    >>> to_display(ds.images[0]).shape
+    (32, 32, 3)
+    """
+    image = torch.as_tensor(image).detach().cpu()
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ConfigError(f"Expected one image shaped (3, H, W), got {tuple(image.shape)}: pass images[i], not a batch.")
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    image = image.permute(1, 2, 0)
+    if image.dtype == torch.uint8:
+        return image.numpy()
+    return image.float().clamp(0, 1).numpy()
+
+
+def _show(axis, image, title=None, color=None) -> None:
+    axis.imshow(to_display(image), interpolation="nearest")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    if title is not None:
+        axis.set_title(title, fontsize=11, **({} if color is None else {"color": color}))
+
+
+def _hide_unused(axes, used: int) -> None:
+    for axis in axes.flat[used:]:
+        axis.axis("off")
+
+
+def image_grid(images, titles=None, ncols: int = 8, title: str | None = None, colors=None) -> Figure:
+    """Images in rows of `ncols`, each with an optional title (and title colour).
+
+    images: uint8 (N, 3, H, W) like `ImageSet.images`, or floats in 0..1.
+
+    >>> fig = image_grid(ds.images[:16], [ds.classes[y] for y in ds.labels[:16]])
+    """
+    images = torch.as_tensor(images)
+    if images.dim() != 4 or len(images) == 0:
+        raise ConfigError(f"image_grid needs a batch of images shaped (N, 3, H, W), got {tuple(images.shape)}.")
+    if titles is not None and len(titles) != len(images):
+        raise ConfigError(f"Give one title per image: {len(images)} images but {len(titles)} titles.")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    with projector_style():
+        figure, axes = _new_figure(nrows, ncols, 1.4, 1.65 if titles is not None else 1.4)
+        for i, image in enumerate(images):
+            _show(axes.flat[i], image,
+                  None if titles is None else titles[i],
+                  None if colors is None else colors[i])
+        _hide_unused(axes, len(images))
+        if title:
+            figure.suptitle(title)
+    return figure
+
+
+def _class_indices(ds, classes) -> list[int]:
+    """Class numbers from names or numbers; all classes when `classes` is None."""
+    if classes is None:
+        return list(range(ds.num_classes))
+    indices = []
+    for c in classes:
+        if isinstance(c, str):
+            if c not in ds.classes:
+                raise ConfigError(f"{c!r} is not a class of {ds.name}: pick from {', '.join(ds.classes[:10])}, ...")
+            indices.append(ds.classes.index(c))
+        else:
+            indices.append(int(c))
+    return indices
+
+
+def class_grid(ds, per_class: int = 8, classes=None, seed: int = 0, title: str | None = None) -> Figure:
+    """One row per class, `per_class` random images of it, the class name on the left.
+
+    classes: names or numbers of the classes to show (default: all of them).
+
+    >>> fig = class_grid(cifar10_test, per_class=8)
+    >>> fig = class_grid(cifar100_train, per_class=6, classes=["leopard", "lion", "tiger"])
+    """
+    rows = _class_indices(ds, classes)
+    generator = torch.Generator().manual_seed(seed)
+    with projector_style():
+        figure, axes = _new_figure(len(rows), per_class, 1.15, 1.15)
+        for row, c in enumerate(rows):
+            members = torch.nonzero(ds.labels == c).flatten()
+            chosen = members[torch.randperm(len(members), generator=generator)[:per_class]]
+            for col in range(per_class):
+                if col < len(chosen):
+                    _show(axes[row, col], ds.images[chosen[col]])
+                else:  # a class with fewer images than columns (the partial CIFAR-100 copy): an empty cell
+                    axes[row, col].set_axis_off()
+            # The row's name stays visible even when the class has no image at all.
+            axes[row, 0].set_axis_on()
+            axes[row, 0].set_frame_on(len(chosen) > 0)
+            axes[row, 0].set_xticks([])
+            axes[row, 0].set_yticks([])
+            axes[row, 0].set_ylabel(ds.classes[c], rotation=0, ha="right", va="center")
+        figure.suptitle(title or f"{ds.name} {ds.split}: {per_class} images per class")
+    return figure
+
+
+def superclass_grid(ds, columns: int = 4, title: str | None = None) -> Figure:
+    """CIFAR-100's 20 superclasses, each a block of one image of each of its 5 classes.
+
+    >>> fig = superclass_grid(load_dataset("cifar100", "train"))
+    """
+    if ds.coarse_labels is None:
+        raise ConfigError(f"{ds.name} has no superclasses: superclass_grid needs CIFAR-100.")
+    members = {}  # superclass -> its fine classes, in class order
+    for fine, coarse in sorted(set(zip(ds.labels.tolist(), ds.coarse_labels.tolist()))):
+        members.setdefault(coarse, []).append(fine)
+    width = max(len(fines) for fines in members.values())
+    rows = -(-len(members) // columns)
+    with projector_style():
+        figure = Figure(figsize=(columns * width * 0.95, rows * 1.75), layout="constrained")
+        blocks = figure.subfigures(rows, columns, squeeze=False)
+        for block, coarse in zip(blocks.flat, sorted(members)):
+            axes = block.subplots(1, width, squeeze=False)[0]
+            for axis, fine in zip(axes, members[coarse]):
+                first = torch.nonzero(ds.labels == fine).flatten()[0]
+                _show(axis, ds.images[first], ds.classes[fine].replace("_", "\n"))
+            for axis in axes[len(members[coarse]):]:
+                axis.axis("off")
+            block.suptitle(ds.coarse_classes[coarse].replace("_", " "), fontweight="bold")
+        figure.suptitle(title or f"{ds.name}: {len(members)} superclasses, one image of each of their classes")
+    return figure
+
+
+def augmentation_grid(images, versions: int = 6, seed: int = 0, pad: int = 4, flip: bool = True,
+                      titles=None) -> Figure:
+    """Each row: an original image, then `versions` random augmentations of it (the training loader's own).
+
+    >>> fig = augmentation_grid(train.images[:4], versions=6)
+    """
+    from tl_lessons.loader import augment_batch
+
+    images = torch.as_tensor(images)
+    if images.dtype != torch.uint8:
+        raise ConfigError("augmentation_grid expects uint8 images, like ImageSet.images.")
+    generator = torch.Generator().manual_seed(seed)
+    # One call per column, like one epoch each: every image gets a fresh random crop and flip.
+    augmented = [augment_batch(images, generator, pad=pad, flip=flip) for _ in range(versions)]
+    with projector_style():
+        figure, axes = _new_figure(len(images), versions + 1, 1.3, 1.45)
+        for row, image in enumerate(images):
+            _show(axes[row, 0], image, "original" if titles is None else titles[row])
+            for col in range(versions):
+                _show(axes[row, col + 1], augmented[col][row], f"version {col + 1}")
+        figure.suptitle(f"Random crop (padding {pad}){' and horizontal flip' if flip else ''}: a new version every epoch")
+    return figure
+
+
+def epoch_events(run) -> list[dict]:
+    """The epoch events of a run: a `History`, a list of events (any kinds), or a list of epoch dicts.
+
+    >>> epoch_events(history)[0]["val_acc"]
+    """
+    events = run.epochs if hasattr(run, "epochs") else run
+    return [e for e in events if e.get("kind", "epoch") == "epoch"]
+
+
+def curves(runs, x: str = "epoch", title: str | None = None) -> Figure:
+    """Loss and accuracy, training (solid) and validation (dashed), for one run or several.
+
+    runs: a `History`, a list of events, or a dict {label: History or events} to compare.
+    x: "epoch", or "seconds" (the wall-clock time each epoch ended) to compare speed.
+
+    >>> fig = curves(history)
+    >>> fig = curves({"tutorial": h1, "kit recipe": h2}, x="seconds")
+    """
+    if x not in ("epoch", "seconds"):
+        raise ConfigError(f"x is 'epoch' or 'seconds', not {x!r}.")
+    if not isinstance(runs, dict):
+        runs = {"": runs}
+    key = "epoch" if x == "epoch" else "elapsed"
+    with projector_style():
+        figure, axes = _new_figure(1, 2, 6.0, 4.2)
+        loss_axis, acc_axis = axes[0]
+        for index, (label, run) in enumerate(runs.items()):
+            epochs = epoch_events(run)
+            if not epochs:
+                name = f"The run {label!r}" if label else "The run"
+                raise ConfigError(f"{name} has no finished epoch to plot yet: train for at least one epoch.")
+            color = f"C{index}"
+            xs = [e[key] for e in epochs]
+            prefix = f"{label} " if label else ""
+            for axis, metric in ((loss_axis, "loss"), (acc_axis, "acc")):
+                axis.plot(xs, [e[f"train_{metric}"] for e in epochs], "-o", color=color, label=f"{prefix}train")
+                validation = [(x_value, e[f"val_{metric}"]) for x_value, e in zip(xs, epochs) if e.get(f"val_{metric}") is not None]
+                if validation:
+                    axis.plot(*zip(*validation), "--s", color=color, label=f"{prefix}validation")
+        loss_axis.set_title("Loss (lower is better)")
+        loss_axis.set_ylabel("cross-entropy")
+        acc_axis.set_title("Accuracy (higher is better)")
+        acc_axis.set_ylabel("fraction correct")
+        for axis in (loss_axis, acc_axis):
+            axis.set_xlabel("epoch" if x == "epoch" else "seconds of training")
+            axis.grid(alpha=0.3)
+            axis.legend()
+        if title:
+            figure.suptitle(title)
+    return figure
+
+
+def per_class_bars(accuracies, classes, title: str | None = None, sort: bool = False) -> Figure:
+    """A bar per class: its accuracy. Several runs side by side when given a dict {label: accuracies}.
+
+    >>> fig = per_class_bars(per_class_accuracy(model, test_set), test_set.classes)
+    """
+    if not isinstance(accuracies, dict):
+        accuracies = {"": accuracies}
+    series = {label: torch.as_tensor(values, dtype=torch.float64) for label, values in accuracies.items()}
+    for label, values in series.items():
+        if len(values) != len(classes):
+            raise ConfigError(f"{len(values)} accuracies {label} but {len(classes)} class names: give one per class.")
+    order = list(range(len(classes)))
+    if sort:  # weakest class first, by the first run
+        order = torch.argsort(next(iter(series.values()))).tolist()
+    width = 0.8 / len(series)
+    positions = np.arange(len(classes))
+    with projector_style():
+        figure, axes = _new_figure(1, 1, max(7.0, 0.45 * len(classes) * max(1, len(series) / 2)), 4.5)
+        axis = axes[0, 0]
+        for index, (label, values) in enumerate(series.items()):
+            axis.bar(positions + (index - (len(series) - 1) / 2) * width, values[order].numpy(), width,
+                     label=label or None, color=f"C{index}")
+        axis.set_xticks(positions, [classes[i] for i in order], rotation=45 if len(classes) > 6 else 0, ha="right")
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("accuracy")
+        axis.grid(axis="y", alpha=0.3)
+        if len(series) > 1:
+            axis.legend()
+        axis.set_title(title or "Accuracy on each class")
+    return figure
+
+
+def confusion(matrix, classes, normalise: bool = True, title: str | None = None) -> Figure:
+    """The confusion matrix as a heat map: row = true class, column = predicted class.
+
+    normalise: show each row as fractions of that class's images (its diagonal cell is the class's accuracy).
+
+    >>> fig = confusion(confusion_matrix(model, test_set), test_set.classes)
+    """
+    counts = torch.as_tensor(matrix, dtype=torch.float64)
+    if counts.shape != (len(classes), len(classes)):
+        raise ConfigError(f"The matrix is {tuple(counts.shape)} but there are {len(classes)} classes: it must be square, one row per class.")
+    shown = counts / counts.sum(1, keepdim=True).clamp(min=1) if normalise else counts
+    size = max(6.0, 0.55 * len(classes))
+    with projector_style():
+        figure, axes = _new_figure(1, 1, size + 1.5, size)
+        axis = axes[0, 0]
+        picture = axis.imshow(shown.numpy(), cmap="Blues", vmin=0)
+        figure.colorbar(picture, ax=axis, label="fraction of the true class" if normalise else "images")
+        axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        axis.set_yticks(range(len(classes)), classes)
+        axis.set_xlabel("predicted class")
+        axis.set_ylabel("true class")
+        if len(classes) <= 20:  # numbers in the cells only while they stay legible
+            threshold = shown.max().item() / 2
+            for row in range(len(classes)):
+                for col in range(len(classes)):
+                    value = shown[row, col].item()
+                    text = f"{value:.2f}" if normalise else f"{int(value)}"
+                    axis.text(col, row, text, ha="center", va="center", fontsize=9,
+                              color="white" if value > threshold else "black")
+        axis.set_title(title or "Confusion matrix (diagonal = correct)")
+    return figure
+
+
+def prediction_grid(images, probabilities, labels, classes, right: int = 8, wrong: int = 8,
+                    ncols: int = 8, title: str | None = None) -> Figure:
+    """The first `right` correctly and `wrong` wrongly classified images, with the model's confidence.
+
+    Each title is the predicted class and its probability, green when right, red when wrong
+    (then the true class follows). probabilities: (N, C), e.g. from `tl_lessons.train.predict`.
+
+    >>> fig = prediction_grid(test.images[:200], predict(model, test.take(range(200))), test.labels[:200], test.classes)
+    """
+    probabilities = torch.as_tensor(probabilities)
+    labels = torch.as_tensor(labels)
+    confidence, predicted = probabilities.max(1)
+    correct = predicted == labels
+    picked = torch.cat([torch.nonzero(correct).flatten()[:right], torch.nonzero(~correct).flatten()[:wrong]])
+    if len(picked) == 0:
+        raise ConfigError("There is nothing to show: ask for at least one right or wrong prediction.")
+    titles, colors = [], []
+    for i in picked.tolist():
+        text = f"{classes[predicted[i]]} {confidence[i]:.0%}"
+        if not correct[i]:
+            text += f"\n(true: {classes[labels[i]]})"
+        titles.append(text)
+        colors.append(RIGHT_COLOR if correct[i] else WRONG_COLOR)
+    shown_right = int(correct[picked].sum())
+    heading = title or f"Predictions: {shown_right} right (green), {len(picked) - shown_right} wrong (red)"
+    return image_grid(torch.as_tensor(images)[picked], titles, ncols=ncols, title=heading, colors=colors)
+
+
+def first_conv_weight(model_or_weight) -> torch.Tensor:
+    """The weight (out, in, k, k) of a model's first Conv2d, or the tensor itself when given one."""
+    if isinstance(model_or_weight, torch.Tensor):
+        return model_or_weight.detach()
+    for module in model_or_weight.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            return module.weight.detach()
+    raise ConfigError("This model has no Conv2d layer, so it has no filters to show.")
+
+
+def filters(model_or_weight, ncols: int = 8, title: str | None = None) -> Figure:
+    """The first convolution's filters as small colour pictures (each stretched to its own full range).
+
+    A trained network's first filters look like edges, colour blobs and stripes; a fresh one's look like noise.
+
+    >>> fig = filters(model)
+    """
+    weight = first_conv_weight(model_or_weight).float().cpu()
+    if weight.dim() != 4 or weight.shape[1] not in (1, 3):
+        raise ConfigError(f"Filters are shown for a first layer with 1 or 3 input channels, not weight {tuple(weight.shape)}.")
+    # Each filter gets its own min-max scaling: the pattern matters here, not the overall size.
+    low = weight.amin(dim=(1, 2, 3), keepdim=True)
+    high = weight.amax(dim=(1, 2, 3), keepdim=True)
+    pictures = (weight - low) / (high - low).clamp(min=1e-12)
+    out_channels, _, height, width = weight.shape
+    return image_grid(pictures, ncols=ncols,
+                      title=title or f"First-layer filters: {out_channels} of size {height}x{width}")
