@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 # The shipped CIFAR-10 source model (tl_lessons/assets/cifar10_fastnet.pt); needs the real CIFAR-10.
 source-model: $(STAMP)
-	$(PY) -m tl_lessons train --preset full --data cifar10 --save tl_lessons/assets/cifar10_fastnet.pt
+	$(PY) -m tl_lessons train --preset quick --epochs 6 --data cifar10 --save tl_lessons/assets/cifar10_fastnet.pt
 
 # The recorded curves the dashboard shows beside live runs (tl_lessons/assets/reference_runs.json).
 reference-runs: $(STAMP)

@@ -4,19 +4,33 @@ Three pages: the transfer lab (train and compare transfer strategies), a gradien
 playground, and a data explorer. This file only lists them; each page is one script in
 `app_pages/`, and every computation it shows lives in the `tl_lessons` library.
 """
+
 import streamlit as st
 
 st.set_page_config(page_title="tl-lessons", page_icon=":material/school:", layout="wide")
 
 page = st.navigation(
     [
-        st.Page("app_pages/transfer_lab.py", title="Transfer lab", icon=":material/science:", default=True,
-                help="Reuse a network trained on CIFAR-10 for a new task with few labels: choose what to "
-                     "freeze, train live, and compare runs."),
-        st.Page("app_pages/gradient_descent.py", title="Gradient descent", icon=":material/trending_down:",
-                help="Watch gradient descent walk down a 2-D loss surface; change the learning rate and momentum."),
-        st.Page("app_pages/data_explorer.py", title="Data explorer", icon=":material/grid_view:",
-                help="Browse CIFAR-10 and CIFAR-100 images by class and superclass (synthetic sets when CIFAR is missing)."),
+        st.Page(
+            "app_pages/transfer_lab.py",
+            title="Transfer lab",
+            icon=":material/science:",
+            default=True,
+            help="Reuse a network trained on CIFAR-10 for a new task with few labels: choose what to "
+            "freeze, train live, and compare runs.",
+        ),
+        st.Page(
+            "app_pages/gradient_descent.py",
+            title="Gradient descent",
+            icon=":material/trending_down:",
+            help="Watch gradient descent walk down a 2-D loss surface; change the learning rate and momentum.",
+        ),
+        st.Page(
+            "app_pages/data_explorer.py",
+            title="Data explorer",
+            icon=":material/grid_view:",
+            help="Browse CIFAR-10 and CIFAR-100 images by class and superclass (synthetic sets when CIFAR is missing).",
+        ),
     ],
     position="top",
 )

@@ -3,6 +3,7 @@
 Streamlit reruns a page script on every click, so anything slow to build (a dataset read from
 disk, a source model) is cached once per server process with `st.cache_resource`.
 """
+
 import os
 
 import streamlit as st

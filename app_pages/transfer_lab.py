@@ -4,6 +4,7 @@ The page reads top to bottom like the experiment: choose the settings (left), se
 will train (right), press Train and watch the curves, then compare the stored runs and the
 recorded reference runs. The settings live in the URL, so a link opens the same experiment.
 """
+
 import copy
 import dataclasses
 import functools
@@ -33,25 +34,28 @@ STRATEGY_TEXT = {
 }
 # Strategies that keep some stages frozen for a while, where the BatchNorm choice matters.
 FREEZING = ("linear_probe", "freeze", "gradual", "head_first")
-TARGET_TEXT = {"cifar100": "CIFAR-100 (real photos, 100 classes)",
-               "synthetic100": "Synthetic-100 (synthetic practice data, 100 classes)"}
+TARGET_TEXT = {
+    "cifar100": "CIFAR-100 (real photos, 100 classes)",
+    "synthetic100": "Synthetic-100 (synthetic practice data, 100 classes)",
+}
 SOURCE_DATASET_TEXT = {"cifar10": "CIFAR-10 (real photos)", "synthetic10": "Synthetic-10 (synthetic practice data)"}
-METRICS = {"validation accuracy": ("accuracy", "validation"), "validation loss": ("loss", "validation"),
-           "training accuracy": ("accuracy", "train"), "training loss": ("loss", "train")}
+METRICS = {
+    "validation accuracy": ("accuracy", "validation"),
+    "validation loss": ("loss", "validation"),
+    "training accuracy": ("accuracy", "train"),
+    "training loss": ("loss", "train"),
+}
 
 
 # ---------------------------------------------------------------------------------------
 # Cached building blocks
 # ---------------------------------------------------------------------------------------
 
+
 @st.cache_resource
 def run_store(path: str) -> RunStore:
+    """The run store (a SQLite file): every run of every session, kept across restarts."""
     return RunStore(path)
-
-
-@st.cache_resource
-def imagenet_problem():
-    return dashboard.imagenet_problem()
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the source model…")
@@ -86,16 +90,19 @@ def source_version(source: str) -> float:
 # Choices that depend on this computer
 # ---------------------------------------------------------------------------------------
 
+
 def source_choices(store_path) -> tuple[dict[str, str], dict[str, str]]:
     """({source key: label}, {source key: why it cannot be used}) for the source picker."""
     labels, problems = {"shipped": "CIFAR-10 FastNet (shipped with the kit)"}, {}
     if not checkpoints.SOURCE_CHECKPOINT.is_file():
-        problems["shipped"] = ("The shipped CIFAR-10 model is not in this copy of the kit: train a source "
-                               "model at the bottom of this page, or build it with `make source-model`.")
+        problems["shipped"] = (
+            "The shipped CIFAR-10 model is not in this copy of the kit: train a source "
+            "model at the bottom of this page, or build it with `make source-model`."
+        )
     for key, path in dashboard.trained_sources(store_path).items():
         labels[key] = f"{path.stem} (trained in this app)"
     labels["imagenet"] = "ResNet-18 pre-trained on ImageNet (torchvision)"
-    problem = imagenet_problem()
+    problem = dashboard.imagenet_problem()
     if problem is not None:
         problems["imagenet"] = problem
     else:
@@ -105,22 +112,36 @@ def source_choices(store_path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def target_choices() -> list[str]:
-    return (["cifar100"] if cifar_on_disk()["cifar100"] else []) + ["synthetic100"]
+    """The target datasets that load here; a broken one is reported and left out."""
+    usable = []
+    for name in (["cifar100"] if cifar_on_disk()["cifar100"] else []) + ["synthetic100"]:
+        try:
+            dataset(name, "train")
+            usable.append(name)
+        except LessonError as error:
+            st.error(str(error), icon=":material/error:")
+    return usable
 
 
 def smallest_class(name: str) -> int:
+    """Training images in the smallest class of a dataset: the most images per class one can ask for."""
     return min(dataset(name, "train").class_counts())
 
 
 def default_setup(sources: dict, unavailable: dict, targets: list[str]) -> TransferSetup:
     """The settings a first visit (or a link without parameters) starts from."""
-    usable = [key for key in sources if key not in unavailable]
-    source = usable[0] if usable[0] != "scratch" else "scratch"
+    source = next(key for key in sources if key not in unavailable)  # "scratch" is always usable
     target = targets[0]
     return TransferSetup(
-        source=source, target=target, per_class=min(2 if tiny() else 10, smallest_class(target)), fraction=None,
-        strategy="scratch" if source == "scratch" else "linear_probe", k=2,
-        epochs=1 if tiny() else 8, batch_size=32 if tiny() else 128, lr=0.05,
+        source=source,
+        target=target,
+        per_class=min(2 if tiny() else 10, smallest_class(target)),
+        fraction=None,
+        strategy="scratch" if source == "scratch" else "linear_probe",
+        k=2,
+        epochs=1 if tiny() else 8,
+        batch_size=32 if tiny() else 128,
+        lr=0.05,
     )
 
 
@@ -138,10 +159,12 @@ def read_link(defaults: TransferSetup, choices: dict, problems):
     setup, notices = dashboard.setup_from_query(st.query_params.to_dict(), defaults, choices, problems)
     put_in_widgets(setup, defaults)
     st.session_state.lab_notices = notices
+    st.session_state.lab_from_link = dashboard.setup_to_query(setup)
     st.session_state.lab_ready = True
 
 
 def put_in_widgets(setup: TransferSetup, defaults: TransferSetup):
+    """Show `setup` in the widgets (their values live in session state under "lab_<field>")."""
     for name in FIELDS:
         st.session_state[f"lab_{name}"] = getattr(setup, name)
     st.session_state.lab_labels = "per_class" if setup.per_class is not None else "fraction"
@@ -159,6 +182,7 @@ def reset_settings(defaults: TransferSetup):
 
 
 def setup_in_widgets() -> TransferSetup:
+    """The setup the widgets show now."""
     state = st.session_state
     values = {name: state[f"lab_{name}"] for name in FIELDS}
     if state.lab_labels == "per_class":
@@ -181,6 +205,7 @@ def apply_pending():
 # Tables
 # ---------------------------------------------------------------------------------------
 
+
 def runs_csv(run_ids: list[int]) -> str:
     """The CSV export of some runs (all when none are chosen), made only when Download is clicked."""
     export = io.StringIO()
@@ -189,36 +214,54 @@ def runs_csv(run_ids: list[int]) -> str:
 
 
 def show_results(frame: pd.DataFrame):
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "final val acc": st.column_config.NumberColumn("final val acc", format="percent"),
-        "best val acc": st.column_config.NumberColumn("best val acc", format="percent"),
-        "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
-        "trainable params": st.column_config.NumberColumn("trainable params", format="localized"),
-    })
+    """A results table (`dashboard.results_table` or `reference_table`) with readable numbers."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "final val acc": st.column_config.NumberColumn("final val acc", format="percent"),
+            "best val acc": st.column_config.NumberColumn("best val acc", format="percent"),
+            "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+            "trainable params": st.column_config.NumberColumn("trainable params", format="localized"),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # The live view of this session's run
 # ---------------------------------------------------------------------------------------
 
+
 def live_view():
     """This session's current run: progress, Stop, and the curves so far (a fragment that polls)."""
     job = st.session_state.get("lab_job")
     if job is None:
-        st.info("Press **Train** to start: the loss and accuracy curves appear here as the model learns.",
-                icon=":material/play_circle:")
+        st.info(
+            "Press **Train** to start: the loss and accuracy curves appear here as the model learns.",
+            icon=":material/play_circle:",
+        )
         return
     job.poll()
     st.markdown(f"**Run:** {job.label}" + (f" (run #{job.run_id})" if job.run_id else ""))
     if job.status == "waiting":
-        st.info(f"Another training is using this computer's CPU: {job.position} run(s) ahead of yours. "
-                "Yours starts as soon as it is its turn.", icon=":material/hourglass_top:")
+        st.info(
+            f"Another training is using this computer's CPU: {job.position} run(s) ahead of yours. "
+            "Yours starts as soon as it is its turn.",
+            icon=":material/hourglass_top:",
+        )
     fraction, text = dashboard.progress(job.events)
     if not job.done:
         bar, stop = st.columns([5, 1], vertical_alignment="bottom")
         bar.progress(fraction, text=text)
-        stop.button("Stop", key="lab_stop", on_click=job.stop, icon=":material/stop_circle:", width="stretch",
-                    help="Stop after the current batch; the epochs finished so far are kept in the run store.")
+        stop.button(
+            "Stop",
+            key="lab_stop",
+            on_click=job.stop,
+            icon=":material/stop_circle:",
+            width="stretch",
+            help="Stop after the current batch; the epochs finished so far are kept in the run store.",
+        )
     else:
         show_end(job.end)
     frame = dashboard.live_curves(job.events)
@@ -226,11 +269,18 @@ def live_view():
         st.caption("The first point appears after the first batches.")
     else:
         left, right = st.columns(2)
-        left.vega_lite_chart(dashboard.curve_rows(frame, "loss"), dashboard.curve_spec("loss", "Loss (lower is better)"),
-                             width="stretch", alt="Training and validation loss of the current run")
-        right.vega_lite_chart(dashboard.curve_rows(frame, "accuracy"),
-                              dashboard.curve_spec("accuracy", "Accuracy (higher is better)"),
-                              width="stretch", alt="Training and validation accuracy of the current run")
+        left.vega_lite_chart(
+            dashboard.curve_rows(frame, "loss"),
+            dashboard.curve_spec("loss", "Loss (lower is better)"),
+            width="stretch",
+            alt="Training and validation loss of the current run",
+        )
+        right.vega_lite_chart(
+            dashboard.curve_rows(frame, "accuracy"),
+            dashboard.curve_spec("accuracy", "Accuracy (higher is better)"),
+            width="stretch",
+            alt="Training and validation accuracy of the current run",
+        )
     if job.done and not st.session_state.get("lab_job_reported"):
         # Once, when the run ends: refresh the whole page so the comparison lists the new run.
         st.session_state.lab_job_reported = True
@@ -245,9 +295,13 @@ def live_view():
 
 
 def show_end(end: dict):
+    """How the run ended, in one coloured line (a diverged run says what to change)."""
     status, message = end["status"], end.get("message") or ""
-    accuracy = "" if end.get("val_acc") is None else (
-        f" Validation accuracy {end['val_acc']:.1%} (best {end['best_val_acc']:.1%}).")
+    accuracy = (
+        ""
+        if end.get("val_acc") is None
+        else (f" Validation accuracy {end['val_acc']:.1%} (best {end['best_val_acc']:.1%}).")
+    )
     seconds = "" if end.get("elapsed") is None else f" {end['elapsed']:.0f} s of training."
     if status == "finished":
         st.success(f"Finished.{accuracy}{seconds} {message}", icon=":material/check_circle:")
@@ -265,11 +319,13 @@ def run_label(setup: TransferSetup) -> str:
 
 
 def job_running() -> bool:
+    """Whether this session has a run in progress (or waiting for its turn)."""
     job = st.session_state.get("lab_job")
     return job is not None and not job.done
 
 
 def start_job(job: dashboard.TrainingJob, new_source: str | None = None):
+    """Start `job` as this session's run; `new_source` becomes the source once it has finished."""
     st.session_state.lab_job = job.start()
     st.session_state.lab_job_reported = False
     if new_source:
@@ -281,9 +337,11 @@ def start_job(job: dashboard.TrainingJob, new_source: str | None = None):
 # ---------------------------------------------------------------------------------------
 
 st.title("Transfer lab")
-st.markdown("Reuse a network trained on one task for a new one with few labels: choose what to keep "
-            "frozen, train, and compare. **Every run is saved**, and **the address bar holds the settings**, "
-            "so a link opens the same experiment.")
+st.markdown(
+    "Reuse a network trained on one task for a new one with few labels: choose what to keep "
+    "frozen, train, and compare. **Every run is saved**, and **the address bar holds the settings**, "
+    "so a link opens the same experiment."
+)
 data_banner()
 
 store_path = str(default_path())
@@ -291,17 +349,30 @@ store = run_store(store_path)
 sources, unavailable = source_choices(store_path)
 targets = target_choices()
 defaults = default_setup(sources, unavailable, targets)
-choices = {"source": tuple(sources), "target": tuple(targets), "strategy": transfer.STRATEGIES,
-           "bn": ("eval", "train"), "batch_size": dashboard.BATCH_SIZES}
+# What a link may ask for: a source that cannot be used here falls back to the default.
+choices = {
+    "source": tuple(key for key in sources if key not in unavailable),
+    "target": tuple(targets),
+    "strategy": transfer.STRATEGIES,
+    "bn": ("eval", "train"),
+    "batch_size": dashboard.BATCH_SIZES,
+}
 
 
 def stages_of(source: str, target: str, from_scratch: bool, seed: int) -> list[str]:
-    model = target_model(dashboard.experiment_source(source), from_scratch, dataset(target, "train").num_classes,
-                         seed, source_version(source))
+    """The stage names of the model a setup trains (the head last)."""
+    model = target_model(
+        dashboard.experiment_source(source),
+        from_scratch,
+        dataset(target, "train").num_classes,
+        seed,
+        source_version(source),
+    )
     return models.stage_names(model)
 
 
 def problems_of(setup: TransferSetup) -> dict[str, str]:
+    """What is wrong with `setup` here, as {field: sentence} (see `dashboard.setup_problems`)."""
     try:
         stages = stages_of(setup.source, setup.target, setup.strategy == "scratch", setup.seed)
     except LessonError as error:
@@ -309,16 +380,18 @@ def problems_of(setup: TransferSetup) -> dict[str, str]:
     return dashboard.setup_problems(setup, stages, smallest_class(setup.target), unavailable)
 
 
-read_link(defaults, choices, lambda setup: problems_of(setup) if setup.source not in unavailable else {})
+read_link(defaults, choices, problems_of)
 apply_pending()
-for notice in st.session_state.get("lab_notices", []):
-    st.info(notice, icon=":material/link:")
 
 # A source that disappeared (a deleted checkpoint) falls back to the default.
 if st.session_state.lab_source not in sources:
     st.session_state.lab_source = defaults.source
 setup = setup_in_widgets()
 problems = problems_of(setup)
+# What the link could not use is said until the learner changes a setting.
+if dashboard.setup_to_query(setup) == st.session_state.lab_from_link:
+    for notice in st.session_state.lab_notices:
+        st.info(notice, icon=":material/link:")
 try:
     stages = stages_of(setup.source, setup.target, setup.strategy == "scratch", setup.seed)
 except LessonError:
@@ -329,30 +402,58 @@ settings, right = st.columns([2, 3], gap="large")
 with settings:
     st.subheader("1 · Settings")
     with st.container(border=True):
-        st.selectbox("Source model", list(sources), format_func=lambda key: sources[key] + (" — unavailable" if key in unavailable else ""),
-                     key="lab_source", persist_state="session", help="The network whose features are reused.")
+        st.selectbox(
+            "Source model",
+            list(sources),
+            format_func=lambda key: sources[key] + (" — unavailable" if key in unavailable else ""),
+            key="lab_source",
+            persist_state="session",
+            help="The network whose features are reused.",
+        )
         if "source" in problems:
             st.error(problems["source"], icon=":material/block:")
         else:
             st.caption("The network whose learnt features are reused for the new task.")
 
-        st.selectbox("Target data", targets, format_func=lambda name: TARGET_TEXT[name], key="lab_target", persist_state="session")
+        st.selectbox(
+            "Target data",
+            targets,
+            format_func=lambda name: TARGET_TEXT[name],
+            key="lab_target",
+            persist_state="session",
+        )
         st.caption(dataset(setup.target, "train").source)
-        st.radio("How many labels", ["per_class", "fraction"], horizontal=True, key="lab_labels", persist_state="session",
-                 format_func={"per_class": "images per class", "fraction": "fraction of the labels"}.get)
+        st.radio(
+            "How many labels",
+            ["per_class", "fraction"],
+            horizontal=True,
+            key="lab_labels",
+            persist_state="session",
+            format_func={"per_class": "images per class", "fraction": "fraction of the labels"}.get,
+        )
         if setup.per_class is not None:
             st.number_input("Labelled images per class", step=1, key="lab_per_class", persist_state="session")
             label_field = "per_class"
         else:
-            st.number_input("Fraction of the labels", step=0.05, format="%.2f", key="lab_fraction", persist_state="session")
+            st.number_input(
+                "Fraction of the labels", step=0.05, format="%.2f", key="lab_fraction", persist_state="session"
+            )
             label_field = "fraction"
         if label_field in problems:
             st.error(problems[label_field], icon=":material/block:")
         else:
-            st.caption(f"Few labels is where transfer shines; the smallest class has {smallest_class(setup.target)} training images.")
+            st.caption(
+                f"Few labels is where transfer shines; the smallest class has {smallest_class(setup.target)} training images."
+            )
 
     with st.container(border=True):
-        st.selectbox("Strategy", transfer.STRATEGIES, format_func=lambda name: STRATEGY_TEXT[name][0], key="lab_strategy", persist_state="session")
+        st.selectbox(
+            "Strategy",
+            transfer.STRATEGIES,
+            format_func=lambda name: STRATEGY_TEXT[name][0],
+            key="lab_strategy",
+            persist_state="session",
+        )
         if "strategy" in problems:
             st.error(problems["strategy"], icon=":material/block:")
         else:
@@ -361,44 +462,79 @@ with settings:
             if not 0 <= st.session_state.lab_k <= len(stages) - 1:
                 st.error(problems.get("k", ""), icon=":material/block:")
                 st.session_state.lab_k = min(max(st.session_state.lab_k, 0), len(stages) - 1)
-            st.select_slider("Freeze up to and including stage", options=list(range(len(stages))), key="lab_k", persist_state="session",
-                             format_func=lambda k: "nothing (k = 0)" if k == 0 else f"{stages[k - 1]} (k = {k})")
+            st.select_slider(
+                "Freeze up to and including stage",
+                options=list(range(len(stages))),
+                key="lab_k",
+                persist_state="session",
+                format_func=lambda k: "nothing (k = 0)" if k == 0 else f"{stages[k - 1]} (k = {k})",
+            )
             st.caption(f"Stages of this model: {' → '.join(stages)}. The head always trains.")
         if setup.strategy == "discriminative":
             a, b = st.columns(2)
             a.number_input("Head rate × lr", step=1.0, format="%.1f", key="lab_head_lr_factor", persist_state="session")
-            b.number_input("Rate × per earlier stage", step=0.1, format="%.2f", key="lab_stage_decay", persist_state="session")
+            b.number_input(
+                "Rate × per earlier stage", step=0.1, format="%.2f", key="lab_stage_decay", persist_state="session"
+            )
             for name in ("head_lr_factor", "stage_decay"):
                 if name in problems:
                     st.error(problems[name], icon=":material/block:")
             st.caption("The head learns at lr × factor; each stage below it at the rate of the one above × decay.")
         if setup.strategy == "gradual":
-            st.number_input("Unfreeze one more stage every … epochs", step=1, key="lab_unfreeze_every", persist_state="session")
+            st.number_input(
+                "Unfreeze one more stage every … epochs", step=1, key="lab_unfreeze_every", persist_state="session"
+            )
             if "unfreeze_every" in problems:
                 st.error(problems["unfreeze_every"], icon=":material/block:")
         if setup.strategy == "head_first":
-            st.number_input("Epochs with only the head training", step=1, key="lab_head_epochs", persist_state="session")
+            st.number_input(
+                "Epochs with only the head training", step=1, key="lab_head_epochs", persist_state="session"
+            )
             if "head_epochs" in problems:
                 st.error(problems["head_epochs"], icon=":material/block:")
         if setup.strategy in FREEZING:
-            st.radio("BatchNorm in frozen stages", ["eval", "train"], horizontal=True, key="lab_bn", persist_state="session",
-                     format_func={"eval": "eval: keep the source's statistics", "train": "train: re-estimate them"}.get)
+            st.radio(
+                "BatchNorm in frozen stages",
+                ["eval", "train"],
+                horizontal=True,
+                key="lab_bn",
+                persist_state="session",
+                format_func={"eval": "eval: keep the source's statistics", "train": "train: re-estimate them"}.get,
+            )
             st.caption("Frozen weights do not move either way; in 'train' mode their BatchNorm statistics still do.")
 
     with st.container(border=True):
         a, b = st.columns(2)
-        a.number_input("Learning rate", step=0.01, format="%.4f", key="lab_lr", persist_state="session",
-                       help="The peak step size of the one-cycle schedule.")
-        b.number_input("Epochs", step=1, key="lab_epochs", persist_state="session", help="Passes over the training images.")
+        a.number_input(
+            "Learning rate",
+            step=0.01,
+            format="%.4f",
+            key="lab_lr",
+            persist_state="session",
+            help="The peak step size of the one-cycle schedule.",
+        )
+        b.number_input(
+            "Epochs", step=1, key="lab_epochs", persist_state="session", help="Passes over the training images."
+        )
         for name in ("lr", "epochs"):
             if name in problems:
                 st.error(problems[name], icon=":material/block:")
         a, b = st.columns(2)
-        a.selectbox("Batch size", dashboard.BATCH_SIZES, key="lab_batch_size", persist_state="session", help="Images per step.")
-        b.number_input("Seed", step=1, key="lab_seed", persist_state="session", help="Same seed, same run: the data order and the new head.")
+        a.selectbox(
+            "Batch size", dashboard.BATCH_SIZES, key="lab_batch_size", persist_state="session", help="Images per step."
+        )
+        b.number_input(
+            "Seed",
+            step=1,
+            key="lab_seed",
+            persist_state="session",
+            help="Same seed, same run: the data order and the new head.",
+        )
         if "seed" in problems:
             st.error(problems["seed"], icon=":material/block:")
-        st.caption("Learning rate: how far each step moves. Epochs: passes over the data. Seed: makes a run repeatable.")
+        st.caption(
+            "Learning rate: how far each step moves. Epochs: passes over the data. Seed: makes a run repeatable."
+        )
 
     st.button("Reset to the defaults", icon=":material/restart_alt:", on_click=reset_settings, args=(defaults,))
 
@@ -413,24 +549,43 @@ with settings:
 with right:
     st.subheader("2 · What will train")
     try:
-        model = copy.deepcopy(target_model(dashboard.experiment_source(setup.source), setup.strategy == "scratch",
-                                           dataset(setup.target, "train").num_classes, setup.seed,
-                                           source_version(setup.source)))
-        strategy = transfer.apply_strategy(model, setup.strategy, k=min(setup.k, max(len(stages) - 1, 0)), bn=setup.bn,
-                                           head_lr_factor=setup.head_lr_factor, stage_decay=setup.stage_decay,
-                                           unfreeze_every=setup.unfreeze_every, head_epochs=setup.head_epochs)
+        model = copy.deepcopy(
+            target_model(
+                dashboard.experiment_source(setup.source),
+                setup.strategy == "scratch",
+                dataset(setup.target, "train").num_classes,
+                setup.seed,
+                source_version(setup.source),
+            )
+        )
+        strategy = transfer.apply_strategy(
+            model,
+            setup.strategy,
+            k=min(setup.k, max(len(stages) - 1, 0)),
+            bn=setup.bn,
+            head_lr_factor=setup.head_lr_factor,
+            stage_decay=setup.stage_decay,
+            unfreeze_every=setup.unfreeze_every,
+            head_epochs=setup.head_epochs,
+        )
         rows = pd.DataFrame(transfer.describe(model, strategy))
+        if setup.strategy in ("gradual", "head_first"):
+            st.caption("At the start of training: this strategy unfreezes stages as the epochs go by.")
         trainable, total = int(rows["trainable"].sum()), int(rows["total"].sum())
         st.markdown(f"**{trainable:,}** of {total:,} parameters will train (**{trainable / max(total, 1):.1%}**).")
         rows["share"] = rows["trainable"] / rows["total"].clip(lower=1)
-        st.dataframe(rows[["stage", "state", "trainable", "total", "share"]], hide_index=True, width="stretch",
-                     column_config={
-                         "stage": "stage",
-                         "state": "state",
-                         "trainable": st.column_config.NumberColumn("trainable parameters", format="localized"),
-                         "total": st.column_config.NumberColumn("all parameters", format="localized"),
-                         "share": st.column_config.ProgressColumn("share trainable", format="percent", min_value=0, max_value=1),
-                     })
+        st.dataframe(
+            rows[["stage", "state", "trainable", "total", "share"]],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "stage": "stage",
+                "state": "state",
+                "trainable": st.column_config.NumberColumn("trainable parameters", format="localized"),
+                "total": st.column_config.NumberColumn("all parameters", format="localized"),
+                "share": st.column_config.ProgressColumn("share trainable", format="percent", min_value=0, max_value=1),
+            },
+        )
     except LessonError as error:
         trainable = None
         st.error(str(error), icon=":material/block:")
@@ -438,8 +593,14 @@ with right:
     st.subheader("3 · Train")
     blocked = bool(problems) or trainable is None
     train_col, note_col = st.columns([1, 3], vertical_alignment="center")
-    pressed = train_col.button("Train", type="primary", icon=":material/play_arrow:", key="lab_train",
-                               disabled=blocked or job_running(), width="stretch")
+    pressed = train_col.button(
+        "Train",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="lab_train",
+        disabled=blocked or job_running(),
+        width="stretch",
+    )
     if blocked:
         note_col.caption("Fix the settings marked in red first.")
     elif job_running():
@@ -451,8 +612,18 @@ with right:
             run_setup = dataclasses.replace(setup, source=dashboard.experiment_source(setup.source))
             model, strategy, train_set, val_set, config = prepared(json.dumps(run_setup.to_dict(), sort_keys=True))
             run_config = {**run_setup.to_dict(), "source_key": setup.source, "trainable_params": trainable}
-            start_job(dashboard.TrainingJob(copy.deepcopy(model), train_set, val_set, config, copy.deepcopy(strategy),
-                                            label=run_setup.label(), run_config=run_config, store_path=store_path))
+            start_job(
+                dashboard.TrainingJob(
+                    copy.deepcopy(model),
+                    train_set,
+                    val_set,
+                    config,
+                    copy.deepcopy(strategy),
+                    label=run_setup.label(),
+                    run_config=run_config,
+                    store_path=store_path,
+                )
+            )
             st.rerun()  # redraw the page with Train disabled while the run lasts
         except LessonError as error:
             st.error(str(error), icon=":material/block:")
@@ -473,8 +644,11 @@ except LessonError as error:
 runs = store.runs()
 by_name = {dashboard.run_name(run): run for run in runs}
 if not runs:
-    st.info("No runs stored yet: train one above. Every run is kept in the run store "
-            f"(`{store_path}`), also after a restart.", icon=":material/inventory_2:")
+    st.info(
+        "No runs stored yet: train one above. Every run is kept in the run store "
+        f"(`{store_path}`), also after a restart.",
+        icon=":material/inventory_2:",
+    )
 else:
     if "lab_compare" not in st.session_state:
         st.session_state.lab_compare = list(by_name)[:4]
@@ -486,7 +660,9 @@ else:
     picker, metric_col = st.columns([3, 1])
     picker.multiselect("Runs to overlay (labelled by strategy and settings)", list(by_name), key="lab_compare")
     metric_name = metric_col.radio("Curve", list(METRICS), key="lab_metric")
-    with_reference = reference is not None and metric_col.checkbox("with the recorded reference runs", value=True, key="lab_with_reference")
+    with_reference = reference is not None and metric_col.checkbox(
+        "with the recorded reference runs", value=True, key="lab_with_reference"
+    )
     chosen_runs = [by_name[name] for name in st.session_state.lab_compare]
     curves = dashboard.stored_curves(store, chosen_runs)
     if with_reference:
@@ -495,12 +671,21 @@ else:
     if curves.empty:
         st.caption("Pick runs with at least one finished epoch to see their curves.")
     else:
-        st.altair_chart(dashboard.compare_chart(curves, metric, series, metric_name), width="stretch",
-                        alt=f"{metric_name} of the chosen runs, epoch by epoch")
+        st.altair_chart(
+            dashboard.compare_chart(curves, metric, series, metric_name),
+            width="stretch",
+            alt=f"{metric_name} of the chosen runs, epoch by epoch",
+        )
     show_results(dashboard.results_table(runs))
-    st.download_button("Download the chosen runs as CSV", functools.partial(runs_csv, [run["id"] for run in chosen_runs]),
-                       file_name="tl-lessons-runs.csv", mime="text/csv", icon=":material/download:", on_click="ignore",
-                       help="One row per epoch of each run, with its settings; opens in any spreadsheet.")
+    st.download_button(
+        "Download the chosen runs as CSV",
+        functools.partial(runs_csv, [run["id"] for run in chosen_runs]),
+        file_name="tl-lessons-runs.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        help="One row per epoch of each run, with its settings; opens in any spreadsheet.",
+    )
 
 # ---------------------------------------------------------------------------------------
 # Reference runs
@@ -509,15 +694,23 @@ else:
 st.divider()
 st.subheader("5 · Recorded reference runs")
 if reference is None:
-    st.info(reference_problem or "No recorded reference runs in this copy of the kit "
-            f"(`{dashboard.REFERENCE_RUNS.name}` is missing): they are recorded with `make reference-runs`.",
-            icon=":material/history:")
+    st.info(
+        reference_problem
+        or "No recorded reference runs in this copy of the kit "
+        f"(`{dashboard.REFERENCE_RUNS.name}` is missing): they are recorded with `make reference-runs`.",
+        icon=":material/history:",
+    )
 else:
-    st.markdown(f"Curves of the main strategies on real data, **recorded** ahead of time so you can compare "
-                f"without waiting. Data: {reference.get('data', 'not stated')}. Machine: {reference.get('machine', 'not stated')}. "
-                f"Recorded with `{reference.get('recorded_with', 'not stated')}`.")
-    st.altair_chart(dashboard.compare_chart(dashboard.reference_curves(reference), "accuracy", "validation", "validation accuracy"),
-                    width="stretch", alt="Validation accuracy of the recorded reference runs")
+    st.markdown(
+        f"Curves of the main strategies on real data, **recorded** ahead of time so you can compare "
+        f"without waiting. Data: {reference.get('data', 'not stated')}. Machine: {reference.get('machine', 'not stated')}. "
+        f"Recorded with `{reference.get('recorded_with', 'not stated')}`."
+    )
+    st.altair_chart(
+        dashboard.compare_chart(dashboard.reference_curves(reference), "accuracy", "validation", "validation accuracy"),
+        width="stretch",
+        alt="Validation accuracy of the recorded reference runs",
+    )
     show_results(dashboard.reference_table(reference))
 
 # ---------------------------------------------------------------------------------------
@@ -525,15 +718,23 @@ else:
 # ---------------------------------------------------------------------------------------
 
 st.divider()
-with st.expander("Train a source model in this app", expanded="shipped" in unavailable, icon=":material/model_training:"):
-    st.markdown("No shipped model, or curious how one is made? Train a FastNet with the kit's **quick** recipe. "
-                f"It is saved under `{dashboard.sources_dir(store_path)}` and appears in the source list above.")
+with st.expander(
+    "Train a source model in this app", expanded="shipped" in unavailable, icon=":material/model_training:"
+):
+    st.markdown(
+        "No shipped model, or curious how one is made? Train a FastNet with the kit's **quick** recipe. "
+        f"It is saved under `{dashboard.sources_dir(store_path)}` and appears in the source list above."
+    )
     source_sets = [name for name in dashboard.SOURCE_DATASETS if name.startswith("synthetic") or cifar_on_disk()[name]]
     a, b, c, d = st.columns(4)
     source_set = a.selectbox("Data", source_sets, format_func=SOURCE_DATASET_TEXT.get, key="src_data")
     available = smallest_class(source_set)
-    per_class = b.number_input("Images per class", value=min(5 if tiny() else 500, available), step=50, key="src_per_class")
-    epochs = c.number_input("Training epochs", value=1 if tiny() else train.PRESETS["quick"].epochs, step=1, key="src_epochs")
+    per_class = b.number_input(
+        "Images per class", value=min(5 if tiny() else 500, available), step=50, key="src_per_class"
+    )
+    epochs = c.number_input(
+        "Training epochs", value=1 if tiny() else train.PRESETS["quick"].epochs, step=1, key="src_epochs"
+    )
     name = d.text_input("Name", value=f"{source_set}-quick", key="src_name")
     source_problems = []
     if not 1 <= per_class <= available:
@@ -545,17 +746,37 @@ with st.expander("Train a source model in this app", expanded="shipped" in unava
     for problem in source_problems:
         st.error(problem, icon=":material/block:")
     st.caption("About a minute per epoch for 500 images per class on a laptop CPU; progress shows in section 3 above.")
-    if st.button("Train the source model", key="src_train", icon=":material/play_arrow:",
-                 disabled=bool(source_problems) or job_running()):
+    if st.button(
+        "Train the source model",
+        key="src_train",
+        icon=":material/play_arrow:",
+        disabled=bool(source_problems) or job_running(),
+    ):
         try:
             model, train_set, val_set, config = dashboard.source_training(source_set, int(per_class), int(epochs))
             path = dashboard.sources_dir(store_path) / f"{name}.pt"
             save = lambda trained, end: dashboard.save_source(path, trained, train_set, config, end)
-            start_job(dashboard.TrainingJob(
-                model, train_set, val_set, config, None, label=f"source model {name} · quick · {per_class}/class",
-                run_config={"kind": "source", "target": source_set, "per_class": int(per_class), "epochs": int(epochs),
-                            "strategy": "scratch", "trainable_params": sum(p.numel() for p in model.parameters())},
-                store_path=store_path, when_finished=save), new_source=f"trained:{name}")
+            start_job(
+                dashboard.TrainingJob(
+                    model,
+                    train_set,
+                    val_set,
+                    config,
+                    None,
+                    label=f"source model {name} · quick · {per_class}/class",
+                    run_config={
+                        "kind": "source",
+                        "target": source_set,
+                        "per_class": int(per_class),
+                        "epochs": int(epochs),
+                        "strategy": "scratch",
+                        "trainable_params": sum(p.numel() for p in model.parameters()),
+                    },
+                    store_path=store_path,
+                    when_finished=save,
+                ),
+                new_source=f"trained:{name}",
+            )
             st.rerun()
         except LessonError as error:
             st.error(str(error), icon=":material/block:")

@@ -19,6 +19,22 @@ def _missing(what: str, how: str, require_var: str):
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tests run on one torch thread unless TL_LESSONS_THREADS says otherwise.
+
+    The tests use small tensors, and on a 2-core machine that also runs a Streamlit server
+    and a browser, two OpenMP threads fighting for the cores make small operations many
+    times slower instead of faster.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("TL_LESSONS_THREADS", "1")))
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def real_cifar_root() -> Path:
     """The folder holding the real `cifar-10-batches-py/` and `cifar-100-python/`."""

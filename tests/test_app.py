@@ -4,6 +4,8 @@ Every test runs the app offline (an empty data folder, so synthetic practice dat
 mode (TL_LESSONS_APP_TINY=1) and with its own run store; a small source model is saved where
 the app looks for models trained in it, so transfer strategies have something to start from.
 """
+
+import json
 import time
 from pathlib import Path
 
@@ -107,6 +109,13 @@ def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
     assert lab.multiselect(key="lab_compare").value == table["run"].tolist()
     assert lab.get("download_button")  # the chosen runs as CSV
 
+    # A new session (a reload, or the server restarted) finds the run in the store.
+    fresh = AppTest.from_file(APP, default_timeout=60)
+    fresh.query_params["source"] = "trained:tiny"
+    fresh.run()
+    assert fresh.dataframe[1].value["run"].tolist() == table["run"].tolist()
+    assert "lab_job" not in fresh.session_state  # ... but not this session's live view
+
 
 def test_invalid_settings_show_a_message_and_disable_train(lab):
     lab.run()
@@ -193,3 +202,35 @@ def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):
     assert job.status == "diverged", job.end
     assert "Diverged" in errors(lab) and "learning rate" in errors(lab)
     assert RunStore(dashboard.default_path()).runs()[0]["status"] == "diverged"
+
+
+def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, monkeypatch):
+    lab.run()
+    assert "make reference-runs" in " ".join(info.value for info in lab.info)
+    reference = {
+        "recorded_with": "python -m tl_lessons reference-runs",
+        "data": "the real CIFAR-100, 10 images per class",
+        "machine": "a 2-core laptop",
+        "runs": [
+            {
+                "label": "linear probe",
+                "strategy": "linear_probe",
+                "config": {"target": "cifar100"},
+                "epochs": [
+                    {"epoch": 1, "train_loss": 4.0, "val_loss": 4.1, "train_acc": 0.1, "val_acc": 0.12, "elapsed": 3.0}
+                ],
+                "final_val_acc": 0.12,
+                "best_val_acc": 0.12,
+                "seconds": 3.0,
+                "trainable_params": 12900,
+            }
+        ],
+    }
+    path = tmp_path / "reference_runs.json"
+    path.write_text(json.dumps(reference))
+    monkeypatch.setattr(dashboard, "REFERENCE_RUNS", path)
+    lab.run()
+    assert not lab.exception
+    text = " ".join(block.value for block in lab.markdown)
+    assert "recorded" in text and "10 images per class" in text and "a 2-core laptop" in text
+    assert lab.dataframe[-1].value["run"].tolist() == ["recorded: linear probe"]

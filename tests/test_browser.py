@@ -5,6 +5,7 @@ saved where the app looks for models trained in it). A failing test leaves a scr
 test-artifacts/. Skipped without Chromium or playwright, failed instead when
 TL_LESSONS_REQUIRE_BROWSER=1 (see the `chromium_path` fixture in conftest.py).
 """
+
 import os
 import re
 import socket
@@ -25,8 +26,14 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Training a tiny run takes seconds; the first page load also builds the synthetic data.
 SLOW_MS = 60_000
 
@@ -41,19 +48,58 @@ def free_port() -> int:
 def server(tmp_path_factory, chromium_path):
     """`streamlit run app.py` on a free port; yields its address and stops it afterwards."""
     from tl_lessons import dashboard
+    from tl_lessons.runs import RunStore
 
     folder = tmp_path_factory.mktemp("app")
     store_path = folder / "runs" / "runs.sqlite"
     model, train_set, _, config = dashboard.source_training("synthetic10", per_class=2, epochs=1)
     dashboard.save_source(dashboard.sources_dir(store_path) / "tiny.pt", model, train_set, config, {})
+    # A run from an earlier session, so that every test finds at least one stored run.
+    store = RunStore(store_path)
+    earlier = store.start({"strategy": "scratch", "target": "synthetic100"}, "an earlier run")
+    store.log(
+        earlier,
+        {
+            "kind": "epoch",
+            "epoch": 1,
+            "train_loss": 4.6,
+            "train_acc": 0.01,
+            "val_loss": 4.6,
+            "val_acc": 0.01,
+            "elapsed": 1.0,
+        },
+    )
+    store.finish(earlier, "finished", {"val_acc": 0.01, "best_val_acc": 0.01, "elapsed": 1.0})
     port = free_port()
-    env = {**os.environ, "TL_LESSONS_RUNS": str(store_path), "TL_LESSONS_DATA": str(folder / "no-data"),
-           "TL_LESSONS_APP_TINY": "1", "TL_LESSONS_THREADS": "2"}
+    env = {
+        **os.environ,
+        "TL_LESSONS_RUNS": str(store_path),
+        "TL_LESSONS_DATA": str(folder / "no-data"),
+        "TL_LESSONS_APP_TINY": "1",
+        "TL_LESSONS_THREADS": "2",
+    }
     log = open(folder / "streamlit.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -139,21 +185,9 @@ def test_train_a_tiny_run_see_its_curves_and_find_it_in_the_table(page, server):
     expect(page.get_by_text("Loss (lower is better)")).to_be_visible()
     # The new run is picked for the comparison and listed in the results table.
     expect(run_chips(page).filter(has_text="linear probe")).to_have_count(1)
-    expect(results_cells(page, "finished")).to_have_count(1)
+    label = run_chips(page).filter(has_text="linear probe").inner_text().strip()
+    expect(results_cells(page, label)).to_have_count(1)
     expect(train_button(page)).to_be_enabled()
-
-
-def test_stop_keeps_the_partial_run(page, server):
-    open_lab(page, server, "?strategy=finetune&epochs=80")
-    train_button(page).click()
-    expect(page.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible(timeout=SLOW_MS)
-    main(page).get_by_role("button", name="Stop").click()
-    pressed = time.monotonic()
-    expect(page.get_by_text(re.compile("^Stopped"))).to_be_visible(timeout=30_000)
-    # The run halts after its current batch and the page shows it at its next poll (once a
-    # second): a couple of seconds here, more on a busy CI machine where one batch is slow.
-    assert time.monotonic() - pressed < 15
-    expect(results_cells(page, "stopped")).to_have_count(1)
 
 
 def test_runs_are_still_listed_after_a_reload(page, server):
@@ -164,6 +198,7 @@ def test_runs_are_still_listed_after_a_reload(page, server):
     expect(page.get_by_text("What will train")).to_be_visible()
     expect(run_chips(page)).to_have_count(before)
     expect(results_cells(page, "finished").first).to_be_attached()
+    expect(results_cells(page, "#1 an earlier run")).to_have_count(1)
 
 
 def test_a_shared_link_restores_its_settings(page, server):
@@ -175,7 +210,8 @@ def test_a_shared_link_restores_its_settings(page, server):
     assert "k=2" in page.url and "strategy=freeze" in page.url
 
 
-def test_two_sessions_take_turns_and_keep_their_own_runs(browser, server):
+def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server):
+    """Two tabs train at once: the second waits its turn; Stop ends the first and keeps it."""
     first, second = browser.new_context().new_page(), browser.new_context().new_page()
     for tab in (first, second):
         tab.set_default_timeout(SLOW_MS)
@@ -186,8 +222,17 @@ def test_two_sessions_take_turns_and_keep_their_own_runs(browser, server):
         expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
         train_button(second).click()
         expect(second.get_by_text(re.compile(r"1 run\(s\) ahead of yours"))).to_be_visible()
+
         main(first).get_by_role("button", name="Stop").click()
+        pressed = time.monotonic()
+        expect(first.get_by_text(re.compile("^Stopped"))).to_be_visible(timeout=30_000)
+        # The run halts after its current batch and the page shows it at its next poll (once a
+        # second): a couple of seconds here, more on a busy CI machine where one batch is slow.
+        assert time.monotonic() - pressed < 20
+        expect(results_cells(first, "stopped")).to_have_count(1)
+
         expect(second.get_by_text(re.compile("^Finished"))).to_be_visible()
+        # Each tab shows its own run, never the other's.
         expect(second.get_by_text(re.compile(r"^Run: linear probe"))).to_have_count(1)
         expect(first.get_by_text(re.compile(r"^Run: finetune"))).to_have_count(1)
         expect(first.get_by_text(re.compile(r"^Run: linear probe"))).to_have_count(0)

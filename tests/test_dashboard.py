@@ -1,4 +1,5 @@
 """The dashboard's helpers without Streamlit: links, checks, chart tables, background training."""
+
 import dataclasses
 import json
 import time
@@ -14,8 +15,13 @@ from tl_lessons.runs import RunStore
 from tl_lessons.synthetic import make_synthetic
 
 STAGES = ["stem", "stage1", "stage2", "stage3", "head"]
-CHOICES = {"source": ("shipped", "scratch"), "target": dashboard.TARGETS, "strategy": ("linear_probe", "freeze", "scratch"),
-           "bn": ("eval", "train"), "batch_size": dashboard.BATCH_SIZES}
+CHOICES = {
+    "source": ("shipped", "scratch"),
+    "target": dashboard.TARGETS,
+    "strategy": ("linear_probe", "freeze", "scratch"),
+    "bn": ("eval", "train"),
+    "batch_size": dashboard.BATCH_SIZES,
+}
 
 
 def problems(setup):
@@ -26,12 +32,24 @@ def problems(setup):
 # Links
 # ---------------------------------------------------------------------------------------
 
+
 def test_a_setup_survives_the_round_trip_through_a_link():
-    setup = TransferSetup(source="shipped", target="synthetic100", per_class=3, fraction=None, strategy="freeze",
-                          k=2, bn="train", lr=0.02, epochs=4, batch_size=64, seed=7)
+    setup = TransferSetup(
+        source="shipped",
+        target="synthetic100",
+        per_class=3,
+        fraction=None,
+        strategy="freeze",
+        k=2,
+        bn="train",
+        lr=0.02,
+        epochs=4,
+        batch_size=64,
+        seed=7,
+    )
     query = dashboard.setup_to_query(setup)
     assert query["strategy"] == "freeze" and query["k"] == "2" and query["lr"] == "0.02"
-    assert "fraction" not in query
+    assert "fraction" not in query and "head_epochs" not in query  # only the freeze options
     back, notices = dashboard.setup_from_query(query, TransferSetup(per_class=5), CHOICES, problems)
     assert back == setup
     assert notices == []
@@ -43,17 +61,20 @@ def test_a_link_with_a_label_fraction_clears_images_per_class():
     assert notices == []
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"lr": "abc"}, "lr"),
-    ({"lr": "-1"}, "lr"),
-    ({"lr": "nan"}, "lr"),
-    ({"epochs": "2.5"}, "epochs"),
-    ({"strategy": "bogus"}, "strategy"),
-    ({"source": "/etc/passwd"}, "source"),
-    ({"strategy": "freeze", "k": "9"}, "k"),
-    ({"per_class": "50"}, "per_class"),
-    ({"batch_size": "3"}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"lr": "abc"}, "lr"),
+        ({"lr": "-1"}, "lr"),
+        ({"lr": "nan"}, "lr"),
+        ({"epochs": "2.5"}, "epochs"),
+        ({"strategy": "bogus"}, "strategy"),
+        ({"source": "/etc/passwd"}, "source"),
+        ({"strategy": "freeze", "k": "9"}, "k"),
+        ({"per_class": "50"}, "per_class"),
+        ({"batch_size": "3"}, "batch_size"),
+    ],
+)
 def test_an_invalid_value_in_a_link_falls_back_to_its_default_with_a_notice(params, field):
     defaults = TransferSetup(per_class=5, k=1)
     setup, notices = dashboard.setup_from_query(params, defaults, CHOICES, problems)
@@ -63,7 +84,9 @@ def test_an_invalid_value_in_a_link_falls_back_to_its_default_with_a_notice(para
 
 
 def test_unknown_settings_in_a_link_are_named_and_ignored():
-    setup, notices = dashboard.setup_from_query({"colour": "red", "lr": "0.1"}, TransferSetup(per_class=5), CHOICES, problems)
+    setup, notices = dashboard.setup_from_query(
+        {"colour": "red", "lr": "0.1"}, TransferSetup(per_class=5), CHOICES, problems
+    )
     assert setup.lr == 0.1
     assert notices == ["Ignored the unknown setting 'colour' in the link."]
 
@@ -72,23 +95,27 @@ def test_unknown_settings_in_a_link_are_named_and_ignored():
 # Checks beside the widgets
 # ---------------------------------------------------------------------------------------
 
+
 def test_a_sensible_setup_has_no_problems():
     assert problems(TransferSetup(per_class=5, strategy="freeze", k=4)) == {}
 
 
-@pytest.mark.parametrize("changes, field, words", [
-    ({"strategy": "freeze", "k": 5}, "k", "between 0 and 4"),
-    ({"strategy": "freeze", "k": -1}, "k", "between 0 and 4"),
-    ({"source": "scratch", "strategy": "linear_probe"}, "strategy", "from scratch"),
-    ({"per_class": 6}, "per_class", "at most 5"),
-    ({"per_class": 0}, "per_class", "at least one"),
-    ({"per_class": None, "fraction": 1.5}, "fraction", "at most 1"),
-    ({"lr": 0.0}, "lr", "above 0"),
-    ({"epochs": 0}, "epochs", "1 to"),
-    ({"strategy": "head_first", "head_epochs": 8, "epochs": 8}, "head_epochs", "1 to 7"),
-    ({"strategy": "discriminative", "stage_decay": 0.0}, "stage_decay", "above 0"),
-    ({"strategy": "gradual", "unfreeze_every": 0}, "unfreeze_every", "every 1"),
-])
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"strategy": "freeze", "k": 5}, "k", "between 0 and 4"),
+        ({"strategy": "freeze", "k": -1}, "k", "between 0 and 4"),
+        ({"source": "scratch", "strategy": "linear_probe"}, "strategy", "from scratch"),
+        ({"per_class": 6}, "per_class", "at most 5"),
+        ({"per_class": 0}, "per_class", "at least one"),
+        ({"per_class": None, "fraction": 1.5}, "fraction", "at most 1"),
+        ({"lr": 0.0}, "lr", "above 0"),
+        ({"epochs": 0}, "epochs", "1 to"),
+        ({"strategy": "head_first", "head_epochs": 8, "epochs": 8}, "head_epochs", "1 to 7"),
+        ({"strategy": "discriminative", "stage_decay": 0.0}, "stage_decay", "above 0"),
+        ({"strategy": "gradual", "unfreeze_every": 0}, "unfreeze_every", "every 1"),
+    ],
+)
 def test_each_invalid_option_gets_a_message_for_its_own_widget(changes, field, words):
     found = problems(dataclasses.replace(TransferSetup(per_class=5), **changes))
     assert list(found) == [field]
@@ -96,8 +123,9 @@ def test_each_invalid_option_gets_a_message_for_its_own_widget(changes, field, w
 
 
 def test_an_unavailable_source_says_why():
-    found = dashboard.setup_problems(TransferSetup(per_class=5, source="imagenet"), STAGES, 5,
-                                     {"imagenet": "ImageNet weights need the network."})
+    found = dashboard.setup_problems(
+        TransferSetup(per_class=5, source="imagenet"), STAGES, 5, {"imagenet": "ImageNet weights need the network."}
+    )
     assert found == {"source": "ImageNet weights need the network."}
 
 
@@ -105,12 +133,21 @@ def test_an_unavailable_source_says_why():
 # Chart and table data
 # ---------------------------------------------------------------------------------------
 
+
 def events_of_a_run():
     return [
         {"kind": "start", "total_steps": 20, "epochs": 2},
         {"kind": "step", "step": 1, "epoch": 1, "loss": 4.6, "elapsed": 0.1},
         {"kind": "step", "step": 5, "epoch": 1, "loss": 4.0, "elapsed": 0.5},
-        {"kind": "epoch", "epoch": 1, "train_loss": 4.1, "train_acc": 0.1, "val_loss": 4.2, "val_acc": 0.08, "elapsed": 1.0},
+        {
+            "kind": "epoch",
+            "epoch": 1,
+            "train_loss": 4.1,
+            "train_acc": 0.1,
+            "val_loss": 4.2,
+            "val_acc": 0.08,
+            "elapsed": 1.0,
+        },
         {"kind": "step", "step": 15, "epoch": 2, "loss": float("inf"), "elapsed": 1.5},
     ]
 
@@ -136,8 +173,12 @@ def test_progress_says_where_the_run_is_and_how_long_is_left():
     assert fraction == 0.25
     assert text == "epoch 1 of 2 · step 5 of 20 · about 2 s left"
     assert dashboard.progress([])[0] == 0.0
-    fraction, text = dashboard.progress([{"kind": "start", "total_steps": 20, "epochs": 2},
-                                         {"kind": "features", "split": "train", "done": 500, "total": 1000}])
+    fraction, text = dashboard.progress(
+        [
+            {"kind": "start", "total_steps": 20, "epochs": 2},
+            {"kind": "features", "split": "train", "done": 500, "total": 1000},
+        ]
+    )
     assert fraction == 0.0 and "500 of 1,000" in text
 
 
@@ -153,17 +194,37 @@ def test_stored_runs_become_curves_and_a_results_table(tmp_path):
     assert set(curves.run) == {f"#{run_id} freeze k=2"}
     assert curves[(curves.series == "validation") & (curves.metric == "accuracy")].value.tolist() == [0.08]
     table = dashboard.results_table(runs)
-    assert table.iloc[0].to_dict() == {"run": f"#{run_id} freeze k=2", "strategy": "freeze", "target": "synthetic100",
-                                       "status": "stopped", "final val acc": 0.08, "best val acc": 0.08,
-                                       "seconds": 1.6, "trainable params": 1234}
+    assert table.iloc[0].to_dict() == {
+        "run": f"#{run_id} freeze k=2",
+        "strategy": "freeze",
+        "target": "synthetic100",
+        "status": "stopped",
+        "final val acc": 0.08,
+        "best val acc": 0.08,
+        "seconds": 1.6,
+        "trainable params": 1234,
+    }
 
 
 REFERENCE = {
-    "recorded_with": "python -m tl_lessons reference-runs", "data": "CIFAR-100, 10 images per class", "machine": "2 cores",
-    "runs": [{"label": "linear probe", "strategy": "linear_probe", "config": {"target": "cifar100"},
-              "epochs": [{"epoch": 1, "train_loss": 4.0, "val_loss": 4.1, "train_acc": 0.1, "val_acc": 0.12, "elapsed": 3.0},
-                         {"epoch": 2, "train_loss": 3.0, "val_loss": 3.5, "train_acc": 0.2, "val_acc": 0.18, "elapsed": 6.0}],
-              "final_val_acc": 0.18, "best_val_acc": 0.18, "seconds": 6.0, "trainable_params": 25700}],
+    "recorded_with": "python -m tl_lessons reference-runs",
+    "data": "CIFAR-100, 10 images per class",
+    "machine": "2 cores",
+    "runs": [
+        {
+            "label": "linear probe",
+            "strategy": "linear_probe",
+            "config": {"target": "cifar100"},
+            "epochs": [
+                {"epoch": 1, "train_loss": 4.0, "val_loss": 4.1, "train_acc": 0.1, "val_acc": 0.12, "elapsed": 3.0},
+                {"epoch": 2, "train_loss": 3.0, "val_loss": 3.5, "train_acc": 0.2, "val_acc": 0.18, "elapsed": 6.0},
+            ],
+            "final_val_acc": 0.18,
+            "best_val_acc": 0.18,
+            "seconds": 6.0,
+            "trainable_params": 25700,
+        }
+    ],
 }
 
 
@@ -201,6 +262,7 @@ def test_live_charts_are_a_fixed_spec_plus_the_rows_of_their_metric():
 # Source models trained in the dashboard
 # ---------------------------------------------------------------------------------------
 
+
 def test_trained_sources_are_named_by_file_and_never_by_path(tmp_path):
     store_path = tmp_path / "runs.sqlite"
     model, train_set, val_set, config = dashboard.source_training("synthetic10", per_class=3, epochs=1)
@@ -217,14 +279,25 @@ def test_trained_sources_are_named_by_file_and_never_by_path(tmp_path):
 # Training in the background
 # ---------------------------------------------------------------------------------------
 
+
 def tiny_job(tmp_path, epochs=1, line=None, num_classes=10):
     train_set = make_synthetic(10, "train", n_per_class=4)
     val_set = make_synthetic(10, "test", n_per_class=2)
     torch.manual_seed(0)
     model = models.build_model("fastnet", num_classes)
     config = dataclasses.replace(train.PRESETS["quick"], epochs=epochs, batch_size=8, log_every_steps=1)
-    return dashboard.TrainingJob(model, train_set, val_set, config, None, "tiny", {"strategy": "scratch"},
-                                 store_path=tmp_path / "runs.sqlite", line=line or dashboard.TrainingLine(), threads=1)
+    return dashboard.TrainingJob(
+        model,
+        train_set,
+        val_set,
+        config,
+        None,
+        "tiny",
+        {"strategy": "scratch"},
+        store_path=tmp_path / "runs.sqlite",
+        line=line or dashboard.TrainingLine(),
+        threads=1,
+    )
 
 
 def wait_until_done(job, seconds=60):

@@ -242,15 +242,15 @@ def test_transfer_beats_scratch_with_few_labels():
     """The lesson of the kit, on the synthetic sets: with 10 labels per class, reusing a network
     trained on synthetic10 beats training the same network from scratch for the same epochs.
 
-    Runs of this exact code with seeds 0, 1, 2 (data, model and batches) gave linear probe
-    0.202 / 0.216 / 0.160 against scratch 0.020 / 0.028 / 0.012: the smallest margin was 0.148,
-    the test asks for 0.08.
+    Runs of this code with seeds 0, 1, 2 (data, model and batches) gave a source at 97-98.5 % on
+    synthetic10, then linear probe 0.328 / 0.312 / 0.358 against scratch 0.022 / 0.006 / 0.006:
+    the smallest margin was 0.306, the test asks for 0.15.
     """
     from tl_lessons.data import per_class_subset
 
     # float32 and the usual layout everywhere, so the margin does not depend on the CPU's bfloat16 support.
     budget = dataclasses.replace(PRESETS["quick"], epochs=5, batch_size=64, lr=0.2, bf16=False, channels_last=False)
-    source_train = make_synthetic(10, "train", n_per_class=100)
+    source_train = make_synthetic(10, "train", n_per_class=200)
     torch.manual_seed(0)
     source = FastNet(10, width=0.5)
     list(fit(source, source_train, config=budget))
@@ -266,4 +266,25 @@ def test_transfer_beats_scratch_with_few_labels():
 
     _, probe_acc = evaluate(probe, target_test)
     _, scratch_acc = evaluate(scratch, target_test)
-    assert probe_acc - scratch_acc > 0.08, (probe_acc, scratch_acc)
+    assert probe_acc - scratch_acc > 0.15, (probe_acc, scratch_acc)
+
+
+def test_stop_while_caching_features_and_leaving_early(small):
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    stop = threading.Event()
+    events = []
+    for event in fit(model, train_set, test_set, config(eval_batch_size=50), apply_strategy(model, "linear_probe"), stop=stop):
+        events.append(event)
+        if event["kind"] == "features":
+            stop.set()
+    assert [e["kind"] for e in events] == ["start", "features", "end"] and events[-1]["status"] == "stopped"
+
+    stream = fit(model, train_set, config=config())
+    for event in stream:
+        if event["kind"] == "step":
+            assert model.training
+            break
+    stream.close()  # what a for-loop's break does to a generator when it is garbage-collected
+    assert not model.training

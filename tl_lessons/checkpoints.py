@@ -168,6 +168,7 @@ def load_source_model() -> tuple[nn.Module, dict]:
 
 
 def not_a_checkpoint(path) -> CheckpointError:
+    """The error for a file that torch cannot read as a tl-lessons checkpoint."""
     return CheckpointError(
         f"{path} is not a tl-lessons checkpoint (not a file written by save_checkpoint): "
         "check the path, or download/save it again."

@@ -233,12 +233,14 @@ class RunStore:
 
 
 def write_rows(file, columns, rows):
+    """CSV with a header line, then one line per row dict."""
     writer = csv.DictWriter(file, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
 
 
 def run_as_dict(row) -> dict:
+    """A runs-table row as a dict, with config and results decoded from JSON."""
     run = dict(row)
     for key in ("config", "results"):
         run[key] = json.loads(run[key])

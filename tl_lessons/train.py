@@ -82,8 +82,8 @@ PRESETS = {
     # larger rate, label smoothing. No augmentation: this net is too small to profit from it within
     # a few epochs (CIFAR-10 test accuracy after 4 epochs at lr 0.05: 60.6 % with, 62.6 % without).
     "tutorial_fast": TrainConfig(
-        arch="tutorialnet", epochs=4, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
-        augment=False,
+        arch="tutorialnet", epochs=5, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
+        augment=False, bf16=False,
     ),
     # The kit's recipe for FastNet: a few minutes on a laptop CPU ("quick") or a better model ("full").
     "quick": TrainConfig(arch="fastnet", epochs=6),
@@ -287,18 +287,33 @@ def cacheable_stages(model: nn.Module, strategy, images: int) -> int:
     return stages
 
 
-def compute_features(prefix: nn.Module, loader, started: float, what: str, bf16: bool):
-    """Run the frozen stages once over every image; yields progress events, returns (features, labels)."""
-    features, labels, done = [], [], 0
-    with torch.no_grad(), torch.autocast(loader.device.type, dtype=torch.bfloat16, enabled=bf16):
-        for x, y in loader:
-            # Kept in float32 so the rest of the model sees what it would see without the cache.
-            features.append(prefix(x).float())
-            labels.append(y)
-            done += len(y)
-            yield {"kind": "features", "split": what, "done": done, "total": len(loader.ds),
-                   "elapsed": time.perf_counter() - started}
-    return torch.cat(features), torch.cat(labels)
+def compute_features(frozen_part: nn.Module, train_images, val_images, started: float, bf16: bool, stop=None):
+    """Run the frozen stages once over every training and validation image.
+
+    Yields "features" progress events; returns ((train features, labels), (val features, labels)
+    or None without a validation set), or None when `stop` was set meanwhile.
+    """
+    results = []
+    for split, loader in (("train", train_images), ("val", val_images)):
+        if loader is None:
+            results.append(None)
+            continue
+        features, labels, done = [], [], 0
+        with torch.no_grad(), torch.autocast(loader.device.type, dtype=torch.bfloat16, enabled=bf16):
+            for x, y in loader:
+                if stop is not None and stop.is_set():
+                    return None
+                # Kept in float32 so the rest of the model sees what it would see without the cache.
+                features.append(frozen_part(x).float())
+                labels.append(y)
+                done += len(y)
+                yield {"kind": "features", "split": split, "done": done, "total": len(loader.ds),
+                       "elapsed": time.perf_counter() - started}
+        results.append((torch.cat(features), torch.cat(labels)))
+    return results
+
+
+STOPPED = "Stopped by request: the epochs finished so far are kept."
 
 
 def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: TrainConfig = TrainConfig(),
@@ -346,82 +361,86 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
            "cached_stages": cached, "batch_size": config.batch_size, "train_images": len(train),
            "bf16": bf16, "channels_last": channels_last}
 
-    trained = model  # the part of the model that the loop runs: all of it, or what follows the cache
-    if cached:
-        frozen_part, trained = transfer.split_model(model, cached)
-        frozen_part.eval()
-        plain_train = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
-                             mean=mean, std=std)
-        features, labels = yield from compute_features(frozen_part, plain_train, started, "train", bf16)
-        batches = FeatureBatches(features, labels, config.batch_size, shuffle=True, seed=config.seed,
-                                 drop_last=drop_last)
-        if val_batches is not None:
-            features, labels = yield from compute_features(frozen_part, val_batches, started, "val", bf16)
-            val_batches = FeatureBatches(features, labels, config.eval_batch_size)
-
-    watch = DivergenceWatch(config)
-    step, best_val_acc, val_acc = 0, None, None
-    last_event_time, images_since_event, losses_since_event = time.perf_counter(), 0, []
-    for epoch in range(1, config.epochs + 1):
-        unfrozen = transfer.on_epoch_start(model, strategy, epoch - 1, optimizer)  # epochs count from 0 there
-        transfer.set_train_mode(model, strategy)  # model.train(), but frozen BatchNorm stays in eval if asked
-        loss_sum, correct, seen = 0.0, 0, 0
-        for x, y in batches:
-            if stop is not None and stop.is_set():
-                yield end_event("stopped", "Stopped by request: the epochs finished so far are kept.",
-                                started, val_acc, best_val_acc)
-                model.eval()
+    try:
+        trained = model  # the part of the model that the loop runs: all of it, or what follows the cache
+        if cached:
+            frozen_part, trained = transfer.split_model(model, cached)
+            frozen_part.eval()
+            plain_train = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
+                                 mean=mean, std=std)
+            cache = yield from compute_features(frozen_part, plain_train, val_batches, started, bf16, stop)
+            if cache is None:
+                yield end_event("stopped", STOPPED, started, None, None)
                 return
-            rate_factor = learning_rate(step, total_steps, config) / config.lr
-            for group in optimizer.param_groups:
-                # Each group keeps its own base rate (strategies give stages different rates).
-                group.setdefault("base_lr", group["lr"])
-                group["lr"] = group["base_lr"] * rate_factor
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = trained(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
+            (features, labels), val_cache = cache
+            batches = FeatureBatches(features, labels, config.batch_size, shuffle=True, seed=config.seed,
+                                     drop_last=drop_last)
+            if val_cache is not None:
+                val_batches = FeatureBatches(*val_cache, config.eval_batch_size)
 
-            value = loss.item()
-            loss_sum += value * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            images_since_event += len(y)
-            losses_since_event.append(value)
-            problem = watch.update(value, step)
+        watch = DivergenceWatch(config)
+        step, best_val_acc, val_acc = 0, None, None
+        last_event_time, images_since_event, losses_since_event = time.perf_counter(), 0, []
+        for epoch in range(1, config.epochs + 1):
+            unfrozen = transfer.on_epoch_start(model, strategy, epoch - 1, optimizer)  # epochs count from 0 there
+            transfer.set_train_mode(model, strategy)  # model.train(), but frozen BatchNorm stays in eval if asked
+            loss_sum, correct, seen = 0.0, 0, 0
+            for x, y in batches:
+                if stop is not None and stop.is_set():
+                    yield end_event("stopped", STOPPED, started, val_acc, best_val_acc)
+                    return
+                rate_factor = learning_rate(step, total_steps, config) / config.lr
+                for group in optimizer.param_groups:
+                    # Each group keeps its own base rate (strategies give stages different rates).
+                    group.setdefault("base_lr", group["lr"])
+                    group["lr"] = group["base_lr"] * rate_factor
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = trained(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+
+                value = loss.item()
+                loss_sum += value * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+                images_since_event += len(y)
+                losses_since_event.append(value)
+                problem = watch.update(value, step)
+                now = time.perf_counter()
+                if config.log_every_steps > 0:
+                    due = step % config.log_every_steps == 0
+                else:
+                    due = step == 1 or now - last_event_time >= config.log_every_s
+                if due or problem:
+                    # The loss shown is the average since the previous step event: nothing is hidden.
+                    yield {"kind": "step", "step": step, "epoch": epoch,
+                           "loss": sum(losses_since_event) / len(losses_since_event),
+                           "lr": config.lr * rate_factor, "images_per_s": images_since_event / (now - last_event_time),
+                           "elapsed": now - started}
+                    last_event_time, images_since_event, losses_since_event = now, 0, []
+                if problem:
+                    yield end_event("diverged", problem, started, val_acc, best_val_acc)
+                    return
+
+            val_loss, val_started = None, time.perf_counter()
+            if val_batches is not None:
+                val_loss, val_acc = evaluate_batches(trained, val_batches)
+                best_val_acc = val_acc if best_val_acc is None else max(best_val_acc, val_acc)
             now = time.perf_counter()
-            if config.log_every_steps > 0:
-                due = step % config.log_every_steps == 0
-            else:
-                due = step == 1 or now - last_event_time >= config.log_every_s
-            if due or problem:
-                # The loss shown is the average since the previous step event: nothing is hidden.
-                yield {"kind": "step", "step": step, "epoch": epoch,
-                       "loss": sum(losses_since_event) / len(losses_since_event),
-                       "lr": config.lr * rate_factor, "images_per_s": images_since_event / (now - last_event_time),
-                       "elapsed": now - started}
-                last_event_time, images_since_event, losses_since_event = now, 0, []
-            if problem:
-                yield end_event("diverged", problem, started, val_acc, best_val_acc)
-                model.eval()
-                return
-
-        val_loss, val_started = None, time.perf_counter()
-        if val_batches is not None:
-            val_loss, val_acc = evaluate_batches(trained, val_batches)
-            best_val_acc = val_acc if best_val_acc is None else max(best_val_acc, val_acc)
-        now = time.perf_counter()
-        yield {"kind": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-               "train_acc": correct / max(seen, 1), "val_loss": val_loss, "val_acc": val_acc,
-               "elapsed": now - started, "val_seconds": now - val_started, "unfrozen": list(unfrozen)}
-    model.eval()
-    yield end_event("finished", "", started, val_acc, best_val_acc)
+            yield {"kind": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                   "train_acc": correct / max(seen, 1), "val_loss": val_loss, "val_acc": val_acc,
+                   "elapsed": now - started, "val_seconds": now - val_started, "unfrozen": list(unfrozen)}
+        yield end_event("finished", "", started, val_acc, best_val_acc)
+    finally:
+        # Also when the consumer stops reading early: the model is ready for evaluation.
+        model.eval()
 
 
 def end_event(status: str, message: str, started: float, val_acc, best_val_acc) -> dict:
+    """The last event of a run."""
     return {"kind": "end", "status": status, "message": message, "elapsed": time.perf_counter() - started,
             "val_acc": val_acc, "best_val_acc": best_val_acc}
 
@@ -451,6 +470,7 @@ def evaluate_batches(model: nn.Module, batches) -> tuple[float, float]:
 
 
 def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights are (its first parameter's device)."""
     return next(model.parameters()).device
 
 
@@ -527,6 +547,7 @@ class History:
 
     @property
     def status(self) -> str:
+        """"finished", "stopped" or "diverged" ("running" before the end event)."""
         return self.end.get("status", "running")
 
     @property
@@ -536,6 +557,7 @@ class History:
 
     @property
     def best_val_acc(self) -> float | None:
+        """The highest validation accuracy of any epoch (None without validation)."""
         accuracies = [e["val_acc"] for e in self.epochs if e["val_acc"] is not None]
         return max(accuracies) if accuracies else None
 
