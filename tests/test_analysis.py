@@ -219,3 +219,38 @@ def test_plot_feature_space_draws_one_panel_per_projection():
     points = torch.randn(40, 2)
     figure = analysis.plot_feature_space({"before": points, "after": points}, torch.arange(40) % 4, list("abcd"))
     assert isinstance(figure, Figure) and len(figure.axes) == 2
+
+
+def test_imagenet_transfer_normalises_with_imagenet_statistics(monkeypatch):
+    seen = {}
+    real_fit = train.fit
+
+    def spying_fit(model, train_set, val_set, config, *args, **kwargs):
+        seen["mean"], seen["std"] = config.mean, config.std
+        return real_fit(model, train_set, val_set, config, *args, **kwargs)
+
+    # The real weights need the network: the same network with random weights stands in for them.
+    build = models.imagenet_resnet18
+    monkeypatch.setattr(models, "imagenet_resnet18", lambda n: build(n, pretrained=False))
+    monkeypatch.setattr(train, "fit", spying_fit)
+    target = small_dataset("synthetic100")
+    result = analysis.imagenet_transfer(target, small_dataset("synthetic100", "test"), epochs=1)
+    assert (seen["mean"], seen["std"]) == (analysis.IMAGENET_MEAN, analysis.IMAGENET_STD)
+    assert result["trainable_params"] == 512 * 100 + 100 and result["status"] == "finished"
+
+
+def test_imagenet_transfer_offline_raises_the_lesson_error(monkeypatch):
+    from tl_lessons.errors import WeightsUnavailableError
+
+    def offline(n):
+        raise WeightsUnavailableError("The ImageNet weights of ResNet-18 are not cached: connect once.")
+
+    monkeypatch.setattr(models, "imagenet_resnet18", offline)
+    with pytest.raises(WeightsUnavailableError):
+        analysis.imagenet_transfer(small_dataset("synthetic100"), small_dataset("synthetic100", "test"))
+
+
+def test_plot_joint_draws_target_and_source_panels():
+    history = [{"epoch": 1, "source_acc": 0.5, "target_acc": 0.1}, {"epoch": 2, "source_acc": 0.4, "target_acc": 0.2}]
+    figure = analysis.plot_joint({"joint": history}, chance=0.01)
+    assert len(figure.axes) == 2 and figure.axes[0].get_lines()[0].get_ydata().tolist() == [0.1, 0.2]

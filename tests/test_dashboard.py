@@ -368,3 +368,11 @@ def test_when_finished_runs_after_a_finished_run(tmp_path):
     job.when_finished = lambda model, end: seen.append((model is job.model, end["status"]))
     wait_until_done(job.start())
     assert seen == [(True, "finished")]
+
+
+def test_measure_overhead_times_the_same_run_headless_and_watched():
+    measured = dashboard.measure_overhead(dataset="synthetic10", per_class=10, epochs=2, repeats=1)
+    assert len(measured["headless_runs_s"]) == len(measured["app_runs_s"]) == 1
+    assert measured["overhead"] == pytest.approx(measured["app_s"] / measured["headless_s"] - 1)
+    assert 0 < measured["first_point_s"] < 60
+    assert 0 < measured["page_cpu_share"] < 0.5

@@ -817,15 +817,19 @@ class TrainingJob:
 # ---------------------------------------------------------------------------------------
 
 
-def watch(job: TrainingJob) -> float | None:
-    """Poll a running job as the page does until it ends; returns when the first point was drawn.
+def watch(job: TrainingJob) -> tuple[float | None, float]:
+    """Poll a running job as the page does until it ends.
 
     Each poll takes the new events and rebuilds what the page redraws: the live curves, the
     progress line and both charts' spec and rows (as `st.vega_lite_chart` would send them).
+    Returns (seconds from start to the first drawn point, CPU seconds the polls used).
+
+    >>> first_point_s, page_cpu_s = watch(job.start())
     """
-    first_point_s = None
+    first_point_s, page_cpu_s = None, 0.0
     while not job.done:
         time.sleep(REFRESH_S)
+        started = time.thread_time()
         job.poll()
         if first_point_s is None and any(e["kind"] == "step" for e in job.events):
             first_point_s = time.monotonic() - job.started_at
@@ -833,7 +837,8 @@ def watch(job: TrainingJob) -> float | None:
         progress(job.events)
         for metric in ("loss", "accuracy"):
             json.dumps({"spec": curve_spec(metric, metric), "rows": curve_rows(frame, metric).to_dict("records")})
-    return first_point_s
+        page_cpu_s += time.thread_time() - started
+    return first_point_s, page_cpu_s
 
 
 def measure_overhead(
@@ -846,8 +851,10 @@ def measure_overhead(
     in a background thread, so the difference is the dashboard's own work. Times are the
     training's own clock (`elapsed` of the "end" event); the runs alternate and the fastest of
     each kind is compared, so that other programs slowing the computer down now and then do not
-    count as overhead. `first_point_s` is how long after `start()` the poll loop first got a step
-    event, i.e. when the page would draw the first point (slowest of the repeats).
+    count as overhead. `page_cpu_share` is the CPU the polling itself used, per second of
+    training and per training core: the overhead measured without that noise. `first_point_s` is
+    how long after `start()` the poll loop first got a step event, i.e. when the page would draw
+    the first point (slowest of the repeats).
     The run is FastNet's "quick" recipe on `dataset` (CIFAR-10 when on disk, else synthetic10).
 
     >>> measure_overhead()["overhead"]
@@ -857,7 +864,7 @@ def measure_overhead(
         dataset = "cifar10" if data.cifar_available("cifar10") else "synthetic10"
     model, train_set, val_set, config = source_training(dataset, per_class, epochs, seed)
     torch.set_num_threads(train.cpu_threads())
-    headless, app, first_points = [], [], []
+    headless, app, first_points, page_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         store_path = Path(folder) / "runs.sqlite"
 
@@ -885,13 +892,18 @@ def measure_overhead(
                     job.wait().poll()
                     headless.append(job.end["elapsed"])
                 else:
-                    first_points.append(watch(job))
+                    first_point_s, page_cpu_s = watch(job)
+                    first_points.append(first_point_s)
+                    page_cpu.append(page_cpu_s / job.end["elapsed"])
                     app.append(job.end["elapsed"])
     return {
         "first_point_s": max(first_points),
         "headless_s": min(headless),
         "app_s": min(app),
         "overhead": min(app) / min(headless) - 1,
+        # CPU the page's polling takes per second of training, as a share of the training's cores:
+        # the overhead itself, free of the noise of other programs sharing the machine.
+        "page_cpu_share": max(page_cpu) / train.cpu_threads(),
         "headless_runs_s": headless,
         "app_runs_s": app,
         "run": f"FastNet quick recipe, {len(train_set):,} {dataset} images, {epochs} epochs, best of {repeats}",
