@@ -75,7 +75,7 @@ def cmd_train(args):
     history = run_stream(train.fit(model, train_set, None, config), args,
                          {"command": "train", "preset": args.preset, "data": args.data,
                           **dataclasses.asdict(config)}, label)
-    loss, accuracy = train.evaluate(model, test_set)
+    loss, accuracy = train.evaluate(model, test_set, mean=config.mean, std=config.std)
     print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
           f"after {history.end.get('elapsed', 0):.0f} s of training")
     if args.save and history.status == "finished":

@@ -89,7 +89,7 @@ def timed_preset(preset: str, **changes) -> dict:
     model = models.build_model(config.arch, 10)
     history = train.train(model, train_set, None, config, progress=False)
     seconds = time.perf_counter() - started
-    _, accuracy = train.evaluate(model, test_set)
+    _, accuracy = train.evaluate(model, test_set, mean=config.mean, std=config.std)
     return {"preset": preset, "seconds": seconds, "test_acc": accuracy, "status": history.status,
             "epochs": config.epochs}
 
