@@ -32,8 +32,6 @@ STRATEGY_TEXT = {
     "gradual": ("Gradual unfreezing", "Train the head, then unfreeze one more stage from the top every few epochs."),
     "head_first": ("Head first, then everything", "Train only the new head for a few epochs, then fine-tune all."),
 }
-# Strategies that keep some stages frozen for a while, where the BatchNorm choice matters.
-FREEZING = ("linear_probe", "freeze", "gradual", "head_first")
 TARGET_TEXT = {
     "cifar100": "CIFAR-100 (real photos, 100 classes)",
     "synthetic100": "Synthetic-100 (synthetic practice data, 100 classes)",
@@ -492,7 +490,7 @@ with settings:
             )
             if "head_epochs" in problems:
                 st.error(problems["head_epochs"], icon=":material/block:")
-        if setup.strategy in FREEZING:
+        if setup.strategy in dashboard.ONLY_FOR["bn"]:  # strategies that keep stages frozen for a while
             st.radio(
                 "BatchNorm in frozen stages",
                 ["eval", "train"],
@@ -702,9 +700,8 @@ if reference is None:
     )
 else:
     st.markdown(
-        f"Curves of the main strategies on real data, **recorded** ahead of time so you can compare "
-        f"without waiting. Data: {reference.get('data', 'not stated')}. Machine: {reference.get('machine', 'not stated')}. "
-        f"Recorded with `{reference.get('recorded_with', 'not stated')}`."
+        "Curves of the main strategies, **recorded** ahead of time so you can compare without waiting "
+        f"(dashed in the comparison above). {dashboard.reference_provenance(reference)}"
     )
     st.altair_chart(
         dashboard.compare_chart(dashboard.reference_curves(reference), "accuracy", "validation", "validation accuracy"),

@@ -86,11 +86,12 @@ def test_linear_probe_keeps_the_backbone_and_finetune_changes_it(setup):
 
 def test_label_regimes_and_freeze_depth(setup):
     rows = analysis.label_regimes(analysis.strategy_setups(setup, strategies=("linear_probe",)), (1, 2))
-    assert [(r["per_class"], r["train_images"]) for r in rows] == [(1, 100), (2, 200)]
+    assert [(r["per_class"], r["train_images"], r["classes"]) for r in rows] == [(1, 100, 100), (2, 200, 100)]
     depth = analysis.freeze_depth_curve(setup, (0, 4))
     trainable = [r["trainable_params"] for r in depth]
     assert [r["config"]["k"] for r in depth] == [0, 4] and trainable[0] > trainable[1] == WIDTH[-1] * 100 + 100
-    assert isinstance(analysis.plot_label_regimes(rows), Figure)
+    figure = analysis.plot_label_regimes(rows)
+    assert [line.get_xdata().tolist() for line in figure.axes[0].get_lines()] == [[1, 2]]
     assert isinstance(analysis.plot_freeze_depth(depth, models.stage_names(models.FastNet(10))), Figure)
     assert isinstance(analysis.plot_comparison(depth), Figure)
 

@@ -30,6 +30,18 @@ def tiny_source(tmp_path_factory) -> bytes:
 def lab(tmp_path, monkeypatch, run_store_path, tiny_source):
     """The app on its first page, offline and tiny, with a source model 'tiny' to transfer from."""
     monkeypatch.setenv("TL_LESSONS_DATA", str(tmp_path / "no-data"))
+    yield from tiny_app(monkeypatch, run_store_path, tiny_source)
+
+
+@pytest.fixture()
+def real_lab(real_cifar_root, monkeypatch, run_store_path, tiny_source):
+    """The same app on the real CIFAR folders."""
+    monkeypatch.setenv("TL_LESSONS_DATA", str(real_cifar_root))
+    yield from tiny_app(monkeypatch, run_store_path, tiny_source)
+
+
+def tiny_app(monkeypatch, run_store_path, tiny_source):
+    """An AppTest of the dashboard in tiny mode with the source "tiny"; stops its run afterwards."""
     monkeypatch.setenv("TL_LESSONS_APP_TINY", "1")
     monkeypatch.setenv("TL_LESSONS_THREADS", "2")
     dashboard.sources_dir(run_store_path).mkdir(parents=True)
@@ -205,6 +217,7 @@ def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):
 
 
 def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, monkeypatch):
+    monkeypatch.setattr(dashboard, "REFERENCE_RUNS", tmp_path / "missing.json")
     lab.run()
     assert "make reference-runs" in " ".join(info.value for info in lab.info)
     reference = {
@@ -234,3 +247,19 @@ def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, 
     text = " ".join(block.value for block in lab.markdown)
     assert "recorded" in text and "10 images per class" in text and "a 2-core laptop" in text
     assert lab.dataframe[-1].value["run"].tolist() == ["recorded: linear probe"]
+
+
+@pytest.mark.real_data
+def test_with_real_cifar_a_tiny_run_trains_on_cifar100_and_the_explorer_shows_superclasses(real_lab):
+    real_lab.run()
+    assert not real_lab.exception
+    assert not real_lab.warning  # no "CIFAR is missing" banner
+    assert real_lab.selectbox(key="lab_target").value == "cifar100"
+    job = train_until_done(real_lab)
+    assert job.status == "finished", job.end
+    assert RunStore(dashboard.default_path()).runs()[0]["config"]["target"] == "cifar100"
+    real_lab.switch_page("app_pages/data_explorer.py").run()
+    real_lab.selectbox(key="dx_dataset").select("cifar100").run()
+    real_lab.radio(key="dx_view").set_value("superclasses").run()
+    assert not real_lab.exception
+    assert real_lab.get("image")

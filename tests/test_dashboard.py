@@ -154,7 +154,7 @@ def events_of_a_run():
 
 def test_live_curves_put_steps_and_epochs_on_one_epoch_axis():
     frame = dashboard.live_curves(events_of_a_run())
-    steps = frame[frame.series == "train (each step)"]
+    steps = frame[frame.series == "train (steps)"]
     assert steps.epoch.tolist() == [0.1, 0.5]  # 10 steps per epoch; the inf loss is left out
     validation = frame[(frame.series == "validation") & (frame.metric == "accuracy")]
     assert validation.epoch.tolist() == [1.0] and validation.value.tolist() == [0.08]
@@ -239,6 +239,16 @@ def test_reference_runs_are_labelled_recorded(tmp_path):
     assert table.iloc[0]["status"] == "recorded" and table.iloc[0]["best val acc"] == 0.18
 
 
+def test_reference_provenance_says_what_the_file_says():
+    assert dashboard.reference_provenance(REFERENCE) == (
+        "Data: CIFAR-100, 10 images per class. Recorded on 2 cores by `python -m tl_lessons reference-runs`."
+    )
+    assert dashboard.reference_provenance({"recorded": "2026-11-21", "torch": "2.15"}) == (
+        "Recorded on 2026-11-21 with torch 2.15."
+    )
+    assert dashboard.reference_provenance({}) == "The file does not say where its runs come from."
+
+
 def test_missing_or_broken_reference_runs(tmp_path):
     assert dashboard.load_reference_runs(tmp_path / "none.json") is None
     broken = tmp_path / "broken.json"
@@ -250,7 +260,7 @@ def test_missing_or_broken_reference_runs(tmp_path):
 def test_live_charts_are_a_fixed_spec_plus_the_rows_of_their_metric():
     spec = dashboard.curve_spec("loss", "Loss")
     assert spec["config"]["axis"]["labelFontSize"] >= 14  # readable on a projector
-    assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["train (each step)", "train", "validation"]
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["train (steps)", "train", "validation"]
     assert "data" not in spec and "datasets" not in spec
     spec["title"] = "changed"
     assert dashboard.curve_spec("loss", "Loss")["title"] == "Loss"  # each caller gets its own copy

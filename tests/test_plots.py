@@ -109,7 +109,7 @@ def test_curves_from_history_and_from_events():
     assert len(loss_axis.lines) == 4
     assert list(loss_axis.lines[0].get_xdata()) == [3.0, 6.0]
     assert loss_axis.get_xlabel() == "seconds of training"
-    assert [t.get_text() for t in loss_axis.get_legend().get_texts()] == ["a train", "a validation", "b train", "b validation"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["a train", "a validation", "b train", "b validation"]
 
 
 def test_curves_skips_missing_validation_and_rejects_empty_runs():

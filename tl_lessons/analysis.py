@@ -90,6 +90,7 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict
         "trainable_params": history.start["trainable"],
         "total_params": history.start["trainable"] + history.start["frozen"],
         "train_images": len(train_set),
+        "classes": train_set.num_classes,
         "model": model,
     }
 
@@ -152,7 +153,8 @@ def label_regimes(setups, per_class_values=(1, 2, 5, None), root=None) -> list[d
     for n in per_class_values:
         trials = [dataclasses.replace(setup, per_class=n, fraction=None) for setup in setups]
         for result in compare_strategies(trials, root=root):
-            rows.append({"per_class": n, "train_images": result["train_images"], "strategy": result["strategy"],
+            rows.append({"per_class": n, "train_images": result["train_images"], "classes": result["classes"],
+                         "strategy": result["strategy"],
                          "label": result["label"], "final_val_acc": result["final_val_acc"],
                          "best_val_acc": result["best_val_acc"], "seconds": result["seconds"]})
     return rows
@@ -465,27 +467,29 @@ def plot_comparison(results, title: str = "Strategies at the same budget") -> Fi
 
 
 def plot_label_regimes(rows, title: str = "Where transfer helps most: few labels") -> Figure:
-    """Best validation accuracy against labelled images per class, one line per strategy.
+    """Final validation accuracy against labelled images per class, one line per strategy.
 
     >>> fig = plot_label_regimes(label_regimes(setups))
     """
     with projector_style():
         figure = Figure(figsize=(8, 5), layout="constrained")
         axis = figure.subplots()
-        for index, label in enumerate(dict.fromkeys(row["label"] for row in rows)):
-            mine = [row for row in rows if row["label"] == label]
-            per_class = [row["train_images"] / 100 if row["per_class"] is None else row["per_class"] for row in mine]
-            axis.plot(per_class, [row["best_val_acc"] for row in mine], "-o", color=f"C{index}",
-                      label=label.split(" · ")[0])
+        for index, strategy in enumerate(dict.fromkeys(row["strategy"] for row in rows)):
+            mine = [row for row in rows if row["strategy"] == strategy]
+            # "Every image" (per_class None) is plotted at its average number of images per class.
+            per_class = [row["train_images"] / row["classes"] if row["per_class"] is None else row["per_class"]
+                         for row in mine]
+            axis.plot(per_class, [row["final_val_acc"] for row in mine], "-o", color=f"C{index}",
+                      label=strategy.replace("_", " "))
         axis.set_xscale("log")
-        axis.set(title=title, xlabel="labelled images per class (log scale)", ylabel="best validation accuracy")
+        axis.set(title=title, xlabel="labelled images per class (log scale)", ylabel="final validation accuracy")
         axis.grid(alpha=0.3)
         axis.legend()
     return figure
 
 
 def plot_freeze_depth(results, stages, title: str = "How many stages to freeze") -> Figure:
-    """Best validation accuracy against the number of frozen stages k (stage names under the ticks).
+    """Final and best validation accuracy against the number of frozen stages k (stage names under the ticks).
 
     >>> fig = plot_freeze_depth(freeze_depth_curve(setup, range(5)), models.stage_names(model))
     """

@@ -328,7 +328,7 @@ def save_source(path, model, train_set, config, end: dict) -> Path:
 def live_curves(events: list[dict]) -> pd.DataFrame:
     """Loss and accuracy of one run so far, one row per point: epoch, metric, series, value.
 
-    Step losses ("train (each step)") arrive every few batches, so the curve moves from the
+    Step losses ("train (steps)") arrive every few batches, so the curve moves from the
     first second; epoch points ("train", "validation") come at the end of each epoch. The x
     axis is in epochs for both, so they line up.
 
@@ -339,7 +339,7 @@ def live_curves(events: list[dict]) -> pd.DataFrame:
     steps = [e for e in events if e["kind"] == "step"]
     every = max(1, math.ceil(len(steps) / MAX_STEP_POINTS))
     rows = [
-        {"epoch": e["step"] / steps_per_epoch, "metric": "loss", "series": "train (each step)", "value": e["loss"]}
+        {"epoch": e["step"] / steps_per_epoch, "metric": "loss", "series": "train (steps)", "value": e["loss"]}
         for e in steps[::every]
     ]
     for e in events:
@@ -456,7 +456,7 @@ def curve_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=None)
 def _curve_spec(metric: str, title: str) -> dict:
-    series = ["train (each step)", "train", "validation"] if metric == "loss" else ["train", "validation"]
+    series = ["train (steps)", "train", "validation"] if metric == "loss" else ["train", "validation"]
     colours = ["#9ecae9", "#1f77b4", "#e4572e"][-len(series) :]
     base = alt.Chart(pd.DataFrame(columns=CURVE_COLUMNS)).encode(
         x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0), axis=alt.Axis(tickMinStep=1)),
@@ -470,12 +470,12 @@ def _curve_spec(metric: str, title: str) -> dict:
             "series:N",
             title=None,
             scale=alt.Scale(domain=series, range=colours),
-            legend=alt.Legend(orient="bottom", labelFontSize=15, symbolStrokeWidth=4),
+            legend=alt.Legend(orient="bottom", columns=3, labelFontSize=14, symbolStrokeWidth=4),
         ),
         tooltip=["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".3f")],
     )
-    steps = base.transform_filter(alt.datum.series == "train (each step)").mark_line(strokeWidth=1.5)
-    epochs = base.transform_filter(alt.datum.series != "train (each step)").mark_line(
+    steps = base.transform_filter(alt.datum.series == "train (steps)").mark_line(strokeWidth=1.5)
+    epochs = base.transform_filter(alt.datum.series != "train (steps)").mark_line(
         strokeWidth=3.5, point=alt.OverlayMarkDef(size=90, filled=True)
     )
     chart = (
@@ -523,7 +523,7 @@ def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str) -> 
                 "run:N",
                 title=None,
                 scale=alt.Scale(scheme="tableau10"),
-                legend=alt.Legend(orient="bottom", columns=1, labelFontSize=14, labelLimit=900, symbolStrokeWidth=4),
+                legend=alt.Legend(orient="right", labelFontSize=14, labelLimit=420, symbolStrokeWidth=4),
             ),
             strokeDash=alt.StrokeDash(
                 "recorded:N", title=None, legend=None, scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]])
@@ -531,7 +531,8 @@ def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str) -> 
             tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
         )
     )
-    return chart.properties(height=380).configure_axis(**CHART_FONT)
+    # The legend sits right of the plot, one line per run, so many runs do not squeeze the plot.
+    return chart.properties(height=max(380, 24 * rows["run"].nunique())).configure_axis(**CHART_FONT)
 
 
 RESULT_COLUMNS = ["run", "strategy", "target", "status", "final val acc", "best val acc", "seconds", "trainable params"]
@@ -579,6 +580,27 @@ def reference_table(reference: dict) -> pd.DataFrame:
         for run in reference.get("runs", [])
     ]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def reference_provenance(reference: dict) -> str:
+    """Where the recorded reference runs come from, in one sentence, from what the file says.
+
+    >>> reference_provenance({"data": "CIFAR-100, 10 images per class", "machine": "x86_64"})
+    'Data: CIFAR-100, 10 images per class. Recorded on x86_64.'
+    """
+    parts = [f"Data: {reference['data']}."] if reference.get("data") else []
+    recorded = "Recorded"
+    if reference.get("recorded"):
+        recorded += f" on {reference['recorded']}"
+    if reference.get("machine"):
+        recorded += f" on {reference['machine']}"
+    if reference.get("torch"):
+        recorded += f" with torch {reference['torch']}"
+    if reference.get("recorded_with"):
+        recorded += f" by `{reference['recorded_with']}`"
+    if recorded != "Recorded":
+        parts.append(recorded + ".")
+    return " ".join(parts) or "The file does not say where its runs come from."
 
 
 def load_reference_runs(path=None) -> dict | None:

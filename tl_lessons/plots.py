@@ -248,7 +248,11 @@ def curves(runs, x: str = "epoch", title: str | None = None) -> Figure:
         for axis in (loss_axis, acc_axis):
             axis.set_xlabel("epoch" if x == "epoch" else "seconds of training")
             axis.grid(alpha=0.3)
-            axis.legend()
+        if len(runs) == 1:
+            loss_axis.legend()
+            acc_axis.legend()
+        else:  # one shared legend under both plots, a column per run, so that no curve is hidden
+            figure.legend(*loss_axis.get_legend_handles_labels(), loc="outside lower center", ncols=len(runs))
         if title:
             figure.suptitle(title)
     return figure
