@@ -84,3 +84,17 @@ def test_module_entry_point_runs(empty_data):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "synthetic10 train" in result.stdout.lower() or "synthetic" in result.stdout.lower()
+
+
+def test_scratch_needs_no_shipped_checkpoint(empty_data, monkeypatch, tmp_path):
+    from tl_lessons import experiments
+
+    from tl_lessons import checkpoints
+
+    # As in a copy of the kit without the shipped model: loading it would fail.
+    monkeypatch.setattr(experiments, "SOURCE_CHECKPOINT", tmp_path / "missing.pt")
+    monkeypatch.setattr(checkpoints, "SOURCE_CHECKPOINT", tmp_path / "missing.pt")
+    setup = experiments.TransferSetup(source="scratch", strategy="scratch", target="synthetic100", per_class=2)
+    model, meta = experiments.build_target_model(setup, 100)
+    assert meta["arch"] == "fastnet"
+    assert model(__import__("torch").zeros(1, 3, 32, 32)).shape == (1, 100)

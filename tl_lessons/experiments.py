@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from . import data, models, transfer
-from .checkpoints import load_checkpoint, load_source_model
+from .checkpoints import SOURCE_CHECKPOINT, load_checkpoint, load_source_model
 from .errors import ConfigError
 from .train import TrainConfig
 
@@ -117,7 +117,12 @@ def build_target_model(setup: TransferSetup, num_classes: int):
     that the comparison with transfer is fair (same network, same budget, no copied weights).
     """
     if setup.source == "scratch" or setup.strategy == "scratch":
-        _, meta = load_source("shipped" if setup.source == "scratch" else setup.source)
+        if setup.source != "scratch":
+            _, meta = load_source(setup.source)
+        elif SOURCE_CHECKPOINT.is_file():
+            _, meta = load_source("shipped")
+        else:  # a copy of the kit without the shipped model can still train from scratch
+            meta = {"arch": TrainConfig().arch, "arch_options": {}}
         model = models.build_model(meta["arch"], num_classes, **meta.get("arch_options", {}))
         torch.manual_seed(setup.seed)
         transfer.reset_parameters(model, seed=setup.seed)
