@@ -16,14 +16,6 @@ from tl_lessons.exercises import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The tensors here are tiny: extra threads cost more than they save, above all on a shared CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def rejected(feedback: Feedback, *phrases: str) -> bool:
     """The check said no, and its sentence contains every phrase (case-insensitive)."""

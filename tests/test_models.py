@@ -14,13 +14,6 @@ from tl_lessons.models import (ARCHITECTURES, FastNet, TutorialNet, build_model,
                                stage_names)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class TutorialReference(nn.Module):
     """The tutorial's `Net`, written as the tutorial writes it (layers as attributes, F.relu in forward)."""

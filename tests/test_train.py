@@ -16,15 +16,6 @@ from tl_lessons.train import (PRESETS, DivergenceWatch, History, TrainConfig, co
 from tl_lessons.transfer import apply_strategy
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks train faster on one thread (and do not stall when other work shares the CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def small():
     """(train, test): 20 and 10 images per class of synthetic10."""

@@ -13,13 +13,6 @@ from tl_lessons.transfer import (STRATEGIES, Strategy, apply_strategy, cached_pr
 STAGES = ["stem", "stage1", "stage2", "stage3", "head"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_fastnet(num_classes=10):
     torch.manual_seed(0)
