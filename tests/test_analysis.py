@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import analysis, checkpoints, dashboard, data, models, train
+from tl_lessons import analysis, checkpoints, dashboard, data, models, train, transfer
 from tl_lessons.experiments import TransferSetup
 from tl_lessons.synthetic import make_synthetic
 
@@ -48,6 +48,13 @@ def setup(tmp_path, monkeypatch):
 
 def backbone_state(model):
     return {name: tensor for name, tensor in model.state_dict().items() if not name.startswith("head.")}
+
+
+def test_chosen_rates_are_the_best_recorded_ones_for_every_strategy():
+    assert set(analysis.TUNING_RECORD) == set(transfer.STRATEGIES)
+    for name, scores in analysis.TUNING_RECORD.items():
+        assert tuple(scores) == analysis.TUNING_LRS
+        assert scores[analysis.STRATEGY_LRS[name]] == max(scores.values())
 
 
 def test_strategy_setups_share_the_budget_and_take_tuned_rates():

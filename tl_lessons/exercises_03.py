@@ -12,7 +12,11 @@ from tl_lessons.exercises import NotYet, call_learner, exercise, tensor_answer
 
 
 def practice_images(seed: int = 0) -> torch.Tensor:
-    """40 uint8 images whose channels have clearly different statistics (red bright, blue dark)."""
+    """40 uint8 images whose channels have clearly different statistics (red bright, blue dark).
+
+    >>> practice_images().shape
+    torch.Size([40, 3, 32, 32])
+    """
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(40, 3, 32, 32, generator=generator)
     # Each image gets its own brightness and contrast, so the mean of per-image deviations

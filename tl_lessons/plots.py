@@ -38,7 +38,11 @@ WRONG_COLOR = "#cf222e"  # red: a wrong one
 
 @contextmanager
 def projector_style():
-    """Large fonts for every figure drawn inside the block (rcParams apply when artists are created)."""
+    """Large fonts for every figure drawn inside the block (rcParams apply when artists are created).
+
+    >>> with projector_style():
+    ...     figure = Figure()
+    """
     with matplotlib.rc_context(PROJECTOR_STYLE):
         yield
 
@@ -352,7 +356,11 @@ def prediction_grid(images, probabilities, labels, classes, right: int = 8, wron
 
 
 def first_conv_weight(model_or_weight) -> torch.Tensor:
-    """The weight (out, in, k, k) of a model's first Conv2d, or the tensor itself when given one."""
+    """The weight (out, in, k, k) of a model's first Conv2d, or the tensor itself when given one.
+
+    >>> first_conv_weight(FastNet(10)).shape
+    torch.Size([16, 3, 3, 3])
+    """
     if isinstance(model_or_weight, torch.Tensor):
         return model_or_weight.detach()
     for module in model_or_weight.modules():
