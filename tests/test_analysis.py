@@ -78,7 +78,7 @@ def test_compare_strategies_reports_budget_and_what_trained(setup):
         assert 0 <= result["best_val_acc"] <= 1 and "model" not in result
     json.dumps(results)  # plain data
     rows = analysis.summary(results)
-    assert rows[1]["trainable params"] == head_params
+    assert rows[1]["trainable params at start"] == head_params
     assert rows[0]["best val acc %"] == round(100 * scratch["best_val_acc"], 1)
 
 

@@ -77,6 +77,9 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict
     >>> result = train_setup(TransferSetup(target="synthetic100", per_class=5, epochs=2))
     >>> result["best_val_acc"], result["model"]
     """
+    # The new head is drawn from torch's global random state: seed it, so a run repeats exactly
+    # whatever ran before it in the same process.
+    torch.manual_seed(setup.seed)
     model, strategy, train_set, val_set, config = experiments.prepare(setup, root=root)
     history = train.train(model, train_set, val_set, config, strategy=strategy, progress=progress)
     return {
@@ -123,7 +126,7 @@ def summary(results) -> list[dict]:
         "final val acc %": None if r["final_val_acc"] is None else round(100 * r["final_val_acc"], 1),
         "best val acc %": None if r["best_val_acc"] is None else round(100 * r["best_val_acc"], 1),
         "seconds": round(r["seconds"], 1),
-        "trainable params": r["trainable_params"],
+        "trainable params at start": r["trainable_params"],
         "status": r["status"],
     } for r in results]
 
@@ -369,41 +372,48 @@ def map_accuracy(linear: nn.Module, features: torch.Tensor, labels: torch.Tensor
 
 def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSet, source_val: ImageSet,
                 target_val: ImageSet, source_weight: float = 1.0, target_weight: float = 1.0, epochs: int = 5,
-                lr: float = 0.03, batch_size: int = 64, seed: int = 0) -> dict:
+                lr: float = 0.3, batch_size: int = 64, seed: int = 0) -> dict:
     """Train a copy of `source` on `source_weight * L_s + target_weight * L_t`, with a head per task.
 
     The backbone is shared; the source head starts as the source model's, the target head is new.
     Each step takes one batch of each set (an epoch ends with the smaller set) and runs them through
-    the backbone together. Special cases: source_weight=0 is plain sequential fine-tuning, and a
-    negative target_weight *maximises* the target loss.
+    the backbone together. The recipe is `fit`'s: SGD with Nesterov momentum and weight decay, the
+    one-cycle rate, label smoothing. Special cases: source_weight=0 is plain sequential fine-tuning,
+    and a negative target_weight *maximises* the target loss.
 
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
     "source_model", "target_model"} (the two models share the backbone).
 
     >>> joint = joint_train(source, cifar10_part, cifar100_train, cifar10_test, cifar100_test, target_weight=1.0)
     """
+    config = dataclasses.replace(train.TrainConfig(), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    torch.manual_seed(seed)
     source_model = copy.deepcopy(source)
     target_head = copy.deepcopy(source.head)
     target_head[-1] = nn.Linear(target_head[-1].in_features, target_train.num_classes)
     target_model = with_head(source_model, target_head)
     backbone = with_head(source_model, nn.Identity())
     parameters = list(source_model.parameters()) + list(target_head.parameters())
-    optimizer = torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    torch.manual_seed(seed)
+    optimizer = torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=config.weight_decay)
     sources = Loader(source_train, batch_size, shuffle=True, augment=True, seed=seed, drop_last=True)
     targets = Loader(target_train, batch_size, shuffle=True, augment=True, seed=seed + 1, drop_last=True)
-    history = []
+    total_steps, step, history = epochs * min(len(sources), len(targets)), 0, []
     for epoch in range(1, epochs + 1):
         source_model.train()
         target_head.train()
         for (xs, ys), (xt, yt) in zip(sources, targets):
+            for group in optimizer.param_groups:
+                group["lr"] = train.learning_rate(step, total_steps, config)
             features = backbone(torch.cat([xs, xt]))
-            source_loss = F.cross_entropy(source_model.head(features[:len(xs)]), ys)
-            target_loss = F.cross_entropy(target_head(features[len(xs):]), yt)
+            source_loss = F.cross_entropy(source_model.head(features[:len(xs)]), ys,
+                                          label_smoothing=config.label_smoothing)
+            target_loss = F.cross_entropy(target_head(features[len(xs):]), yt, label_smoothing=config.label_smoothing)
             loss = source_weight * source_loss + target_weight * target_loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            step += 1
         source_loss, source_acc = train.evaluate(source_model, source_val)
         target_loss, target_acc = train.evaluate(target_model, target_val)
         history.append({"epoch": epoch, "source_loss": source_loss, "target_loss": target_loss,
@@ -429,6 +439,7 @@ def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "l
 
     >>> result = imagenet_transfer(cifar100_train, cifar100_test)
     """
+    torch.manual_seed(seed)  # the new head's initial weights
     model = models.imagenet_resnet18(train_set.num_classes)
     chosen = transfer.apply_strategy(model, strategy)
     config = dataclasses.replace(train.TrainConfig(), arch="imagenet_resnet18", epochs=epochs, lr=lr,
