@@ -180,8 +180,8 @@ def test_train_a_tiny_run_see_its_curves_and_find_it_in_the_table(page, server):
     expect(page.get_by_text("Freeze every stage and train only a new head")).to_be_visible()
     train_button(page).click()
     expect(page.get_by_text(re.compile("^Finished"))).to_be_visible(timeout=SLOW_MS)
-    # Loss and accuracy of the run, and the comparison of stored runs.
-    expect(main(page).get_by_test_id("stVegaLiteChart")).to_have_count(3)
+    # Loss and accuracy of the run, the comparison of stored runs and the recorded reference runs.
+    expect(main(page).get_by_test_id("stVegaLiteChart")).to_have_count(4)
     expect(page.get_by_text("Loss (lower is better)")).to_be_visible()
     # The new run is picked for the comparison and listed in the results table.
     expect(run_chips(page).filter(has_text="linear probe")).to_have_count(1)
