@@ -19,7 +19,7 @@ import streamlit as st
 
 from app_pages.common import cifar_on_disk, data_banner, dataset, tiny
 from tl_lessons import checkpoints, dashboard, experiments, models, train, transfer
-from tl_lessons.errors import LessonError
+from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.experiments import TransferSetup
 from tl_lessons.runs import RunStore, default_path
 
@@ -103,8 +103,6 @@ def source_choices(store_path) -> tuple[dict[str, str], dict[str, str]]:
     problem = dashboard.imagenet_problem()
     if problem is not None:
         problems["imagenet"] = problem
-    else:
-        problems["imagenet"] = "The ImageNet ResNet-18 is not wired into the lab yet (see tl_lessons.experiments)."
     labels["scratch"] = "Random weights (no pre-training)"
     return labels, problems
 
@@ -130,16 +128,17 @@ def default_setup(sources: dict, unavailable: dict, targets: list[str]) -> Trans
     """The settings a first visit (or a link without parameters) starts from."""
     source = next(key for key in sources if key not in unavailable)  # "scratch" is always usable
     target = targets[0]
+    strategy = "scratch" if source == "scratch" else "linear_probe"
     return TransferSetup(
         source=source,
         target=target,
         per_class=min(2 if tiny() else 10, smallest_class(target)),
         fraction=None,
-        strategy="scratch" if source == "scratch" else "linear_probe",
+        strategy=strategy,
         k=2,
         epochs=1 if tiny() else 8,
         batch_size=32 if tiny() else 128,
-        lr=0.05,
+        lr=dashboard.suggested_lr(strategy),
     )
 
 
@@ -189,6 +188,11 @@ def setup_in_widgets() -> TransferSetup:
         values["per_class"] = None
     # Tiny mode validates on 1 % of the training images instead of the whole test split.
     return TransferSetup(**values, val=0.01 if tiny() else "test")
+
+
+def use_suggested_lr():
+    """The strategy picker's callback: a new strategy starts from the learning rate that suits it."""
+    st.session_state.lab_lr = dashboard.suggested_lr(st.session_state.lab_strategy)
 
 
 def apply_pending():
@@ -357,16 +361,26 @@ choices = {
 }
 
 
-def stages_of(source: str, target: str, from_scratch: bool, seed: int) -> list[str]:
-    """The stage names of the model a setup trains (the head last)."""
-    model = target_model(
+def model_before_strategy(source: str, target: str, from_scratch: bool, seed: int):
+    """The (cached) model a setup starts from; a source that is unavailable here is never loaded.
+
+    Raises ConfigError with the reason instead, so the page does not start a download by itself.
+    (A scratch run of the ImageNet architecture needs no weights, so it may go ahead.)
+    """
+    if source in unavailable and not (from_scratch and source == "imagenet"):
+        raise ConfigError(unavailable[source])
+    return target_model(
         dashboard.experiment_source(source),
         from_scratch,
         dataset(target, "train").num_classes,
         seed,
         source_version(source),
     )
-    return models.stage_names(model)
+
+
+def stages_of(source: str, target: str, from_scratch: bool, seed: int) -> list[str]:
+    """The stage names of the model a setup trains (the head last)."""
+    return models.stage_names(model_before_strategy(source, target, from_scratch, seed))
 
 
 def problems_of(setup: TransferSetup) -> dict[str, str]:
@@ -451,6 +465,7 @@ with settings:
             format_func=lambda name: STRATEGY_TEXT[name][0],
             key="lab_strategy",
             persist_state="session",
+            on_change=use_suggested_lr,
         )
         if "strategy" in problems:
             st.error(problems["strategy"], icon=":material/block:")
@@ -530,8 +545,11 @@ with settings:
         )
         if "seed" in problems:
             st.error(problems["seed"], icon=":material/block:")
+        suggested = dashboard.suggested_lr(setup.strategy)
         st.caption(
-            "Learning rate: how far each step moves. Epochs: passes over the data. Seed: makes a run repeatable."
+            "Learning rate: how far each step moves. Epochs: passes over the data. Seed: makes a run repeatable. "
+            f"Picking a strategy sets its suggested rate ({suggested:g} for this one), the best one chapter 04 "
+            "found for the shipped model on CIFAR-100; other sources may want another."
         )
 
     st.button("Reset to the defaults", icon=":material/restart_alt:", on_click=reset_settings, args=(defaults,))
@@ -548,13 +566,7 @@ with right:
     st.subheader("2 · What will train")
     try:
         model = copy.deepcopy(
-            target_model(
-                dashboard.experiment_source(setup.source),
-                setup.strategy == "scratch",
-                dataset(setup.target, "train").num_classes,
-                setup.seed,
-                source_version(setup.source),
-            )
+            model_before_strategy(setup.source, setup.target, setup.strategy == "scratch", setup.seed)
         )
         strategy = transfer.apply_strategy(
             model,

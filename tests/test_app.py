@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+import torchvision
 from streamlit.testing.v1 import AppTest
 
 from tl_lessons import dashboard
@@ -164,7 +166,7 @@ def test_a_link_with_invalid_values_falls_back_with_a_notice(lab):
     notices = " ".join(info.value for info in lab.info)
     assert "k=42" in notices and "lr=fast" in notices and "'colour'" in notices
     assert lab.selectbox(key="lab_strategy").value == "freeze"
-    assert lab.number_input(key="lab_lr").value == 0.05
+    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("freeze")
     assert not lab.button(key="lab_train").disabled
 
 
@@ -205,6 +207,48 @@ def test_the_data_explorer_shows_a_class_grid(lab):
     assert not lab.exception
     assert lab.selectbox(key="dx_dataset").options[0].startswith("Synthetic-10")
     assert lab.get("image")  # the class grid, drawn by tl_lessons.plots.class_grid
+
+
+def test_picking_a_strategy_sets_the_learning_rate_that_suits_it(lab):
+    lab.run()
+    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("linear_probe")
+    lab.selectbox(key="lab_strategy").select("finetune").run()
+    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("finetune")
+    assert dashboard.suggested_lr("finetune") < dashboard.suggested_lr("linear_probe")  # a frozen backbone takes more
+    lab.number_input(key="lab_lr").set_value(0.02).run()  # the learner's own rate stays ...
+    assert lab.query_params["lr"] == "0.02"
+    lab.selectbox(key="lab_strategy").select("discriminative").run()  # ... until the next strategy
+    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("discriminative")
+
+
+def test_without_cached_weights_the_imagenet_source_says_how_to_get_them(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))
+    lab.run()
+    source = lab.selectbox(key="lab_source")
+    assert "ResNet-18 pre-trained on ImageNet (torchvision) — unavailable" in source.options
+    source.select("imagenet").run()
+    assert not lab.exception
+    assert "not on this computer" in errors(lab) and "imagenet_resnet18()" in errors(lab)
+    assert lab.button(key="lab_train").disabled
+
+
+def test_with_cached_weights_the_imagenet_resnet_is_a_source(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = tmp_path / "hub" / "checkpoints" / torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    weights.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)  # stands in for the real download
+    lab.run()
+    lab.selectbox(key="lab_source").select("imagenet").run()
+    lab.selectbox(key="lab_strategy").select("freeze").run()
+    lab.select_slider(key="lab_k").set_value(3).run()
+    assert not lab.exception and not errors(lab)
+    stages = lab.dataframe[0].value
+    assert stages["stage"].tolist() == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
+    assert [state.startswith("frozen") for state in stages["state"]] == [True, True, True, False, False, False]
+    job = train_until_done(lab)
+    assert job.status == "finished", job.end
+    run = RunStore(dashboard.default_path()).runs()[0]
+    assert run["config"]["source"] == "imagenet" and "from imagenet" in run["label"]
 
 
 def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):

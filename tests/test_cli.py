@@ -48,6 +48,8 @@ def test_train_save_transfer_and_runs(empty_data, run_store_path, tmp_path, caps
     assert "test accuracy" in out
     model, meta = load_checkpoint(checkpoint)
     assert meta["dataset"] == "synthetic10" and len(meta["classes"]) == 10
+    assert meta["command"] == (f"python -m tl_lessons train --preset quick --data synthetic10 --epochs 1 "
+                               f"--save {checkpoint}")
 
     assert cli.main(["transfer", "--source", str(checkpoint), "--data", "synthetic100", "--strategy", "freeze",
                      "--k", "2", "--per-class", "5", "--epochs", "1"]) == 0
@@ -98,3 +100,29 @@ def test_scratch_needs_no_shipped_checkpoint(empty_data, monkeypatch, tmp_path):
     model, meta = experiments.build_target_model(setup, 100)
     assert meta["arch"] == "fastnet"
     assert model(__import__("torch").zeros(1, 3, 32, 32)).shape == (1, 100)
+
+
+def test_transfer_from_imagenet_saves_a_checkpoint_that_loads_without_the_weights(
+    empty_data, run_store_path, tmp_path, monkeypatch, capsys
+):
+    import torch
+    import torchvision
+
+    from tl_lessons import models
+
+    cache = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(cache))
+    weights = cache / "hub" / "checkpoints" / torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    weights.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)  # stands in for the 45 MB download
+    saved = tmp_path / "from-imagenet.pt"
+    args = ["transfer", "--source", "imagenet", "--data", "synthetic100", "--strategy", "linear_probe",
+            "--per-class", "2", "--epochs", "1", "--no-store", "--save", str(saved)]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert "stage4" in capsys.readouterr().out  # the per-stage table of the ResNet
+    weights.unlink()  # loading the result must not need the ImageNet weights any more
+    model, meta = load_checkpoint(saved)
+    assert meta["arch"] == "imagenet_resnet18" and meta["num_classes"] == 100
+    assert tuple(meta["mean"]) == models.IMAGENET_MEAN and tuple(meta["std"]) == models.IMAGENET_STD
+    assert meta["command"] == "python -m tl_lessons " + " ".join(args)
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 100)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 
 from .errors import LessonError
@@ -80,20 +81,23 @@ def cmd_train(args):
           f"after {history.end.get('elapsed', 0):.0f} s of training")
     if args.save and history.status == "finished":
         checkpoints.save_checkpoint(
-            args.save, model, arch=config.arch, classes=train_set.classes, mean=train_set.mean,
-            std=train_set.std, dataset=args.data, source=train_set.source, preset=args.preset,
+            args.save, model, arch=config.arch, classes=train_set.classes,
+            mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=args.data,
+            source=train_set.source, preset=args.preset,
             metrics={"test_accuracy": accuracy, "test_loss": loss, "seconds": history.end.get("elapsed")},
+            command=args.command_line,
         )
         print(f"saved {args.save}")
 
 
 def cmd_transfer(args):
     from . import checkpoints, experiments, train
+    from .analysis import STRATEGY_LRS  # each strategy's rate from chapter 04's tuning
 
     setup = experiments.TransferSetup(
         source=args.source, target=args.data, per_class=args.per_class, fraction=args.fraction,
         strategy=args.strategy, k=args.k, bn=args.bn, epochs=args.epochs or 8,
-        lr=args.lr if args.lr is not None else 0.05,
+        lr=args.lr if args.lr is not None else STRATEGY_LRS.get(args.strategy, 0.05),
         batch_size=args.batch_size or 128, seed=args.seed,
     )
     model, strategy, train_set, val_set, config = experiments.prepare(setup)
@@ -107,9 +111,10 @@ def cmd_transfer(args):
           else history.status)
     if args.save and history.status == "finished":
         checkpoints.save_checkpoint(
-            args.save, model, arch=config.arch, classes=train_set.classes, mean=train_set.mean,
-            std=train_set.std, dataset=args.data, source=train_set.source,
-            metrics={"val_accuracy": history.final["val_acc"]},
+            args.save, model, arch=config.arch, classes=train_set.classes,
+            mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=args.data,
+            source=train_set.source, metrics={"val_accuracy": history.final["val_acc"]},
+            arch_options=experiments.source_meta(setup.source).get("arch_options"), command=args.command_line,
         )
         print(f"saved {args.save}")
 
@@ -167,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
     from .transfer import STRATEGIES
 
     p = commands.add_parser("transfer", help="transfer a source model to a target dataset")
-    p.add_argument("--source", default="shipped", help="'shipped', 'scratch', or a checkpoint path")
+    p.add_argument("--source", default="shipped", help="'shipped', 'imagenet' (torchvision's ResNet-18; its weights are downloaded once), 'scratch', or a checkpoint path")
     p.add_argument("--data", default="cifar100", help="the target dataset")
     p.add_argument("--strategy", default="linear_probe", choices=STRATEGIES)
     p.add_argument("--k", type=int, default=0, help="freeze: number of leading stages frozen")
@@ -196,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    # The command line that made a saved checkpoint goes into its metadata, to reproduce it.
+    words = sys.argv[1:] if argv is None else argv
+    args.command_line = " ".join(["python -m tl_lessons", *(shlex.quote(str(word)) for word in words)])
     try:
         args.run(args)
     except LessonError as error:

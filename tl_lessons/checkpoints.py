@@ -39,12 +39,13 @@ SOURCE_CHECKPOINT = Path(__file__).parent / "assets" / "cifar10_fastnet.pt"
 
 def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, dataset: str,
                     source: str, preset: str | None = None, metrics: dict | None = None,
-                    arch_options: dict | None = None) -> Path:
+                    arch_options: dict | None = None, command: str | None = None) -> Path:
     """Save a model's weights with everything needed to rebuild and use it.
 
     The file is written next to its destination first and then renamed into place, so a
     save that fails half-way (disk full, interrupted) never destroys an older checkpoint.
-    `arch_options` are extra arguments of the architecture (for example FastNet's width).
+    `arch_options` are extra arguments of the architecture (for example FastNet's width);
+    `command` is the command line that reproduces the file (kept in its metadata when given).
 
     >>> save_checkpoint("runs/fastnet.pt", model, arch="fastnet", classes=ds.classes,
     ...                 mean=ds.mean, std=ds.std, dataset="cifar10", source="kit preset full")
@@ -73,6 +74,8 @@ def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, da
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if command is not None:
+        checkpoint["command"] = str(command)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

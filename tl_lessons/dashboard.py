@@ -72,6 +72,20 @@ QUERY_FIELDS = {
 }
 
 
+def suggested_lr(strategy: str) -> float:
+    """The learning rate a strategy starts with in the lab: the best of chapter 04's tuning.
+
+    Those rates were tuned for the shipped CIFAR-10 model on CIFAR-100 (`analysis.TUNING_RECORD`);
+    a frozen backbone takes a much larger rate than a network that trains everywhere.
+
+    >>> suggested_lr("linear_probe"), suggested_lr("finetune")
+    (1.0, 0.1)
+    """
+    from tl_lessons.analysis import STRATEGY_LRS  # matplotlib comes with it: load it only when asked
+
+    return STRATEGY_LRS.get(strategy, TransferSetup().lr)
+
+
 # Options that only matter for some strategies; a link leaves them out for the others.
 ONLY_FOR = {
     "k": ("freeze",),
@@ -105,13 +119,17 @@ def setup_from_query(
 
     `choices` lists the allowed values of the fields picked from a list (source, target,
     strategy, bn, batch_size). `problems(setup)` returns {field: message} for values that do not
-    fit this model or dataset (e.g. k too large); those fall back too. Returns (setup, notices).
+    fit this model or dataset (e.g. k too large); those fall back too. A link naming a strategy
+    without a usable learning rate gets that strategy's `suggested_lr`. Returns (setup, notices).
 
     >>> setup, notices = setup_from_query({"lr": "abc"}, TransferSetup(), {})
     >>> notices
     ["Ignored lr=abc from the link (not a number); using the default 0.05."]
     """
     values, notices = {}, []
+    if params.get("strategy") in choices.get("strategy", transfer.STRATEGIES):
+        # A link that names a strategy but no usable rate gets that strategy's suggested rate.
+        defaults = dataclasses.replace(defaults, lr=suggested_lr(params["strategy"]))
     for name, text in params.items():
         if name not in QUERY_FIELDS:
             notices.append(f"Ignored the unknown setting '{name}' in the link.")

@@ -21,15 +21,28 @@ from .checkpoints import SOURCE_CHECKPOINT, load_checkpoint, load_source_model
 from .errors import ConfigError
 from .train import TrainConfig
 
-SOURCES = ("shipped", "scratch")  # or a path to a checkpoint file
+SOURCES = ("shipped", "imagenet", "scratch")  # or a path to a checkpoint file
+
+# What the kit knows about torchvision's ImageNet ResNet-18, in the shape of a checkpoint's metadata.
+IMAGENET_META = {
+    "arch": "imagenet_resnet18",
+    "arch_options": {"pretrained": False},  # a scratch run builds the architecture without weights
+    "num_classes": 1000,
+    "mean": models.IMAGENET_MEAN,
+    "std": models.IMAGENET_STD,
+    "dataset": "imagenet",
+    "source": "torchvision's ResNet18_Weights.IMAGENET1K_V1: ImageNet-1k, 1.28 million photos at 224x224",
+}
 
 
 @dataclass
 class TransferSetup:
     """Every choice of a transfer run, as plain values (the dashboard keeps them in the URL).
 
-    source: "shipped" (the CIFAR-10 FastNet that comes with the kit), a checkpoint path, or
-        "scratch" (the same architecture, randomly initialised: the baseline transfer must beat).
+    source: "shipped" (the CIFAR-10 FastNet that comes with the kit), "imagenet" (torchvision's
+        ResNet-18 pre-trained on ImageNet; its weights must be downloaded once), a checkpoint
+        path, or "scratch" (the shipped architecture, randomly initialised: the baseline
+        transfer must beat).
     target: a dataset name from `tl_lessons.data.load_dataset` ("cifar100", "synthetic100", ...).
     per_class / fraction: how many target labels to train on (at most one of them).
     val: "test" evaluates on the target's test split; a float carves that fraction off the
@@ -79,10 +92,15 @@ class TransferSetup:
 def load_source(source: str):
     """The source model and its checkpoint metadata.
 
+    "imagenet" raises `WeightsUnavailableError` (saying what to do) when torchvision's weights
+    are neither cached nor downloadable.
+
     >>> model, meta = load_source("shipped")   # doctest: +SKIP
     """
     if source == "shipped":
         return load_source_model()
+    if source == "imagenet":
+        return models.imagenet_resnet18(1000), IMAGENET_META
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"There is no checkpoint at {path}: choose 'shipped' or the path of a saved checkpoint.")
@@ -110,6 +128,21 @@ def load_target(setup: TransferSetup, root=None):
     return train_set, val_set
 
 
+def source_meta(source: str) -> dict:
+    """A source's metadata (architecture, normalisation, provenance) without loading more than needed.
+
+    "scratch" describes the shipped model's architecture (or the default one in a copy of the kit
+    without it); "imagenet" needs no download.
+    """
+    if source == "imagenet":
+        return IMAGENET_META
+    if source == "scratch":
+        if not SOURCE_CHECKPOINT.is_file():  # a copy of the kit without the shipped model
+            return {"arch": TrainConfig().arch, "arch_options": {}}
+        source = "shipped"
+    return load_source(source)[1]
+
+
 def build_target_model(setup: TransferSetup, num_classes: int):
     """The model to train: the source's weights with a new head, or a fresh one for "scratch".
 
@@ -117,18 +150,14 @@ def build_target_model(setup: TransferSetup, num_classes: int):
     that the comparison with transfer is fair (same network, same budget, no copied weights).
     """
     if setup.source == "scratch" or setup.strategy == "scratch":
-        if setup.source != "scratch":
-            _, meta = load_source(setup.source)
-        elif SOURCE_CHECKPOINT.is_file():
-            _, meta = load_source("shipped")
-        else:  # a copy of the kit without the shipped model can still train from scratch
-            meta = {"arch": TrainConfig().arch, "arch_options": {}}
+        meta = source_meta(setup.source)
         model = models.build_model(meta["arch"], num_classes, **meta.get("arch_options", {}))
         torch.manual_seed(setup.seed)
         transfer.reset_parameters(model, seed=setup.seed)
         return model, meta
     model, meta = load_source(setup.source)
     return models.replace_head(model, num_classes), meta
+
 
 
 def check(setup: TransferSetup, num_stages: int) -> list[str]:
@@ -169,7 +198,7 @@ def prepare(setup: TransferSetup, root=None):
     >>> model, strategy, train_set, val_set, config = prepare(TransferSetup(target="synthetic100"))  # doctest: +SKIP
     """
     train_set, val_set = load_target(setup, root=root)
-    model, _ = build_target_model(setup, train_set.num_classes)
+    model, meta = build_target_model(setup, train_set.num_classes)
     problems = check(setup, num_stages=len(models.stage_names(model)))
     if problems:
         raise ConfigError(" ".join(problems))
@@ -189,6 +218,20 @@ def prepare(setup: TransferSetup, root=None):
         lr=setup.lr,
         batch_size=setup.batch_size,
         seed=setup.seed,
+        arch=meta.get("arch", TrainConfig().arch),
+        **normalisation(setup, meta),
         **setup.extra,
     )
     return model, strategy, train_set, val_set, config
+
+
+def normalisation(setup: TransferSetup, meta: dict) -> dict:
+    """{"mean", "std"} for the run's TrainConfig: the source's own for a pre-trained source.
+
+    A pre-trained network expects its inputs scaled as in its own training (ImageNet's statistics
+    for the ImageNet ResNet, CIFAR-10's for the shipped model). A scratch run has no such
+    expectation and uses the target's own statistics (None).
+    """
+    if setup.source == "scratch" or setup.strategy == "scratch":
+        return {"mean": None, "std": None}
+    return {"mean": meta.get("mean"), "std": meta.get("std")}

@@ -184,6 +184,11 @@ def resnet18_cifar(num_classes=10):
     return _staged_resnet(resnet, stem)
 
 
+# torchvision's ImageNet models learnt from images normalised with these (on the 0..1 scale).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 def imagenet_resnet18(num_classes=10, pretrained=True):
     """torchvision's ResNet-18 with ImageNet weights and a new `num_classes` head, as stages.
 
@@ -192,6 +197,8 @@ def imagenet_resnet18(num_classes=10, pretrained=True):
     The weights (45 MB) are downloaded once into torch's cache (`$TORCH_HOME`, by default
     `~/.cache/torch`); offline and without them this raises `WeightsUnavailableError`.
     `pretrained=False` builds the same network with random weights (to load a checkpoint).
+    With `num_classes=1000` the ImageNet classifier itself is kept; otherwise it is replaced.
+    Its inputs should be normalised with IMAGENET_MEAN and IMAGENET_STD, as in its training.
 
     >>> model = imagenet_resnet18(10, pretrained=False)   # True (default) needs the weights
     >>> stage_names(model)
@@ -202,7 +209,8 @@ def imagenet_resnet18(num_classes=10, pretrained=True):
         resnet.load_state_dict(_imagenet_weights(torchvision.models.ResNet18_Weights.DEFAULT))
     stem = nn.Sequential(OrderedDict(
         conv=resnet.conv1, bn=resnet.bn1, relu=resnet.relu, pool=resnet.maxpool))
-    return replace_head(_staged_resnet(resnet, stem), num_classes)
+    staged = _staged_resnet(resnet, stem)
+    return staged if pretrained and num_classes == 1000 else replace_head(staged, num_classes)
 
 
 def _imagenet_weights(weights):
