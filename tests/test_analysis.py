@@ -151,8 +151,11 @@ def test_with_head_shares_the_backbone_and_forgetting_is_zero_without_change():
     again = analysis.with_head(tuned, source.head)
     assert again.stem is tuned.stem and again.head is source.head and models.stage_names(again)[-1] == "head"
     test_set = small_dataset("synthetic10", "test")
-    result = analysis.forgetting(source, copy.deepcopy(source), test_set)
-    assert result["forgotten"] == 0 and result["before"] == train.evaluate(source, test_set)[1]
+    other = models.FastNet(100, width=WIDTH).eval()
+    result = analysis.forgetting(source, {"unchanged": copy.deepcopy(source), "other": other}, test_set)
+    assert result["unchanged"]["forgotten"] == 0 and result["unchanged"]["before"] == train.evaluate(source, test_set)[1]
+    expected = train.evaluate(nn.Sequential(*list(other.children())[:-1], source.head), test_set)[1]
+    assert result["other"]["after"] == expected
 
 
 def test_running_stats_shift_measures_batchnorm_drift():
