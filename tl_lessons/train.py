@@ -81,8 +81,9 @@ PRESETS = {
     # The same small net with the kit's recipe: batches of 128, a one-cycle schedule up to a 100x
     # larger rate, label smoothing. No augmentation: this net is too small to profit from it within
     # a few epochs (CIFAR-10 test accuracy after 4 epochs at lr 0.05: 60.6 % with, 62.6 % without).
+    # 6 epochs: 65.8 % after 26 s of training on the 2-core development CPU (5 epochs: 64.4 % in 17 s).
     "tutorial_fast": TrainConfig(
-        arch="tutorialnet", epochs=5, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
+        arch="tutorialnet", epochs=6, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
         augment=False, bf16=False,
     ),
     # The kit's recipe for FastNet: a few minutes on a laptop CPU ("quick") or a better model ("full").
