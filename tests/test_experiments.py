@@ -72,3 +72,9 @@ def test_a_pretrained_source_sees_images_scaled_as_in_its_own_training():
 def test_an_unknown_checkpoint_path_is_a_config_error(tmp_path):
     with pytest.raises(experiments.ConfigError, match="no checkpoint"):
         experiments.prepare(dataclasses.replace(TINY, source=str(tmp_path / "missing.pt")))
+
+
+def test_extra_settings_may_override_the_normalisation():
+    setup = dataclasses.replace(TINY, strategy="scratch", extra={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)})
+    *_, config = experiments.prepare(setup)
+    assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)

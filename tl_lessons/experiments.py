@@ -159,7 +159,6 @@ def build_target_model(setup: TransferSetup, num_classes: int):
     return models.replace_head(model, num_classes), meta
 
 
-
 def check(setup: TransferSetup, num_stages: int) -> list[str]:
     """Reasons why `setup` cannot run, as sentences for the learner (empty when it can).
 
@@ -219,8 +218,7 @@ def prepare(setup: TransferSetup, root=None):
         batch_size=setup.batch_size,
         seed=setup.seed,
         arch=meta.get("arch", TrainConfig().arch),
-        **normalisation(setup, meta),
-        **setup.extra,
+        **{**normalisation(setup, meta), **setup.extra},  # `extra` may still set mean and std itself
     )
     return model, strategy, train_set, val_set, config
 
