@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 except ImportError:  # the `chromium_path` fixture then skips (or fails in CI) every test here
-    expect = None
+    expect = PlaywrightTimeout = None
 
 pytestmark = pytest.mark.browser
 
@@ -147,6 +148,9 @@ def open_lab(page, address, query=""):
     page.goto(f"{address}/{query}")
     expect(page.get_by_role("heading", name="Transfer lab")).to_be_visible()
     expect(page.get_by_text("What will train")).to_be_visible()
+    # The rest of the page (comparison, reference runs) is still being drawn: a click that lands
+    # during a redraw can be lost, so wait until Streamlit says the script has finished.
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
 
 
 def main(page):
@@ -155,8 +159,17 @@ def main(page):
 
 
 def choose(page, label, option):
-    main(page).get_by_test_id("stSelectbox").filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick `option` in the select box labelled `label`, opening it again if a redraw closed it."""
+    box = main(page).get_by_test_id("stSelectbox").filter(has_text=label)
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):
+        box.click()
+        try:
+            wanted.click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the {label!r} list never offered {option!r}")
 
 
 def train_button(page):
