@@ -158,6 +158,30 @@ def test_with_head_shares_the_backbone_and_forgetting_is_zero_without_change():
     assert result["other"]["after"] == expected
 
 
+def test_the_helpers_normalise_with_the_statistics_they_are_given():
+    """Features, forgetting and joint training see images scaled as the source learnt them."""
+    from tl_lessons.loader import normalise
+
+    torch.manual_seed(0)
+    source = models.FastNet(10, width=WIDTH).eval()
+    test_set = small_dataset("synthetic10", "test")
+    mean, std = (0.2, 0.3, 0.4), (0.5, 0.6, 0.7)
+    features = analysis.penultimate_features(source, test_set, mean=mean, std=std)
+    with torch.no_grad():
+        expected = nn.Sequential(*list(source.children())[:-1], *list(source.head.children())[:-1])(
+            normalise(test_set.images, mean, std))
+    torch.testing.assert_close(features, expected.flatten(1))
+    assert not torch.allclose(features, analysis.penultimate_features(source, test_set))
+
+    result = analysis.forgetting(source, {"same": copy.deepcopy(source)}, test_set, mean=mean, std=std)
+    assert result["same"]["before"] == train.evaluate(source, test_set, mean=mean, std=std)[1]
+
+    target = small_dataset("synthetic100", "train")
+    joint = analysis.joint_train(source, small_dataset("synthetic10"), target, test_set, target, epochs=1,
+                                 mean=mean, std=std)
+    assert joint["history"][0]["source_acc"] == train.evaluate(joint["source_model"], test_set, mean=mean, std=std)[1]
+
+
 def test_running_stats_shift_measures_batchnorm_drift():
     model = models.FastNet(10, width=WIDTH)
     before = analysis.batchnorm_statistics(model)

@@ -251,18 +251,19 @@ def with_head(model: nn.Module, head: nn.Module) -> nn.Sequential:
     return nn.Sequential(stages)
 
 
-def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet) -> dict:
+def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, mean=None, std=None) -> dict:
     """Source-task accuracy before transfer, and after it with the source head re-attached, per model.
 
     transferred: {name: model trained on the target}. Returns {name: {"before": acc, "after": acc,
     "forgotten": before - after}}; "before" is the source model's own accuracy on `source_test`.
+    `mean`/`std`: the normalisation the source learnt with (its checkpoint's); None: the test set's own.
 
     >>> forgetting(source, {"finetune": finetuned}, load_dataset("cifar10", "test"))["finetune"]["forgotten"]
     """
-    _, before = train.evaluate(source, source_test)
+    _, before = train.evaluate(source, source_test, mean=mean, std=std)
     rows = {}
     for name, model in transferred.items():
-        _, after = train.evaluate(with_head(model, copy.deepcopy(source.head)), source_test)
+        _, after = train.evaluate(with_head(model, copy.deepcopy(source.head)), source_test, mean=mean, std=std)
         rows[name] = {"before": before, "after": after, "forgotten": before - after}
     return rows
 
@@ -295,10 +296,11 @@ def running_stats_shift(before: dict, after: dict) -> list[dict]:
     return rows
 
 
-def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = 1000) -> torch.Tensor:
+def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = 1000, mean=None, std=None) -> torch.Tensor:
     """The inputs of the model's final Linear layer for every image of `ds`: (N, features), float32.
 
-    These are the features a linear probe sees. Images are normalised with `ds`'s statistics.
+    These are the features a linear probe sees. Images are normalised with `mean`/`std` (pass the
+    ones the model learnt with); None means `ds`'s own statistics.
 
     >>> features = penultimate_features(source, cifar100_test)   # (916, 128) for FastNet
     """
@@ -306,7 +308,7 @@ def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = 1000)
     hook = models.classifier(model).register_forward_hook(lambda module, inputs, output: caught.append(inputs[0]))
     try:
         with train.evaluation_mode(model), torch.no_grad():
-            for x, _ in Loader(ds, batch_size, device=train.model_device(model)):
+            for x, _ in Loader(ds, batch_size, device=train.model_device(model), mean=mean, std=std):
                 model(x)
     finally:
         hook.remove()
@@ -379,14 +381,15 @@ def map_accuracy(linear: nn.Module, features: torch.Tensor, labels: torch.Tensor
 
 def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSet, source_val: ImageSet,
                 target_val: ImageSet, source_weight: float = 1.0, target_weight: float = 1.0, epochs: int = 5,
-                lr: float = 0.3, batch_size: int = 64, seed: int = 0) -> dict:
+                lr: float = 0.3, batch_size: int = 64, seed: int = 0, mean=None, std=None) -> dict:
     """Train a copy of `source` on `source_weight * L_s + target_weight * L_t`, with a head per task.
 
     The backbone is shared; the source head starts as the source model's, the target head is new.
     Each step takes one batch of each set (an epoch ends with the smaller set) and runs them through
     the backbone together. The recipe is `fit`'s: SGD with Nesterov momentum and weight decay, the
     one-cycle rate, label smoothing. Special cases: source_weight=0 is plain sequential fine-tuning,
-    and a negative target_weight *maximises* the target loss.
+    and a negative target_weight *maximises* the target loss. Every image, of either task, is
+    normalised with `mean`/`std` (the source's own, as in `experiments.prepare`); None: each set's own.
 
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
     "source_model", "target_model"} (the two models share the backbone).
@@ -403,8 +406,9 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     parameters = list(source_model.parameters()) + list(target_head.parameters())
     optimizer = torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
                                 weight_decay=config.weight_decay)
-    sources = Loader(source_train, batch_size, shuffle=True, augment=True, seed=seed, drop_last=True)
-    targets = Loader(target_train, batch_size, shuffle=True, augment=True, seed=seed + 1, drop_last=True)
+    sources = Loader(source_train, batch_size, shuffle=True, augment=True, seed=seed, drop_last=True, mean=mean, std=std)
+    targets = Loader(target_train, batch_size, shuffle=True, augment=True, seed=seed + 1, drop_last=True,
+                     mean=mean, std=std)
     total_steps, step, history = epochs * min(len(sources), len(targets)), 0, []
     for epoch in range(1, epochs + 1):
         source_model.train()
@@ -421,8 +425,8 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
             loss.backward()
             optimizer.step()
             step += 1
-        source_loss, source_acc = train.evaluate(source_model, source_val)
-        target_loss, target_acc = train.evaluate(target_model, target_val)
+        source_loss, source_acc = train.evaluate(source_model, source_val, mean=mean, std=std)
+        target_loss, target_acc = train.evaluate(target_model, target_val, mean=mean, std=std)
         history.append({"epoch": epoch, "source_loss": source_loss, "target_loss": target_loss,
                         "source_acc": source_acc, "target_acc": target_acc})
     return {"history": history, "source_model": source_model, "target_model": target_model}
