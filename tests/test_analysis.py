@@ -106,7 +106,7 @@ def test_label_regimes_and_freeze_depth(setup):
 def test_tune_learning_rates_uses_a_carve_out_and_picks_the_best(setup, monkeypatch):
     seen = []
 
-    def fake_compare(trials, root=None):
+    def fake_compare(trials, root=None, **options):
         seen.extend(trials)
         return [{"final_val_acc": 1.0 if t.lr == 0.03 else 0.5} for t in trials]
 
@@ -114,6 +114,17 @@ def test_tune_learning_rates_uses_a_carve_out_and_picks_the_best(setup, monkeypa
     tuned = analysis.tune_learning_rates(analysis.strategy_setups(setup, strategies=("finetune",)), lrs=(0.01, 0.03))
     assert tuned == {"finetune": {"best_lr": 0.03, "scores": {0.01: 0.5, 0.03: 1.0}}}
     assert {t.val for t in seen} == {0.2}
+
+
+def test_a_sweep_shows_one_progress_bar_over_its_runs(setup, monkeypatch, capsys):
+    monkeypatch.setattr(analysis, "train_setup", lambda trial, root=None: {"label": trial.label(), "model": None})
+    setups = analysis.strategy_setups(setup, strategies=("finetune", "linear_probe", "scratch"))
+    results = analysis.compare_strategies(setups, progress=True, desc="tuning")
+    assert [r["label"] for r in results] == [s.label() for s in setups] and "model" not in results[0]
+    bar = capsys.readouterr().err
+    assert "tuning" in bar and "3/3" in bar and setups[-1].label() in bar
+    analysis.compare_strategies(setups)  # without progress: silent
+    assert capsys.readouterr().err == ""
 
 
 def test_record_reference_runs_is_readable_by_the_dashboard(setup, tmp_path):

@@ -104,20 +104,37 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict
     }
 
 
-def compare_strategies(setups, root=None, keep_models: bool = False, progress: bool = False) -> list[dict]:
+def compare_strategies(setups, root=None, keep_models: bool = False, progress: bool = False,
+                       desc: str = "runs") -> list[dict]:
     """Train every setup in turn; returns one plain result per setup (see `train_setup`).
 
     The trained models are dropped unless `keep_models` (they are large and not plain data).
+    `progress` shows one bar over the runs, naming the one in progress.
 
     >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)))
     """
     results = []
-    for setup in setups:
-        result = train_setup(setup, root=root, progress=progress)
+    for setup in each_run(setups, desc, progress):
+        result = train_setup(setup, root=root)
         if not keep_models:
             del result["model"]
         results.append(result)
     return results
+
+
+def each_run(setups, desc: str, progress: bool):
+    """The setups one by one, under a text progress bar when `progress` (its last state stays
+    readable in a saved notebook, where a widget bar would not)."""
+    setups = list(setups)
+    if not progress:
+        yield from setups
+        return
+    from tqdm import tqdm
+
+    with tqdm(setups, desc=desc, unit="run", mininterval=1.0) as bar:
+        for setup in bar:
+            bar.set_postfix_str(setup.label(), refresh=False)
+            yield setup
 
 
 def summary(results) -> list[dict]:
@@ -135,7 +152,7 @@ def summary(results) -> list[dict]:
     } for r in results]
 
 
-def tune_learning_rates(setups, lrs=TUNING_LRS, val_fraction: float = 0.2, root=None) -> dict:
+def tune_learning_rates(setups, lrs=TUNING_LRS, val_fraction: float = 0.2, root=None, progress: bool = False) -> dict:
     """For each setup's strategy, the learning rate with the best final accuracy on a validation carve-out.
 
     The carve-out comes from the training split, so the test split stays untouched by tuning.
@@ -143,15 +160,17 @@ def tune_learning_rates(setups, lrs=TUNING_LRS, val_fraction: float = 0.2, root=
 
     >>> tune_learning_rates(strategy_setups(strategies=("finetune",)))["finetune"]["best_lr"]
     """
+    trials = [dataclasses.replace(setup, lr=lr, val=val_fraction) for setup in setups for lr in lrs]
+    results = compare_strategies(trials, root=root, progress=progress, desc="tuning")
     tuned = {}
-    for setup in setups:
-        trials = [dataclasses.replace(setup, lr=lr, val=val_fraction) for lr in lrs]
-        scores = {t.lr: r["final_val_acc"] or 0.0 for t, r in zip(trials, compare_strategies(trials, root=root))}
-        tuned[setup.strategy] = {"best_lr": max(scores, key=scores.get), "scores": scores}
+    for trial, result in zip(trials, results):
+        tuned.setdefault(trial.strategy, {"scores": {}})["scores"][trial.lr] = result["final_val_acc"] or 0.0
+    for row in tuned.values():
+        row["best_lr"] = max(row["scores"], key=row["scores"].get)  # a tie goes to the smaller rate
     return tuned
 
 
-def label_regimes(setups, per_class_values=(1, 2, 5, None), root=None) -> list[dict]:
+def label_regimes(setups, per_class_values=(1, 2, 5, None), root=None, progress: bool = False) -> list[dict]:
     """Each setup trained on `n` labelled images per class, for every n (None: every training image).
 
     Returns one row per (n, setup): per_class, train_images, classes, strategy, label, final and best
@@ -159,21 +178,19 @@ def label_regimes(setups, per_class_values=(1, 2, 5, None), root=None) -> list[d
 
     >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
     """
-    rows = []
-    for n in per_class_values:
-        trials = [dataclasses.replace(setup, per_class=n, fraction=None) for setup in setups]
-        for result in compare_strategies(trials, root=root):
-            rows.append({"per_class": n, **{key: result[key] for key in (
-                "train_images", "classes", "strategy", "label", "final_val_acc", "best_val_acc", "seconds")}})
-    return rows
+    trials = [dataclasses.replace(setup, per_class=n, fraction=None) for n in per_class_values for setup in setups]
+    keys = ("train_images", "classes", "strategy", "label", "final_val_acc", "best_val_acc", "seconds")
+    return [{"per_class": trial.per_class, **{key: result[key] for key in keys}}
+            for trial, result in zip(trials, compare_strategies(trials, root=root, progress=progress, desc="labels"))]
 
 
-def freeze_depth_curve(base: TransferSetup, ks, root=None) -> list[dict]:
+def freeze_depth_curve(base: TransferSetup, ks, root=None, progress: bool = False) -> list[dict]:
     """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head).
 
     >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
     """
-    return compare_strategies([dataclasses.replace(base, strategy="freeze", k=k) for k in ks], root=root)
+    trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
+    return compare_strategies(trials, root=root, progress=progress, desc="freeze depth")
 
 
 def record_reference_runs(out, setups=None) -> Path:
@@ -182,7 +199,7 @@ def record_reference_runs(out, setups=None) -> Path:
     >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
     """
     setups = strategy_setups() if setups is None else setups
-    results = compare_strategies(setups)
+    results = compare_strategies(setups, progress=True, desc="reference runs")
     train_set, _ = experiments.load_target(setups[0])
     reference = {"data": train_set.source, "machine": platform.processor() or platform.machine(),
                  "torch": torch.__version__, "recorded": time.strftime("%Y-%m-%d"), "runs": results}
