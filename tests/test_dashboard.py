@@ -329,19 +329,23 @@ def test_a_job_trains_in_the_background_and_is_stored(tmp_path):
     assert len(RunStore(tmp_path / "runs.sqlite").events(job.run_id, "epoch")) == 2
 
 
-def test_stop_halts_a_job_quickly_and_keeps_the_partial_run(tmp_path):
+def test_stop_halts_a_job_and_keeps_the_partial_run(tmp_path):
+    """How fast it halts is the benchmark's business (`bench --only app`); here: that it does."""
     job = tiny_job(tmp_path, epochs=200).start()
     while not any(e["kind"] == "epoch" for e in job.events):
         job.poll()
         time.sleep(0.02)
     job.stop()
-    pressed = time.monotonic()
-    wait_until_done(job, seconds=10)
-    assert time.monotonic() - pressed < 2.0
+    wait_until_done(job, seconds=60)
     assert job.status == "stopped"
     stored = RunStore(tmp_path / "runs.sqlite").get(job.run_id)
     assert stored["status"] == "stopped"
-    assert stored["results"]["epochs"] >= 1
+    assert 1 <= stored["results"]["epochs"] < 200
+
+
+def test_measure_stop_latency_stops_mid_run_and_times_it():
+    measured = dashboard.measure_stop_latency(dataset="synthetic10", per_class=10, repeats=2, stop_after=0.0)
+    assert len(measured["stop_runs_s"]) == 2 and measured["stop_s"] == max(measured["stop_runs_s"]) > 0
 
 
 def test_jobs_wait_in_line_and_show_their_position(tmp_path):

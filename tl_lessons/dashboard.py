@@ -933,6 +933,7 @@ def measure_overhead(
                     headless.append(job.end["elapsed"])
                 else:
                     first_point_s, page_cpu_s = watch(job)
+                    job.wait()
                     first_points.append(first_point_s)
                     page_cpu.append(page_cpu_s / job.end["elapsed"])
                     app.append(job.end["elapsed"])
@@ -948,6 +949,47 @@ def measure_overhead(
         "app_runs_s": app,
         "run": f"FastNet quick recipe, {len(train_set):,} {dataset} images, {epochs} epochs, best of {repeats}",
     }
+
+
+def measure_stop_latency(
+    dataset: str | None = None, per_class: int = 500, repeats: int = 3, seed: int = 0, stop_after: float = 1.0
+) -> dict:
+    """Seconds from pressing Stop (`job.stop()`) until the page can show the run as stopped.
+
+    A long run of FastNet's "quick" recipe is started `repeats` times; each is stopped
+    `stop_after` seconds into training (mid-epoch), and the time until its "end" event reaches the page's poll
+    is measured (the page itself polls every REFRESH_S on top). Returns the slowest under
+    "stop_s" and every measurement under "stop_runs_s".
+
+    >>> measure_stop_latency()["stop_s"]
+    0.2
+    """
+    if dataset is None:
+        dataset = "cifar10" if data.cifar_available("cifar10") else "synthetic10"
+    model, train_set, val_set, config = source_training(dataset, per_class, epochs=50, seed=seed)
+    torch.set_num_threads(train.cpu_threads())
+    latencies = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeats):
+            job = TrainingJob(
+                copy.deepcopy(model), train_set, val_set, config, None, "stop latency",
+                store_path=Path(folder) / "runs.sqlite", line=TrainingLine(),
+            ).start()
+            while not any(event["kind"] == "step" for event in job.events):
+                time.sleep(0.05)
+                job.poll()
+            time.sleep(stop_after)
+            pressed = time.monotonic()
+            job.stop()
+            while not job.done:
+                time.sleep(0.01)
+                job.poll()
+            latencies.append(time.monotonic() - pressed)
+            job.wait()  # let the thread finish its bookkeeping before the next run (or exit)
+            if job.status != "stopped":
+                raise RuntimeError(f"the run ended as {job.status!r}, not 'stopped'")
+    return {"stop_s": max(latencies), "stop_runs_s": latencies,
+            "run": f"FastNet quick recipe, {len(train_set):,} {dataset} images, stopped mid-epoch"}
 
 
 # ---------------------------------------------------------------------------------------
