@@ -216,7 +216,7 @@ def test_runs_are_still_listed_after_a_reload(page, server):
 
 def test_a_shared_link_restores_its_settings(page, server):
     open_lab(page, server, "?strategy=freeze&k=2&lr=0.02&epochs=3")
-    expect(page.get_by_role("combobox", name="Strategy")).to_have_value("Freeze the first k stages")
+    expect(page.get_by_role("combobox", name="Strategy", exact=True)).to_have_value("Freeze the first k stages")
     expect(page.get_by_text("stage1 (k = 2)")).to_be_visible()
     expect(page.get_by_role("spinbutton", name="Learning rate", exact=True)).to_have_value("0.0200")
     expect(page.get_by_role("spinbutton", name="Epochs", exact=True)).to_have_value("3")
