@@ -466,11 +466,12 @@ def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "l
 
     >>> result = imagenet_transfer(cifar100_train, cifar100_test)
     """
+    setup = TransferSetup(source="imagenet", strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     torch.manual_seed(seed)  # the new head's initial weights
-    model = models.imagenet_resnet18(train_set.num_classes)
+    model, meta = experiments.build_target_model(setup, train_set.num_classes)
     chosen = transfer.apply_strategy(model, strategy)
-    config = dataclasses.replace(train.TrainConfig(), arch="imagenet_resnet18", epochs=epochs, lr=lr,
-                                 batch_size=batch_size, seed=seed, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    config = dataclasses.replace(train.TrainConfig(), arch=meta["arch"], epochs=epochs, lr=lr, batch_size=batch_size,
+                                 seed=seed, **experiments.normalisation(setup, meta))
     history = train.train(model, train_set, val_set, config, strategy=chosen, progress=False)
     return {"label": f"ImageNet ResNet-18 · {strategy.replace('_', ' ')} · lr {lr:g}", "strategy": strategy,
             "status": history.status, "epochs": history.epochs, "final_val_acc": history.end.get("val_acc"),

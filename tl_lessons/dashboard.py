@@ -957,9 +957,10 @@ def measure_stop_latency(
     """Seconds from pressing Stop (`job.stop()`) until the page can show the run as stopped.
 
     A long run of FastNet's "quick" recipe is started `repeats` times; each is stopped
-    `stop_after` seconds into training (mid-epoch), and the time until its "end" event reaches the page's poll
-    is measured (the page itself polls every REFRESH_S on top). Returns the slowest under
-    "stop_s" and every measurement under "stop_runs_s".
+    `stop_after` seconds into training (mid-epoch), and the time until its "end" event reaches
+    the page's poll is measured (the page itself polls every REFRESH_S on top). Returns the
+    slowest under "stop_s" and every measurement under "stop_runs_s"; a run that ends any other
+    way than "stopped" (failed, finished too soon) raises RuntimeError.
 
     >>> measure_stop_latency()["stop_s"]
     0.2
@@ -975,7 +976,7 @@ def measure_stop_latency(
                 copy.deepcopy(model), train_set, val_set, config, None, "stop latency",
                 store_path=Path(folder) / "runs.sqlite", line=TrainingLine(),
             ).start()
-            while not any(event["kind"] == "step" for event in job.events):
+            while not job.done and not any(event["kind"] == "step" for event in job.events):
                 time.sleep(0.05)
                 job.poll()
             time.sleep(stop_after)
