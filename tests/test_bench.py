@@ -1,0 +1,116 @@
+"""`python -m tl_lessons bench`: its measurements are what they claim to be.
+
+The figures themselves are judged by running the benchmark on the real CIFAR-10 (README,
+Performance); here, on small synthetic sets, that the machinery measures the right thing.
+"""
+import dataclasses
+import json
+import time
+
+import pytest
+import torch
+
+from tl_lessons import bench, data, train
+from tl_lessons.loader import Loader
+from tl_lessons.models import build_model
+from tl_lessons.synthetic import make_synthetic
+
+
+@pytest.fixture(scope="module")
+def small():
+    """(train, test): 30 and 10 images per class of synthetic10."""
+    return make_synthetic(10, "train", n_per_class=30), make_synthetic(10, "test", n_per_class=10)
+
+
+def test_first_reached_finds_the_first_time_at_or_above_the_target():
+    curve = [(1.0, 0.2), (2.0, 0.5), (3.0, 0.4), (4.0, 0.6)]
+    assert bench.first_reached(curve, 0.5) == 2.0
+    assert bench.first_reached(curve, 0.55) == 4.0
+    assert bench.first_reached(curve, 0.7) is None
+
+
+def test_training_clock_leaves_testing_time_out():
+    clock = bench.TrainingClock()
+    assert clock.test(lambda: time.sleep(0.3) or "result") == "result"
+    assert clock.testing >= 0.3
+    assert clock.seconds() < 0.3  # the sleep was testing, not training
+
+
+def test_accuracy_curve_tests_as_often_as_asked_and_ends_with_the_final_model(small):
+    train_set, test_set = small
+    config = dataclasses.replace(train.PRESETS["tutorial_fast"], epochs=2, batch_size=20)  # 15 steps per epoch
+    curve = bench.accuracy_curve(config, train_set, test_set, evals_per_epoch=5)
+    # every 3 steps: 10 points over 30 steps, and one more at the end of the run
+    assert len(curve) == 11
+    seconds = [s for s, _ in curve]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve)
+    # The same seed trains the same network: its final accuracy is the curve's last point.
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, 10)
+    train.train(model, train_set, None, config, progress=False)
+    assert train.evaluate(model, test_set, mean=train_set.mean, std=train_set.std)[1] == curve[-1][1]
+
+
+def test_published_pipeline_feeds_the_net_what_the_kit_loader_feeds_it(small):
+    """The side-by-side comparison is fair: the tutorial's PIL + ToTensor + Normalize pipeline
+    and the kit's loader with mean = std = 0.5 give the network the same numbers."""
+    from torchvision import transforms
+
+    train_set, _ = small
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
+    served = bench.PILImages(train_set, transform)
+    kit_x, kit_y = next(iter(Loader(train_set, 8, mean=(0.5,) * 3, std=(0.5,) * 3)))
+    for i in range(8):
+        x, y = served[i]
+        assert y == kit_y[i].item()
+        torch.testing.assert_close(x, kit_x[i], atol=1e-6, rtol=0)
+
+
+def dark_and_bright(n, seed):
+    """A two-class set the tutorial's slow recipe learns within a few dozen steps: dark vs bright noise."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 100, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    images += (labels * 155).view(-1, 1, 1, 1).to(torch.uint8)
+    return data.ImageSet(images, labels, ["dark", "bright"], "toy", "train", "two kinds of noise",
+                         (0.5,) * 3, (0.3,) * 3)
+
+
+def test_published_tutorial_trains_its_net_with_worker_processes():
+    train_set, test_set = dark_and_bright(200, seed=0), dark_and_bright(100, seed=1)
+    curve = bench.published_tutorial_curve(train_set, test_set, evals_per_epoch=5, epochs=2, workers=2)
+    assert len(curve) == 10  # 50 batches of 4 per epoch, tested every 10
+    assert [s for s, _ in curve] == sorted(s for s, _ in curve)
+    assert curve[0][1] < 0.9 and curve[-1][1] == 1.0  # it learns, and the last point is the trained net
+
+
+def test_bench_tutorial_compares_both_tutorial_runs_with_the_kit(small, monkeypatch):
+    train_set, test_set = small
+    # Keep it short: both tutorial runs on 2 epochs of 300 images, the kit recipe on 3.
+    monkeypatch.setitem(train.PRESETS, "tutorial_fast",
+                        dataclasses.replace(train.PRESETS["tutorial_fast"], epochs=3, batch_size=20))
+    monkeypatch.setattr(bench, "published_tutorial_curve",
+                        lambda *args, **kwargs: [(1.0, 0.15), (2.0, 0.25)])
+    rows = bench.bench_tutorial(train_set, test_set, evals_per_epoch=3)
+    kit, published, preset = rows
+    assert kit["target"] == "≥ 65 % in ≤ 30 s" and kit["met"] is False  # synthetic, tiny: far from 65 %
+    assert published["seconds"] == 2.0 and published["accuracy"] == 0.25
+    reached = bench.first_reached(kit["curve"], 0.25)
+    assert published["kit_seconds"] == reached
+    assert published["ratio"] == (2.0 / reached if reached else None)
+    assert preset["accuracy"] == preset["curve"][-1][1]
+    assert preset["seconds"] == bench.first_reached(preset["curve"], preset["accuracy"])
+
+
+def test_main_writes_the_json_and_skips_what_needs_cifar(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(data, "cifar_available", lambda name, root=None: False)
+    monkeypatch.setattr(bench, "measure_loader_throughput", lambda ds, batch_size, augment, seconds: 123_456.0)
+    out = tmp_path / "bench.json"
+    results = bench.main(json_path=out, only=["loader", "tutorial"])
+    printed = capsys.readouterr().out
+    assert "tutorial: skipped, it needs the real CIFAR-10" in printed
+    written = json.loads(out.read_text())
+    assert written["rows"] == json.loads(json.dumps(results["rows"]))
+    loader_row = written["rows"][0]
+    assert loader_row["measured"] == 123_456 and loader_row["met"] is True and loader_row["section"] == "loader"
