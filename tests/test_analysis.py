@@ -137,6 +137,16 @@ def test_record_reference_runs_is_readable_by_the_dashboard(setup, tmp_path):
     assert table["trainable params"].iloc[1] == WIDTH[-1] * 100 + 100
 
 
+def test_reference_runs_do_not_carry_the_recording_machines_data_folder(tmp_path):
+    root = tmp_path / "data"
+    source = f"a rebuilt copy of CIFAR-100 in {root}/cifar-100-python whose checksums differ"
+    assert analysis.portable_source(source, root) == (
+        "a rebuilt copy of CIFAR-100 in the data folder's cifar-100-python whose checksums differ")
+    assert analysis.portable_source("synthetic100, generated from seed 0", root) == "synthetic100, generated from seed 0"
+    shipped = dashboard.load_reference_runs()
+    assert " /" not in shipped["data"] and "the data folder's cifar-100-python" in shipped["data"]
+
+
 def test_stage_output_shapes_give_the_real_flattened_sizes():
     rows = analysis.stage_output_shapes(models.build_model("fastnet", 10))
     assert rows[-2] == {"stage": "stage3", "shape": (128, 4, 4), "flattened": 2048}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import platform
 import time
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tl_lessons import experiments, models, train, transfer
-from tl_lessons.data import ImageSet
+from tl_lessons.data import ImageSet, data_dir
 from tl_lessons.experiments import TransferSetup
 from tl_lessons.loader import Loader
 from tl_lessons.plots import projector_style
@@ -193,6 +194,15 @@ def freeze_depth_curve(base: TransferSetup, ks, root=None, progress: bool = Fals
     return compare_strategies(trials, root=root, progress=progress, desc="freeze depth")
 
 
+def portable_source(source: str, root) -> str:
+    """`source` without the recording machine's data folder: reference runs are shipped to other machines.
+
+    >>> portable_source("a copy of CIFAR-100 in /home/ada/data/cifar-100-python", "/home/ada/data")
+    "a copy of CIFAR-100 in the data folder's cifar-100-python"
+    """
+    return source.replace(f"{root}{os.sep}", "the data folder's ")
+
+
 def record_reference_runs(out, setups=None) -> Path:
     """Train the chapter's strategies (or `setups`) and write them as the dashboard's reference runs.
 
@@ -201,7 +211,7 @@ def record_reference_runs(out, setups=None) -> Path:
     setups = strategy_setups() if setups is None else setups
     results = compare_strategies(setups, progress=True, desc="reference runs")
     train_set, _ = experiments.load_target(setups[0])
-    reference = {"data": train_set.source, "machine": platform.processor() or platform.machine(),
+    reference = {"data": portable_source(train_set.source, data_dir()), "machine": platform.processor() or platform.machine(),
                  "torch": torch.__version__, "recorded": time.strftime("%Y-%m-%d"), "runs": results}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
