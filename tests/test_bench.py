@@ -114,3 +114,33 @@ def test_main_writes_the_json_and_skips_what_needs_cifar(tmp_path, monkeypatch, 
     assert written["rows"] == json.loads(json.dumps(results["rows"]))
     loader_row = written["rows"][0]
     assert loader_row["measured"] == 123_456 and loader_row["met"] is True and loader_row["section"] == "loader"
+
+
+def test_timed_preset_trains_the_preset_and_reports_its_test_accuracy(small, monkeypatch):
+    train_set, test_set = small
+    monkeypatch.setattr(data, "load_cifar10", lambda split="train": train_set if split == "train" else test_set)
+    monkeypatch.setitem(train.PRESETS, "quick", dataclasses.replace(train.PRESETS["quick"], epochs=1))
+    result = bench.timed_preset("quick")
+    assert result["status"] == "finished" and result["epochs"] == 1 and result["seconds"] > 0
+    assert 0.0 <= result["test_acc"] <= 1.0
+
+
+@pytest.mark.parametrize("quick, full, met", [
+    ({"test_acc": 0.81, "seconds": 110}, {"test_acc": 0.93, "seconds": 590}, (True, True)),
+    ({"test_acc": 0.79, "seconds": 100}, {"test_acc": 0.93, "seconds": 601}, (False, False)),
+    ({"test_acc": 0.85, "seconds": 121}, {"test_acc": 0.84, "seconds": 264}, (False, False)),
+])
+def test_preset_rows_need_both_the_accuracy_and_the_time(monkeypatch, quick, full, met):
+    results = {"quick": quick, "full": full}
+    monkeypatch.setattr(bench, "timed_preset", lambda preset: {"preset": preset, **results[preset]})
+    rows = bench.bench_presets()
+    assert tuple(r["met"] for r in rows) == met
+    assert rows[0]["target"] == "≥ 80% in ≤ 120 s" and rows[1]["target"] == "≥ 92% in ≤ 600 s"
+
+
+def test_probe_row_times_a_linear_probe_on_cached_features(monkeypatch):
+    monkeypatch.setattr(data, "cifar_available", lambda name, root=None: False)
+    monkeypatch.setattr(data, "load_dataset", lambda name: make_synthetic(10, "train", n_per_class=50))
+    (probe,) = bench.bench_probe()
+    assert probe["status"] == "finished" and probe["unit"] == "s" and probe["measured"] > 0
+    assert "500 images" in probe["what"] and probe["met"] is True
