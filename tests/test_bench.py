@@ -144,3 +144,28 @@ def test_probe_row_times_a_linear_probe_on_cached_features(monkeypatch):
     (probe,) = bench.bench_probe()
     assert probe["status"] == "finished" and probe["unit"] == "s" and probe["measured"] > 0
     assert "500 images" in probe["what"] and probe["met"] is True
+
+
+@pytest.mark.parametrize("bf16, channels_last", [(False, False), (True, True)])
+def test_training_throughput_trains_in_the_asked_precision_and_layout(bf16, channels_last):
+    model = build_model("tutorialnet", 10)
+    before = model.head.fc.weight.detach().clone()
+    rate = bench.training_throughput(model, make_synthetic(10, "train", n_per_class=20), batch_size=50,
+                                     seconds=0.2, bf16=bf16, channels_last=channels_last)
+    assert rate > 0 and not torch.equal(before, model.head.fc.weight)
+    assert model.conv1.conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+def test_model_rows_add_the_presets_settings_where_auto_turns_them_on(monkeypatch):
+    asked = []
+    monkeypatch.setattr(bench, "training_throughput",
+                        lambda model, ds, seconds, bf16, channels_last: asked.append((bf16, channels_last)) or 100.0)
+    monkeypatch.setattr(train, "use_bf16", lambda config, device: True)
+    rows = bench.bench_models()
+    assert [r["what"] for r in rows[:2]] == ["training tutorialnet, float32", "training tutorialnet, bf16 + channels-last"]
+    assert asked == [(False, False), (True, True)] * 3
+    monkeypatch.setattr(train, "use_bf16", lambda config, device: False)
+    monkeypatch.setattr(train, "use_channels_last", lambda config, device: False)
+    asked.clear()
+    assert [r["what"] for r in bench.bench_models()] == [
+        f"training {arch}, float32" for arch in ("tutorialnet", "fastnet", "resnet18")]

@@ -50,14 +50,21 @@ def bench_loader() -> list[dict]:
     ]
 
 
-def training_throughput(model, ds, batch_size=256, seconds=6.0) -> float:
-    """Training images per second: forward, backward and an SGD step on augmented batches."""
+def training_throughput(model, ds, batch_size=256, seconds=6.0, bf16=False, channels_last=False) -> float:
+    """Training images per second: forward, backward and an SGD step on augmented batches.
+
+    `bf16` runs the forward pass under bfloat16 autocast and `channels_last` uses the NHWC
+    layout, as `fit` does when its "auto" settings turn them on.
+    """
+    model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
     done, started, warm = 0, None, 2
     while True:
-        for x, y in Loader(ds, batch_size, shuffle=True, augment=True):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
+        for x, y in Loader(ds, batch_size, shuffle=True, augment=True, channels_last=channels_last):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -72,13 +79,23 @@ def training_throughput(model, ds, batch_size=256, seconds=6.0) -> float:
 
 
 def bench_models() -> list[dict]:
+    """Training throughput per architecture: plain float32, and with what the presets' "auto" turns on here."""
     ds = data.load_dataset("synthetic10")
+    cpu = torch.device("cpu")
+    bf16 = train.use_bf16(train.TrainConfig(), cpu)
+    channels_last = train.use_channels_last(train.TrainConfig(), cpu)
+    settings = [("float32", False, False)]
+    if bf16 or channels_last:
+        settings.append((" + ".join(name for name, on in (("bf16", bf16), ("channels-last", channels_last)) if on),
+                         bf16, channels_last))
     rows = []
     for arch in ("tutorialnet", "fastnet", "resnet18"):
-        model = models.build_model(arch, 10)
-        rate = training_throughput(model, ds, seconds=4.0 if arch == "resnet18" else 6.0)
-        rows.append(row(f"training {arch}", round(rate), "images/s",
-                        parameters=models.count_parameters(model)))
+        for label, use_bf16, use_channels_last in settings:
+            model = models.build_model(arch, 10)
+            rate = training_throughput(model, ds, seconds=4.0 if arch == "resnet18" else 6.0, bf16=use_bf16,
+                                       channels_last=use_channels_last)
+            rows.append(row(f"training {arch}, {label}", round(rate), "images/s",
+                            parameters=models.count_parameters(model)))
     return rows
 
 
