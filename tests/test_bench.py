@@ -5,7 +5,6 @@ Performance); here, on small synthetic sets, that the machinery measures the rig
 """
 import dataclasses
 import json
-import time
 
 import pytest
 import torch
@@ -29,11 +28,19 @@ def test_first_reached_finds_the_first_time_at_or_above_the_target():
     assert bench.first_reached(curve, 0.7) is None
 
 
-def test_training_clock_leaves_testing_time_out():
+def test_training_clock_leaves_testing_time_out(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
     clock = bench.TrainingClock()
-    assert clock.test(lambda: time.sleep(0.3) or "result") == "result"
-    assert clock.testing >= 0.3
-    assert clock.seconds() < 0.3  # the sleep was testing, not training
+    now[0] += 2.0  # two seconds of training
+
+    def testing():
+        now[0] += 5.0  # five seconds of testing
+        return "result"
+
+    assert clock.test(testing) == "result"
+    now[0] += 1.0  # one more second of training
+    assert clock.seconds() == 3.0 and clock.testing == 5.0
 
 
 def test_accuracy_curve_tests_as_often_as_asked_and_ends_with_the_final_model(small):
