@@ -5,16 +5,45 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
 
-.PHONY: install app test test-package test-notebooks lab data bench source-model reference-runs clean-venv
+.PHONY: install lock app test test-package test-notebooks lab data bench source-model reference-runs clean-venv
 
-# pip decides the torch/torchvision pair from pyproject.toml (torchvision>=0.29); see README "GPU".
-$(STAMP): pyproject.toml
+# The exact versions come from requirements.lock (made by `make lock`), never from what the
+# registry holds newest on the day. --no-deps installs the lock as written: nothing more, nothing
+# resolved again. `pip check` then proves the set is complete and consistent.
+#
+# TORCH=cpu: a laptop install without the ~3 GB of CUDA libraries. The same locked versions,
+# torch and torchvision taken from PyTorch's CPU wheel index, the lock's CUDA-only packages left out.
+TORCH ?= default
+LOCK  := requirements.lock
+ifeq ($(TORCH),cpu)
+LOCK_ROWS  := grep -vE '^(nvidia-|cuda-|triton)' $(LOCK)
+TORCH_WHEELS := --extra-index-url https://download.pytorch.org/whl/cpu
+else ifeq ($(TORCH),default)
+LOCK_ROWS  := cat $(LOCK)
+TORCH_WHEELS :=
+else
+$(error TORCH must be "default" or "cpu", not "$(TORCH)")
+endif
+
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(LOCK_ROWS) > $(VENV)/lock-rows.txt
+	$(PY) -m pip install --quiet --no-deps $(TORCH_WHEELS) -r $(VENV)/lock-rows.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	$(PY) -m tl_lessons.environment --lock $(LOCK)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve every dependency (all platforms, Python 3.10 and newer) and rewrite requirements.lock.
+# Run it after changing pyproject.toml's dependencies or lock-constraints.txt, never as routine.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv==0.13.9
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
+	  --constraint lock-constraints.txt --upgrade --output-file $(LOCK)
 
 app: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false

@@ -121,6 +121,9 @@ def test_main_writes_the_json_and_skips_what_needs_cifar(tmp_path, monkeypatch, 
     assert written["rows"] == json.loads(json.dumps(results["rows"]))
     loader_row = written["rows"][0]
     assert loader_row["measured"] == 123_456 and loader_row["met"] is True and loader_row["section"] == "loader"
+    # The versions measured with are recorded beside the numbers (the locked ones after `make install`).
+    assert written["versions"]["torch"] == torch.__version__
+    assert set(written["versions"]) == {"torch", "torchvision", "numpy", "streamlit", "nbval"}
 
 
 def test_timed_preset_trains_the_preset_and_reports_its_test_accuracy(small, monkeypatch):

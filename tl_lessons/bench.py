@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import data, models, train, transfer
+from . import data, environment, models, train, transfer
 from .loader import Loader, measure_loader_throughput
 
 SECTIONS = ("loader", "models", "presets", "tutorial", "probe", "app")
@@ -307,7 +307,8 @@ NEEDS_CIFAR = {"presets", "tutorial"}
 
 def main(json_path="bench.json", only=None) -> dict:
     """Run the chosen sections, print a table, write JSON; returns the results."""
-    results = {"machine": machine(), "data": None, "rows": []}
+    # The versions the numbers were measured with (`make install` takes them from requirements.lock).
+    results = {"machine": machine(), "versions": environment.key_versions(), "data": None, "rows": []}
     if data.cifar_available("cifar10"):
         results["data"] = data.load_cifar10("test").source
     print(results["machine"])

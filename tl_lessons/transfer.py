@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import nn
 
+from tl_lessons import text
 from tl_lessons.errors import ConfigError
 from tl_lessons.models import count_parameters, stage_names
 
@@ -320,16 +321,8 @@ def describe_text(model, strategy=None):
     rows = describe(model, strategy)
     total = {"stage": "total", "state": "",
              **{key: sum(row[key] for row in rows) for key in ("trainable", "frozen", "total")}}
-    table = [["stage", "state", "trainable", "frozen", "total"]]
-    for row in rows + [total]:
-        table.append([row["stage"], row["state"]] + [f"{row[key]:,}" for key in ("trainable", "frozen", "total")])
-    widths = [max(len(line[column]) for line in table) for column in range(5)]
-    lines = []
-    for line in table:
-        left = [cell.ljust(width) for cell, width in zip(line[:2], widths)]
-        right = [cell.rjust(width) for cell, width in zip(line[2:], widths[2:])]
-        lines.append("  ".join(left + right).rstrip())
-    return "\n".join(lines)
+    shown = [{**row, **{key: f"{row[key]:,}" for key in ("trainable", "frozen", "total")}} for row in rows + [total]]
+    return text.table(shown, ["stage", "state", "trainable", "frozen", "total"])
 
 
 def cached_prefix(model, strategy=None):

@@ -1,0 +1,62 @@
+"""The chapters' committed outputs: nothing in them may depend on a library's own wording.
+
+nbval compares the outputs of the cells marked for it with a fresh run. If such an output holds
+PyTorch's repr of a tensor or a layer, or the text of one of its errors, the chapter breaks the
+day a learner's PyTorch words it differently (it happened: "mat1 and mat2 shapes cannot be
+multiplied" became "addmm: mat1 and mat2 ..."). The chapters print through `tl_lessons.text`.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# What a library's own printing looks like.
+LIBRARY_WORDING = {
+    "a tensor's repr": re.compile(r"\btensor\(\["),
+    "a dtype in a repr": re.compile(r"dtype=torch\."),
+    "torch.Size": re.compile(r"torch\.Size\("),
+    "a layer's repr": re.compile(r"\b(Linear|Conv2d|BatchNorm2d)\(in_|\b\w+\(in_features="),
+    "a module tree": re.compile(r"^\s*\(\w+\): \w+\(", re.MULTILINE),
+    "PyTorch's shape error": re.compile(r"shapes cannot be multiplied|size mismatch for"),
+    "a traceback": re.compile(r"Traceback \(most recent call last\)"),
+}
+
+
+def checked_cells(path: Path):
+    """(index, output text) of the code cells whose output nbval checks."""
+    notebook = json.loads(path.read_text())
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        if "nbval-check-output" in cell.get("metadata", {}).get("tags", []) or "NBVAL_CHECK_OUTPUT" in source:
+            texts = ["".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+                     for output in cell.get("outputs", [])]
+            yield index, "\n".join(texts)
+
+
+def library_wording(text: str) -> list[str]:
+    """The kinds of library wording found in `text`."""
+    return [kind for kind, pattern in LIBRARY_WORDING.items() if pattern.search(text)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_checked_outputs_hold_no_library_wording(path):
+    found = {index: kinds for index, text in checked_cells(path) if (kinds := library_wording(text))}
+    assert found == {}, f"{path.name}: cells whose checked output depends on a library's wording: {found}"
+
+
+def test_the_scan_recognises_library_wording():
+    assert library_wording("tensor([[0.09, 0.24]], dtype=torch.float64)") == ["a tensor's repr", "a dtype in a repr"]
+    assert library_wording("new classifier: Linear(in_features=128, out_features=100, bias=True)") == ["a layer's repr"]
+    assert library_wording("RuntimeError: addmm: mat1 and mat2 shapes cannot be multiplied (1x2048 and 6272x100)") == [
+        "PyTorch's shape error"]
+    assert library_wording("Sequential(\n  (conv1): Sequential(\n") == ["a module tree"]
+    assert library_wording("each image arrives as 128x4x4 = 2,048 numbers") == []
+
+
+def test_there_are_four_chapters():
+    assert [path.stem[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04"]
