@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from tl_lessons import bench, data, train
+from tl_lessons import bench, data, environment, train
 from tl_lessons.loader import Loader
 from tl_lessons.models import build_model
 from tl_lessons.synthetic import make_synthetic
@@ -122,7 +122,7 @@ def test_main_writes_the_json_and_skips_what_needs_cifar(tmp_path, monkeypatch, 
     loader_row = written["rows"][0]
     assert loader_row["measured"] == 123_456 and loader_row["met"] is True and loader_row["section"] == "loader"
     # The versions measured with are recorded beside the numbers (the locked ones after `make install`).
-    assert written["versions"]["torch"] == torch.__version__
+    assert written["versions"]["torch"] == environment.installed_version("torch")
     assert set(written["versions"]) == {"torch", "torchvision", "numpy", "streamlit", "nbval"}
 
 
