@@ -1,88 +1,22 @@
 """Tiny CIFAR-10 and CIFAR-100 folders in the official "python version" format, for tests.
 
-The official batch files were written by Python 2's cPickle with protocol 2. Their strings
-are Python 2 byte strings (the SHORT_BINSTRING / BINSTRING opcodes), which is why they load
-with str keys under `encoding="latin1"` (torchvision's way) and with bytes keys under
-`encoding="bytes"` (the dataset page's recipe). Python 3's pickle never writes those opcodes
-for str, so this module writes the handful of opcodes the files use by hand.
+The files are written in the official files' exact pickle format (`tl_lessons.standin.py2_pickle`),
+so they load with str keys under `encoding="latin1"` and with bytes keys under `encoding="bytes"`.
 
     >>> content = write_cifar10(tmp_path)        # tmp_path/cifar-10-batches-py/...
     >>> content["train_labels"][:3]
 """
 from __future__ import annotations
 
-import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from tl_lessons.standin import py2_pickle
+
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR100_CLASSES = [f"fine_{i:02d}" for i in range(100)]
 CIFAR100_COARSE_CLASSES = [f"coarse_{i:02d}" for i in range(20)]
-
-
-# ---------------------------------------------------------------------------------------
-# A protocol-2 pickle writer for dicts of Python 2 strings, ints, lists and uint8 arrays
-# ---------------------------------------------------------------------------------------
-
-
-def _py2_str(text) -> bytes:
-    """A Python 2 byte string: SHORT_BINSTRING below 256 bytes, BINSTRING above."""
-    raw = text.encode("latin1") if isinstance(text, str) else bytes(text)
-    if len(raw) < 256:
-        return pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw
-    return pickle.BINSTRING + struct.pack("<i", len(raw)) + raw
-
-
-def _int(number: int) -> bytes:
-    if 0 <= number < 256:
-        return pickle.BININT1 + bytes([number])
-    return pickle.BININT + struct.pack("<i", number)
-
-
-def _global(module: str, name: str) -> bytes:
-    return pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii")
-
-
-def _uint8_array(array: np.ndarray) -> bytes:
-    """numpy's own pickled form of a C-ordered uint8 array, as numpy 1.x under Python 2 wrote it."""
-    assert array.dtype == np.uint8 and array.ndim == 2
-    empty_array = (  # _reconstruct(ndarray, (0,), "b")
-        _global("numpy.core.multiarray", "_reconstruct")
-        + _global("numpy", "ndarray") + _int(0) + pickle.TUPLE1 + _py2_str("b") + pickle.TUPLE3 + pickle.REDUCE
-    )
-    uint8_dtype = (  # dtype("u1", 0, 1) with state (3, "|", None, None, None, -1, -1, 0)
-        _global("numpy", "dtype") + _py2_str("u1") + _int(0) + _int(1) + pickle.TUPLE3 + pickle.REDUCE
-        + pickle.MARK + _int(3) + _py2_str("|") + pickle.NONE * 3 + _int(-1) + _int(-1) + _int(0)
-        + pickle.TUPLE + pickle.BUILD
-    )
-    shape = b"".join(_int(n) for n in array.shape) + pickle.TUPLE2
-    state = (  # (version 1, shape, dtype, fortran order False, raw bytes)
-        pickle.MARK + _int(1) + shape + uint8_dtype + pickle.NEWFALSE
-        + _py2_str(np.ascontiguousarray(array).tobytes()) + pickle.TUPLE
-    )
-    return empty_array + state + pickle.BUILD
-
-
-def _value(value) -> bytes:
-    if isinstance(value, np.ndarray):
-        return _uint8_array(value)
-    if isinstance(value, str):
-        return _py2_str(value)
-    if isinstance(value, int):
-        return _int(value)
-    if isinstance(value, list):
-        if not value:
-            return pickle.EMPTY_LIST
-        return pickle.EMPTY_LIST + pickle.MARK + b"".join(_value(item) for item in value) + pickle.APPENDS
-    raise TypeError(f"cannot write {type(value).__name__} in a CIFAR pickle")
-
-
-def py2_pickle(content: dict) -> bytes:
-    """The bytes of `content` pickled as the official CIFAR files are (protocol 2, Python 2 strings)."""
-    items = b"".join(_py2_str(key) + _value(value) for key, value in content.items())
-    return pickle.PROTO + bytes([2]) + pickle.EMPTY_DICT + pickle.MARK + items + pickle.SETITEMS + pickle.STOP
 
 
 def _write(path: Path, content: dict) -> None:
