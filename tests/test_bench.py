@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tl_lessons import bench, data, environment, train
+from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.models import build_model
 from tl_lessons.synthetic import make_synthetic
@@ -80,7 +81,7 @@ def dark_and_bright(n, seed):
     labels = torch.arange(n) % 2
     images = torch.randint(0, 100, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
     images += (labels * 155).view(-1, 1, 1, 1).to(torch.uint8)
-    return data.ImageSet(images, labels, ["dark", "bright"], "toy", "train", "two kinds of noise",
+    return ImageSet(images, labels, ["dark", "bright"], "toy", "train", "two kinds of noise",
                          (0.5,) * 3, (0.3,) * 3)
 
 

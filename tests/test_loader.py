@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tl_lessons.data import ImageSet
+from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader, augment_batch, measure_loader_throughput, normalise
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

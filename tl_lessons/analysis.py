@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tl_lessons import experiments, models, train, transfer
-from tl_lessons.data import ImageSet, data_dir
+from tl_lessons.data import data_dir
+from tl_lessons.imageset import ImageSet
 from tl_lessons.experiments import TransferSetup
 from tl_lessons.loader import Loader
 from tl_lessons.plots import projector_style

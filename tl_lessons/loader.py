@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from tl_lessons.data import ImageSet
+from tl_lessons.imageset import ImageSet
 
 
 def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: int = 4,

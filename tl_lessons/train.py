@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tl_lessons import transfer
-from tl_lessons.checkpoints import output_count
-from tl_lessons.data import ImageSet
+from tl_lessons.models import output_count
+from tl_lessons.imageset import ImageSet
 from tl_lessons.errors import ConfigError
 from tl_lessons.loader import Loader, normalise
 
