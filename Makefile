@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
 
-.PHONY: install lock app test test-package test-notebooks lab data bench source-model reference-runs clean-venv
+.PHONY: install lock app test test-fast test-package test-notebooks lab data bench source-model reference-runs clean-venv
 
 # The exact versions come from requirements.lock (made by `make lock`), never from what the
 # registry holds newest on the day. --no-deps installs the lock as written: nothing more, nothing
@@ -51,6 +51,11 @@ app: $(STAMP)
 # Every test: the package, the app (AppTest and a real browser), and every notebook in test mode.
 test: $(STAMP)
 	TL_LESSONS_FAST=1 $(VENV)/bin/pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=600 -p no:cacheprovider
+
+# The inner loop while editing the library: every test not marked slow (no training runs, no app
+# server, no browser), and no notebooks. `make test` stays the whole suite.
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest tests -m "not slow" -p no:cacheprovider
 
 test-package: $(STAMP)
 	$(VENV)/bin/pytest tests

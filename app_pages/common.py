@@ -8,7 +8,7 @@ import os
 
 import streamlit as st
 
-from tl_lessons import data
+from tl_lessons import data, imageset
 
 
 def tiny() -> bool:
@@ -39,7 +39,7 @@ def cifar_on_disk() -> dict[str, bool]:
 
 def data_banner():
     """Say, once per page, when the lessons fall back to synthetic practice data."""
-    missing = [data.DISPLAY_NAMES[name] for name, there in cifar_on_disk().items() if not there]
+    missing = [imageset.DISPLAY_NAMES[name] for name, there in cifar_on_disk().items() if not there]
     if missing:
         st.warning(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on this computer "

@@ -8,7 +8,7 @@ CIFAR-100 groups its 100 classes into 20 superclasses of 5; the figures are the 
 import streamlit as st
 
 from app_pages.common import cifar_on_disk, data_banner, dataset
-from tl_lessons import data, plots
+from tl_lessons import data, imageset, plots
 from tl_lessons.errors import LessonError
 
 
@@ -19,7 +19,7 @@ def class_figure(name: str, split: str, per_class: int, classes: tuple, seed: in
         per_class=per_class,
         classes=list(classes),
         seed=seed,
-        title=f"{data.DISPLAY_NAMES[name]} {split}: {per_class} random images per class",
+        title=f"{imageset.DISPLAY_NAMES[name]} {split}: {per_class} random images per class",
     )
 
 
@@ -39,7 +39,7 @@ with controls:
         "Dataset",
         names,
         key="dx_dataset",
-        format_func=lambda n: data.DISPLAY_NAMES[n]
+        format_func=lambda n: imageset.DISPLAY_NAMES[n]
         + (" (synthetic practice data)" if n.startswith("synthetic") else ""),
     )
     split = st.radio(

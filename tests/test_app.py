@@ -14,8 +14,9 @@ import torch
 import torchvision
 from streamlit.testing.v1 import AppTest
 
-from tl_lessons import dashboard
-from tl_lessons.runs import RunStore
+from tl_lessons import reference_runs, transfer
+from tl_lessons.dashboard import charts, sources
+from tl_lessons.runs import RunStore, default_path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -23,8 +24,8 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory) -> bytes:
     """An (untrained) FastNet checkpoint for synthetic10: something to transfer from, made once."""
-    model, train_set, _, config = dashboard.source_training("synthetic10", per_class=2, epochs=1)
-    path = dashboard.save_source(tmp_path_factory.mktemp("source") / "tiny.pt", model, train_set, config, {})
+    model, train_set, _, config = sources.source_training("synthetic10", per_class=2, epochs=1)
+    path = sources.save_source(tmp_path_factory.mktemp("source") / "tiny.pt", model, train_set, config, {})
     return path.read_bytes()
 
 
@@ -46,8 +47,8 @@ def tiny_app(monkeypatch, run_store_path, tiny_source):
     """An AppTest of the dashboard in tiny mode with the source "tiny"; stops its run afterwards."""
     monkeypatch.setenv("TL_LESSONS_APP_TINY", "1")
     monkeypatch.setenv("TL_LESSONS_THREADS", "2")
-    dashboard.sources_dir(run_store_path).mkdir(parents=True)
-    (dashboard.sources_dir(run_store_path) / "tiny.pt").write_bytes(tiny_source)
+    sources.sources_dir(run_store_path).mkdir(parents=True)
+    (sources.sources_dir(run_store_path) / "tiny.pt").write_bytes(tiny_source)
     app = AppTest.from_file(APP, default_timeout=60)
     app.query_params["source"] = "trained:tiny"  # the shipped model may or may not be in this copy
     yield app
@@ -75,6 +76,7 @@ def errors(app) -> str:
     return " ".join(element.value for element in app.error)
 
 
+@pytest.mark.slow
 def test_offline_the_app_offers_synthetic_data_and_says_how_to_get_cifar(lab):
     lab.run()
     assert not lab.exception
@@ -106,15 +108,16 @@ def test_the_strategy_options_decide_what_is_frozen(lab):
     assert set(lab.dataframe[0].value["state"]) == {"trainable"}
 
 
+@pytest.mark.slow
 def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
     lab.run()
     lab.selectbox(key="lab_strategy").select("linear_probe").run()
     job = train_until_done(lab)
     assert job.status == "finished", job.end
     assert lab.success and "Finished" in lab.success[0].value
-    charts = lab.get("vega_lite_chart")
-    assert len(charts) >= 3  # loss and accuracy of this run, and the comparison
-    assert not dashboard.live_curves(job.events).empty
+    drawn = lab.get("vega_lite_chart")
+    assert len(drawn) >= 3  # loss and accuracy of this run, and the comparison
+    assert not charts.live_curves(job.events).empty
     runs = RunStore(run_store_path).runs()
     assert [run["status"] for run in runs] == ["finished"]
     assert runs[0]["config"]["strategy"] == "linear_probe" and runs[0]["config"]["trainable_params"] > 0
@@ -135,7 +138,7 @@ def test_invalid_settings_show_a_message_and_disable_train(lab):
     lab.run()
     assert not lab.button(key="lab_train").disabled
     lab.number_input(key="lab_lr").set_value(0.0).run()
-    assert "learning rate must be above 0" in errors(lab)
+    assert "learning rate must be a number above 0" in errors(lab)
     assert lab.button(key="lab_train").disabled
     lab.number_input(key="lab_lr").set_value(0.05).run()
     lab.number_input(key="lab_per_class").set_value(500).run()
@@ -166,7 +169,7 @@ def test_a_link_with_invalid_values_falls_back_with_a_notice(lab):
     notices = " ".join(info.value for info in lab.info)
     assert "k=42" in notices and "lr=fast" in notices and "'colour'" in notices
     assert lab.selectbox(key="lab_strategy").value == "freeze"
-    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("freeze")
+    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["freeze"].lr
     assert not lab.button(key="lab_train").disabled
 
 
@@ -181,7 +184,7 @@ def test_a_source_model_trained_in_the_app_becomes_the_source(lab, run_store_pat
         lab.run()
     lab.run()
     assert job.status == "finished", job.end
-    assert (dashboard.sources_dir(run_store_path) / "made-here.pt").is_file()
+    assert (sources.sources_dir(run_store_path) / "made-here.pt").is_file()
     assert lab.selectbox(key="lab_source").value == "trained:made-here"
 
 
@@ -201,6 +204,7 @@ def test_the_gradient_descent_playground_steps(lab):
     assert "above 0" in errors(lab)
 
 
+@pytest.mark.slow
 def test_the_data_explorer_shows_a_class_grid(lab):
     lab.run()
     lab.switch_page("app_pages/data_explorer.py").run()
@@ -211,14 +215,14 @@ def test_the_data_explorer_shows_a_class_grid(lab):
 
 def test_picking_a_strategy_sets_the_learning_rate_that_suits_it(lab):
     lab.run()
-    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("linear_probe")
+    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["linear_probe"].lr
     lab.selectbox(key="lab_strategy").select("finetune").run()
-    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("finetune")
-    assert dashboard.suggested_lr("finetune") < dashboard.suggested_lr("linear_probe")  # a frozen backbone takes more
+    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["finetune"].lr
+    assert transfer.STRATEGY_TABLE["finetune"].lr < transfer.STRATEGY_TABLE["linear_probe"].lr  # a frozen backbone takes more
     lab.number_input(key="lab_lr").set_value(0.02).run()  # the learner's own rate stays ...
     assert lab.query_params["lr"] == "0.02"
     lab.selectbox(key="lab_strategy").select("discriminative").run()  # ... until the next strategy
-    assert lab.number_input(key="lab_lr").value == dashboard.suggested_lr("discriminative")
+    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["discriminative"].lr
 
 
 def test_without_cached_weights_the_imagenet_source_says_how_to_get_them(lab, tmp_path, monkeypatch):
@@ -232,6 +236,7 @@ def test_without_cached_weights_the_imagenet_source_says_how_to_get_them(lab, tm
     assert lab.button(key="lab_train").disabled
 
 
+@pytest.mark.slow
 def test_with_cached_weights_the_imagenet_resnet_is_a_source(lab, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     weights = tmp_path / "hub" / "checkpoints" / torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
@@ -247,21 +252,22 @@ def test_with_cached_weights_the_imagenet_resnet_is_a_source(lab, tmp_path, monk
     assert [state.startswith("frozen") for state in stages["state"]] == [True, True, True, False, False, False]
     job = train_until_done(lab)
     assert job.status == "finished", job.end
-    run = RunStore(dashboard.default_path()).runs()[0]
+    run = RunStore(default_path()).runs()[0]
     assert run["config"]["source"] == "imagenet" and "from imagenet" in run["label"]
 
 
+@pytest.mark.slow
 def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):
     lab.query_params.update({"strategy": "finetune", "lr": "100", "epochs": "2"})
     lab.run()
     job = train_until_done(lab)
     assert job.status == "diverged", job.end
     assert "Diverged" in errors(lab) and "learning rate" in errors(lab)
-    assert RunStore(dashboard.default_path()).runs()[0]["status"] == "diverged"
+    assert RunStore(default_path()).runs()[0]["status"] == "diverged"
 
 
 def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, monkeypatch):
-    monkeypatch.setattr(dashboard, "REFERENCE_RUNS", tmp_path / "missing.json")
+    monkeypatch.setattr(reference_runs, "REFERENCE_RUNS", tmp_path / "missing.json")
     lab.run()
     assert "make reference-runs" in " ".join(info.value for info in lab.info)
     reference = {
@@ -285,7 +291,7 @@ def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, 
     }
     path = tmp_path / "reference_runs.json"
     path.write_text(json.dumps(reference))
-    monkeypatch.setattr(dashboard, "REFERENCE_RUNS", path)
+    monkeypatch.setattr(reference_runs, "REFERENCE_RUNS", path)
     lab.run()
     assert not lab.exception
     text = " ".join(block.value for block in lab.markdown)
@@ -293,6 +299,7 @@ def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, 
     assert lab.dataframe[-1].value["run"].tolist() == ["recorded: linear probe"]
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_with_real_cifar_a_tiny_run_trains_on_cifar100_and_the_explorer_shows_superclasses(real_lab):
     real_lab.run()
@@ -301,7 +308,7 @@ def test_with_real_cifar_a_tiny_run_trains_on_cifar100_and_the_explorer_shows_su
     assert real_lab.selectbox(key="lab_target").value == "cifar100"
     job = train_until_done(real_lab)
     assert job.status == "finished", job.end
-    assert RunStore(dashboard.default_path()).runs()[0]["config"]["target"] == "cifar100"
+    assert RunStore(default_path()).runs()[0]["config"]["target"] == "cifar100"
     real_lab.switch_page("app_pages/data_explorer.py").run()
     real_lab.selectbox(key="dx_dataset").select("cifar100").run()
     real_lab.radio(key="dx_view").set_value("superclasses").run()

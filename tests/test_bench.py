@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tl_lessons import bench, data, environment, train
+from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.models import build_model
 from tl_lessons.synthetic import make_synthetic
@@ -43,6 +44,7 @@ def test_training_clock_leaves_testing_time_out(monkeypatch):
     assert clock.seconds() == 3.0 and clock.testing == 5.0
 
 
+@pytest.mark.slow
 def test_accuracy_curve_tests_as_often_as_asked_and_ends_with_the_final_model(small):
     train_set, test_set = small
     config = dataclasses.replace(train.PRESETS["tutorial_fast"], epochs=2, batch_size=20)  # 15 steps per epoch
@@ -80,10 +82,11 @@ def dark_and_bright(n, seed):
     labels = torch.arange(n) % 2
     images = torch.randint(0, 100, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
     images += (labels * 155).view(-1, 1, 1, 1).to(torch.uint8)
-    return data.ImageSet(images, labels, ["dark", "bright"], "toy", "train", "two kinds of noise",
+    return ImageSet(images, labels, ["dark", "bright"], "toy", "train", "two kinds of noise",
                          (0.5,) * 3, (0.3,) * 3)
 
 
+@pytest.mark.slow
 def test_published_tutorial_trains_its_net_with_worker_processes():
     train_set, test_set = dark_and_bright(200, seed=0), dark_and_bright(100, seed=1)
     curve = bench.published_tutorial_curve(train_set, test_set, evals_per_epoch=5, epochs=2, workers=2)
@@ -92,6 +95,7 @@ def test_published_tutorial_trains_its_net_with_worker_processes():
     assert curve[0][1] < 0.9 and curve[-1][1] == 1.0  # it learns, and the last point is the trained net
 
 
+@pytest.mark.slow
 def test_bench_tutorial_compares_both_tutorial_runs_with_the_kit(small, monkeypatch):
     train_set, test_set = small
     # Keep it short: both tutorial runs on 2 epochs of 300 images, the kit recipe on 3.
@@ -153,7 +157,7 @@ def test_probe_row_times_a_linear_probe_on_cached_features(monkeypatch):
     monkeypatch.setattr(data, "load_dataset", lambda name: make_synthetic(10, "train", n_per_class=50))
     (probe,) = bench.bench_probe()
     assert probe["status"] == "finished" and probe["unit"] == "s" and probe["measured"] > 0
-    assert "500 images" in probe["what"] and probe["met"] is True
+    assert "500 images" in probe["what"]  # whether it meets its target is the benchmark's to judge
 
 
 @pytest.mark.parametrize("bf16, channels_last", [(False, False), (True, True)])
@@ -166,6 +170,7 @@ def test_training_throughput_trains_in_the_asked_precision_and_layout(bf16, chan
     assert model.conv1.conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
+@pytest.mark.slow
 def test_model_rows_add_the_presets_settings_where_auto_turns_them_on(monkeypatch):
     asked = []
     monkeypatch.setattr(bench, "training_throughput",
@@ -179,3 +184,18 @@ def test_model_rows_add_the_presets_settings_where_auto_turns_them_on(monkeypatc
     asked.clear()
     assert [r["what"] for r in bench.bench_models()] == [
         f"training {arch}, float32" for arch in ("tutorialnet", "fastnet", "resnet18")]
+
+
+@pytest.mark.slow
+def test_measure_stop_latency_stops_each_run_mid_training():
+    """How fast is the benchmark's to judge; here, that each repeat was stopped (it raises otherwise) and timed."""
+    measured = bench.measure_stop_latency(dataset="synthetic10", per_class=10, repeats=2, stop_after=0.0)
+    assert len(measured["stop_runs_s"]) == 2 and "stopped mid-epoch" in measured["run"]
+
+
+@pytest.mark.slow
+def test_measure_overhead_trains_the_same_run_headless_and_watched():
+    """The figures are the benchmark's to judge (`bench --only app`); here, that both kinds ran and were measured."""
+    measured = bench.measure_overhead(dataset="synthetic10", per_class=10, epochs=2, repeats=1)
+    assert len(measured["headless_runs_s"]) == len(measured["app_runs_s"]) == 1
+    assert measured["first_point_s"] is not None and measured["page_cpu_share"] > 0  # the page polled and drew

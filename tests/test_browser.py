@@ -23,7 +23,7 @@ try:
 except ImportError:  # the `chromium_path` fixture then skips (or fails in CI) every test here
     expect = PlaywrightTimeout = None
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,13 +48,13 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, chromium_path):
     """`streamlit run app.py` on a free port; yields its address and stops it afterwards."""
-    from tl_lessons import dashboard
+    from tl_lessons.dashboard import sources
     from tl_lessons.runs import RunStore
 
     folder = tmp_path_factory.mktemp("app")
     store_path = folder / "runs" / "runs.sqlite"
-    model, train_set, _, config = dashboard.source_training("synthetic10", per_class=2, epochs=1)
-    dashboard.save_source(dashboard.sources_dir(store_path) / "tiny.pt", model, train_set, config, {})
+    model, train_set, _, config = sources.source_training("synthetic10", per_class=2, epochs=1)
+    sources.save_source(sources.sources_dir(store_path) / "tiny.pt", model, train_set, config, {})
     # A run from an earlier session, so that every test finds at least one stored run.
     store = RunStore(store_path)
     earlier = store.start({"strategy": "scratch", "target": "synthetic100"}, "an earlier run")

@@ -39,6 +39,7 @@ def test_download_offline_is_one_sentence_and_exit_code_2(empty_data, monkeypatc
     assert "make data" in err or "data download" in err
 
 
+@pytest.mark.slow
 def test_train_save_transfer_and_runs(empty_data, run_store_path, tmp_path, capsys):
     checkpoint = tmp_path / "source.pt"
     assert cli.main(["train", "--preset", "quick", "--data", "synthetic10", "--epochs", "1",
@@ -69,6 +70,7 @@ def test_train_save_transfer_and_runs(empty_data, run_store_path, tmp_path, caps
     assert {row["run_id"] for row in rows} == {str(run["id"]) for run in runs}
 
 
+@pytest.mark.slow
 def test_invalid_freeze_depth_is_a_sentence(empty_data, run_store_path, tmp_path, capsys):
     checkpoint = tmp_path / "source.pt"
     assert cli.main(["train", "--preset", "quick", "--data", "synthetic10", "--epochs", "1",
@@ -81,6 +83,16 @@ def test_invalid_freeze_depth_is_a_sentence(empty_data, run_store_path, tmp_path
     assert RunStore(run_store_path).runs() == []  # nothing half-recorded
 
 
+def test_a_transfer_setup_with_problems_is_refused_before_any_data_is_read(empty_data, run_store_path, capsys):
+    # The data folder is empty: had the command read CIFAR-100 first, it would say the data is missing.
+    assert cli.main(["transfer", "--source", "scratch", "--strategy", "freeze", "--lr", "-1", "--epochs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing worth keeping frozen" in err and "learning rate must be a number above 0" in err
+    assert "at least 1" in err and "not on this computer" not in err.lower() and "data download" not in err
+    assert RunStore(run_store_path).runs() == []
+
+
+@pytest.mark.slow
 def test_module_entry_point_runs(empty_data):
     result = subprocess.run([sys.executable, "-m", "tl_lessons", "data", "synthetic", "--classes", "10"],
                             capture_output=True, text=True, timeout=120)
@@ -89,19 +101,18 @@ def test_module_entry_point_runs(empty_data):
 
 
 def test_scratch_needs_no_shipped_checkpoint(empty_data, monkeypatch, tmp_path):
-    from tl_lessons import experiments
-
-    from tl_lessons import checkpoints
+    from tl_lessons import checkpoints, transfer_setup
 
     # As in a copy of the kit without the shipped model: loading it would fail.
-    monkeypatch.setattr(experiments, "SOURCE_CHECKPOINT", tmp_path / "missing.pt")
+    monkeypatch.setattr(transfer_setup, "SOURCE_CHECKPOINT", tmp_path / "missing.pt")
     monkeypatch.setattr(checkpoints, "SOURCE_CHECKPOINT", tmp_path / "missing.pt")
-    setup = experiments.TransferSetup(source="scratch", strategy="scratch", target="synthetic100", per_class=2)
-    model, meta = experiments.build_target_model(setup, 100)
+    setup = transfer_setup.TransferSetup(source="scratch", strategy="scratch", target="synthetic100", per_class=2)
+    model, meta = transfer_setup.build_target_model(setup, 100)
     assert meta["arch"] == "fastnet"
     assert model(__import__("torch").zeros(1, 3, 32, 32)).shape == (1, 100)
 
 
+@pytest.mark.slow
 def test_transfer_from_imagenet_saves_a_checkpoint_that_loads_without_the_weights(
     empty_data, run_store_path, tmp_path, monkeypatch, capsys
 ):

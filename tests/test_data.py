@@ -17,7 +17,6 @@ from cifar_fixture import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLA
 from tl_lessons import data
 from tl_lessons.data import (
     ChecksumMismatchWarning,
-    ImageSet,
     data_dir,
     label_fraction,
     load_cifar10,
@@ -27,6 +26,7 @@ from tl_lessons.data import (
     split_validation,
 )
 from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
+from tl_lessons.imageset import ImageSet
 
 DOWNLOAD_COMMAND = "python -m tl_lessons data download cifar10"
 
@@ -110,16 +110,11 @@ def test_fixture_is_in_the_official_format_torchvision_reads(cifar_root, monkeyp
     assert np.array_equal(reference.data, ours.images.permute(0, 2, 3, 1).numpy())
 
 
-def test_describe_and_take(cifar_root):
+def test_describe_says_what_was_read(cifar_root):
     root, _, _ = cifar_root
     train = load_quietly(load_cifar100, "train", root)
     assert train.describe().startswith("CIFAR-100 train: 200 images, 100 classes (2 per class); source: ")
-    part = train.take([3, 1], split="val")
-    assert part.split == "val" and part.labels.tolist() == [3, 1]
-    assert part.coarse_labels.tolist() == [3, 1] and torch.equal(part.images[1], train.images[1])
-    assert part.classes is train.classes and part.source == train.source
-    mask = train.labels < 5
-    assert train.take(mask).labels.tolist() == train.labels[mask].tolist()
+    assert train.take([3, 1]).coarse_labels.tolist() == [3, 1]  # the superclasses travel with the rows
 
 
 def test_load_dataset_by_name(cifar_root):

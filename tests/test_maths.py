@@ -267,6 +267,7 @@ def test_explore_descent_draws_a_figure_and_unknown_surfaces_are_a_config_error(
         maths.explore_descent(surface="volcano", show=False)
 
 
+@pytest.mark.slow
 def test_descent_explorer_widget_calls_explore_descent():
     widget = maths.descent_explorer()
     descriptions = {child.description for child in widget.children if hasattr(child, "description")}
@@ -332,6 +333,7 @@ def test_hand_written_mlp_gradients_match_autograd():
         assert torch.allclose(grads[name], leaves[name].grad, atol=1e-12), name
 
 
+@pytest.mark.slow
 def test_training_by_hand_matches_torch_optim_sgd_step_for_step():
     X, y = maths.make_moons()
     start = maths.init_mlp()

@@ -170,6 +170,11 @@ def test_replace_head_needs_a_staged_model():
         replace_head(nn.Sequential(nn.Flatten(), nn.Linear(3072, 10)), 5)
 
 
+def test_output_count_reads_the_classifier_and_leaves_hand_written_models_alone():
+    assert models.output_count(replace_head(TutorialNet(10), 7)) == 7
+    assert models.output_count(nn.Sequential(nn.Flatten(), nn.Linear(3072, 10))) is None
+
+
 def test_build_model_rejects_unknown_names_and_class_counts():
     with pytest.raises(ConfigError, match="fastnet"):
         build_model("vgg16", 10)

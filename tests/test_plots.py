@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 from tl_lessons import plots
-from tl_lessons.data import ImageSet
+from tl_lessons.imageset import ImageSet
 from tl_lessons.errors import ConfigError
 
 

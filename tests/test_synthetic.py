@@ -18,6 +18,7 @@ def test_same_seed_same_images_other_seed_other_images():
     assert not torch.equal(a.images, make_synthetic(10, "test", n_per_class=20, seed=1).images)
 
 
+@pytest.mark.slow
 def test_default_sizes_shapes_and_balance():
     for num_classes, split, total in ((10, "train", 5000), (10, "test", 1000), (100, "train", 10000),
                                       (100, "test", 2000)):
@@ -43,6 +44,7 @@ def test_synthetic100_classes_are_pairs_of_synthetic10_primitives():
     assert primitives_of(7, 10) == (7,)
 
 
+@pytest.mark.slow
 def test_statistics_constants_match_the_images():
     for num_classes in (10, 100):
         ds = make_synthetic(num_classes, "train", n_per_class=2000 // num_classes)
@@ -69,6 +71,7 @@ def tiny_cnn(num_classes):
     )
 
 
+@pytest.mark.slow
 def test_a_tiny_cnn_learns_synthetic10_in_seconds():
     torch.manual_seed(0)
     train = make_synthetic(10, "train", n_per_class=150)

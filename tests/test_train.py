@@ -9,10 +9,11 @@ import torch
 
 from tl_lessons import train as training
 from tl_lessons.errors import ConfigError
+from tl_lessons.loader import Loader
 from tl_lessons.models import FastNet, TutorialNet, replace_head
 from tl_lessons.synthetic import make_synthetic
-from tl_lessons.train import (PRESETS, DivergenceWatch, History, TrainConfig, confusion_matrix, evaluate, fit,
-                              follow, learning_rate, per_class_accuracy, predict)
+from tl_lessons.train import (PRESETS, DivergenceWatch, FeatureBatches, History, TrainConfig, confusion_matrix,
+                              evaluate, fit, follow, learning_rate, per_class_accuracy, predict)
 from tl_lessons.transfer import apply_strategy
 
 
@@ -66,6 +67,7 @@ def test_event_stream_has_the_documented_shape(small):
     assert elapsed == sorted(elapsed)
 
 
+@pytest.mark.slow
 def test_step_events_are_thinned_by_time_but_epochs_always_come(small):
     train_set, _ = small
     events = list(fit(tutorial_net(), train_set, None, config(epochs=3, log_every_steps=0, log_every_s=60.0)))
@@ -108,6 +110,7 @@ def test_divergence_watch_ignores_noise_and_catches_growth():
     assert any(messages) and "blew up" in next(m for m in messages if m)
 
 
+@pytest.mark.slow
 def test_same_seed_same_run(small):
     train_set, test_set = small
 
@@ -128,6 +131,7 @@ def test_learning_rate_schedules():
     assert {learning_rate(step, 100, constant) for step in range(100)} == {0.1}
 
 
+@pytest.mark.slow
 def test_caching_frozen_stages_gives_the_same_linear_probe(small):
     """Frozen stages run once per image with the cache, once per image per epoch without; same results."""
     train_set, test_set = small
@@ -160,6 +164,29 @@ def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
         next(fit(TutorialNet(10), train_set, config=config(lr=-1.0)))
 
 
+@pytest.mark.parametrize("changes, field", [
+    ({"lr": "0.1"}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": True}, "lr"), ({"epochs": 2.5}, "epochs"),
+    ({"epochs": 0}, "epochs"), ({"batch_size": "32"}, "batch_size"), ({"seed": -1}, "seed"),
+    ({"optimizer": "adam"}, "optimizer"), ({"schedule": "cosine"}, "schedule"),
+])
+def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes, field):
+    assert list(config(**changes).problems()) == [field]
+    with pytest.raises(ConfigError, match=r"\.$"):  # a sentence from fit, before anything trains
+        next(fit(tutorial_net(), small[0], config=config(**changes)))
+    assert config().problems() == {}
+
+
+def test_feature_batches_come_in_the_loaders_order(small):
+    train_set, _ = small
+    loader = Loader(train_set, batch_size=48, shuffle=True, seed=3, drop_last=True)
+    features = FeatureBatches(train_set.labels.float().unsqueeze(1), train_set.labels.clone(), batch_size=48,
+                              shuffle=True, seed=3, drop_last=True)
+    for _ in range(2):  # the second epoch is shuffled anew, alike
+        for (_, loader_y), (x, y) in zip(loader, features, strict=True):
+            assert torch.equal(loader_y, y) and torch.equal(x.squeeze(1), y.float())
+
+
+@pytest.mark.slow
 def test_evaluation_helpers_agree(small):
     train_set, test_set = small
     model = tutorial_net()

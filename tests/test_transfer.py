@@ -6,12 +6,11 @@ from torch.nn import functional as F
 
 from tl_lessons.errors import ConfigError
 from tl_lessons.models import FastNet, TutorialNet, count_parameters, stage_names
-from tl_lessons.transfer import (STRATEGIES, Strategy, apply_strategy, cached_prefix, describe,
-                                 describe_text, frozen_stages, on_epoch_start, param_groups,
-                                 reset_parameters, set_train_mode, split_model)
+from tl_lessons.transfer import (OPTIONS, SCHEDULED, STRATEGIES, STRATEGY_TABLE, Strategy, apply_strategy,
+                                 cached_prefix, describe, describe_text, frozen_stages, on_epoch_start,
+                                 option_problems, param_groups, reset_parameters, set_train_mode, split_model)
 
 STAGES = ["stem", "stage1", "stage2", "stage3", "head"]
-
 
 
 def small_fastnet(num_classes=10):
@@ -62,6 +61,32 @@ def test_what_each_strategy_freezes_at_the_start(name, options, frozen):
         assert all(p.requires_grad == (stage_name not in frozen) for p in stage.parameters())
     assert set(STRATEGIES) == {"scratch", "linear_probe", "freeze", "finetune", "discriminative", "gradual",
                                "head_first"}
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_the_strategy_table_agrees_with_what_each_strategy_does(name):
+    row = STRATEGY_TABLE[name]
+    assert set(row.options) <= set(OPTIONS) and row.title and row.summary and row.lr > 0
+    # "scheduled" is exactly the strategies whose frozen part changes from epoch to epoch.
+    counts = {Strategy(name).frozen_count(len(STAGES), epoch) for epoch in range(10)}
+    assert (len(counts) > 1) == row.scheduled == (name in SCHEDULED)
+    # Each option it takes changes what it freezes or how fast stages learn; the others change neither.
+    model = small_fastnet()
+    for option in OPTIONS:
+        changed = Strategy(name, **{option: {"k": 1, "bn": "train", "head_lr_factor": 2.0, "stage_decay": 0.9,
+                                             "unfreeze_every": 3, "head_epochs": 4}[option]})
+        plain = Strategy(name)
+        differs = (any(changed.frozen_count(5, e) != plain.frozen_count(5, e) for e in range(10))
+                   or [g["lr"] for g in param_groups(model, changed, 0.1)] != [g["lr"] for g in param_groups(model, plain, 0.1)]
+                   or (changed.bn != plain.bn and plain.frozen_count(5, 0) > 0))
+        assert differs == (option in row.options), option
+
+
+def test_only_the_options_a_strategy_takes_are_checked():
+    assert option_problems(Strategy("freeze", stage_decay=0)) == {}
+    assert list(option_problems(Strategy("discriminative", stage_decay=0))) == ["stage_decay"]
+    assert list(option_problems(Strategy("freeze", k=9), STAGES)) == ["k"]
+    assert option_problems(Strategy("freeze", k=9)) == {}  # without the model's stages, any depth from 0 may fit
 
 
 @pytest.mark.parametrize("make_optimizer", [

@@ -41,7 +41,7 @@ def add_training_options(parser, epochs=None):
     parser.add_argument("--epochs", type=int, default=epochs, help="override the number of epochs")
     parser.add_argument("--lr", type=float, help="override the (peak) learning rate")
     parser.add_argument("--batch-size", type=int, help="override the batch size")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="override the seed")
     parser.add_argument("--save", metavar="PATH", help="save the trained model as a checkpoint")
     parser.add_argument("--no-store", action="store_true", help="do not record the run in the run store")
 
@@ -68,8 +68,8 @@ def cmd_train(args):
     from . import checkpoints, data, models, train
 
     config = dataclasses.replace(train.PRESETS[args.preset], **overrides(args))
-    train_set = data.load_dataset(args.data, "train", seed=args.seed)
-    test_set = data.load_dataset(args.data, "test", seed=args.seed)
+    train_set = data.load_dataset(args.data, "train", seed=config.seed)
+    test_set = data.load_dataset(args.data, "test", seed=config.seed)
     print(train_set.describe())
     model = models.build_model(config.arch, train_set.num_classes)
     label = f"{args.preset} · {config.arch} · {args.data}"
@@ -91,19 +91,16 @@ def cmd_train(args):
 
 
 def cmd_transfer(args):
-    from . import checkpoints, experiments, train
-    from .analysis import STRATEGY_LRS  # each strategy's rate from chapter 04's tuning
-
-    setup = experiments.TransferSetup(
-        source=args.source, target=args.data, per_class=args.per_class, fraction=args.fraction,
-        strategy=args.strategy, k=args.k, bn=args.bn, epochs=args.epochs or 8,
-        lr=args.lr if args.lr is not None else STRATEGY_LRS.get(args.strategy, 0.05),
-        batch_size=args.batch_size or 128, seed=args.seed,
-    )
-    model, strategy, train_set, val_set, config = experiments.prepare(setup)
-    print(train_set.describe())
+    from . import checkpoints, train, transfer_setup
     from .transfer import describe_text
 
+    # Options left out take TransferSetup's defaults (the learning rate: the strategy's tuned one).
+    chosen = {"source": args.source, "target": args.data, "per_class": args.per_class, "fraction": args.fraction,
+              "strategy": args.strategy, "k": args.k, "bn": args.bn, **overrides(args)}
+    setup = transfer_setup.TransferSetup(**{name: value for name, value in chosen.items() if value is not None})
+    # prepare checks the setup before it reads any data, and nothing is recorded before it succeeds.
+    model, strategy, train_set, val_set, config = transfer_setup.prepare(setup)
+    print(train_set.describe())
     print(describe_text(model, strategy))
     history = run_stream(train.fit(model, train_set, val_set, config, strategy), args,
                          {"command": "transfer", **setup.to_dict()}, setup.label())
@@ -112,9 +109,9 @@ def cmd_transfer(args):
     if args.save and history.status == "finished":
         checkpoints.save_checkpoint(
             args.save, model, arch=config.arch, classes=train_set.classes,
-            mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=args.data,
+            mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=setup.target,
             source=train_set.source, metrics={"val_accuracy": history.final["val_acc"]},
-            arch_options=experiments.source_meta(setup.source).get("arch_options"), command=args.command_line,
+            arch_options=transfer_setup.source_meta(setup.source).get("arch_options"), command=args.command_line,
         )
         print(f"saved {args.save}")
 
@@ -144,9 +141,9 @@ def cmd_bench(args):
 
 
 def cmd_reference_runs(args):
-    from . import bench
+    from .reference_runs import record_reference_runs
 
-    bench.record_reference_runs(args.out)
+    record_reference_runs(args.out)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -169,14 +166,17 @@ def parser() -> argparse.ArgumentParser:
     add_training_options(p)
     p.set_defaults(run=cmd_train)
 
-    from .transfer import STRATEGIES
+    from .transfer import BN_MODES, STRATEGIES
+    from .transfer_setup import TransferSetup
 
+    defaults = TransferSetup()
     p = commands.add_parser("transfer", help="transfer a source model to a target dataset")
-    p.add_argument("--source", default="shipped", help="'shipped', 'imagenet' (torchvision's ResNet-18; its weights are downloaded once), 'scratch', or a checkpoint path")
-    p.add_argument("--data", default="cifar100", help="the target dataset")
-    p.add_argument("--strategy", default="linear_probe", choices=STRATEGIES)
-    p.add_argument("--k", type=int, default=0, help="freeze: number of leading stages frozen")
-    p.add_argument("--bn", default="eval", choices=("eval", "train"), help="BatchNorm in frozen stages")
+    p.add_argument("--source", help="'shipped' (the default), 'imagenet' (torchvision's ResNet-18; its weights are "
+                   "downloaded once), 'scratch', or a checkpoint path")
+    p.add_argument("--data", help=f"the target dataset (default: {defaults.target})")
+    p.add_argument("--strategy", choices=STRATEGIES, help=f"default: {defaults.strategy}")
+    p.add_argument("--k", type=int, help=f"freeze: number of leading stages frozen (default: {defaults.k})")
+    p.add_argument("--bn", choices=BN_MODES, help=f"BatchNorm in frozen stages (default: {defaults.bn})")
     p.add_argument("--per-class", type=int, help="train on this many labelled images per class")
     p.add_argument("--fraction", type=float, help="or on this fraction of the labels")
     add_training_options(p)

@@ -1,8 +1,8 @@
 """Chapter 04's experiments: transfer strategies side by side, and a look at what transfer did.
 
-The sweeps here are thin loops over `tl_lessons.experiments.prepare` and `tl_lessons.train.fit`,
+The sweeps here are thin loops over `tl_lessons.transfer_setup.prepare` and `tl_lessons.train.fit`,
 so every number the chapter prints comes from the same code the dashboard and the command line
-run. Results are plain dicts (JSON-ready, the same shape as the dashboard's reference runs):
+run. Results are plain dicts (JSON-ready, the shape `tl_lessons.reference_runs` records):
 
     >>> results = compare_strategies(strategy_setups())       # every strategy, chapter 04's budget
     >>> [(r["label"], r["final_val_acc"]) for r in results]
@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import os
-import platform
-import time
 from collections import OrderedDict
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,20 +24,19 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import experiments, models, train, transfer
-from tl_lessons.data import ImageSet, data_dir
-from tl_lessons.experiments import TransferSetup
+from tl_lessons import models, train, transfer, transfer_setup
+from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.plots import projector_style
+from tl_lessons.transfer_setup import TransferSetup
 
 TUNING_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 # How each strategy of chapter 04's comparison (10 epochs, batch 64, seed 0, the shipped source) did at
 # each rate of TUNING_LRS: final accuracy on a 20 % validation carve-out of the partial CIFAR-100 training
 # split (218 images; the test split plays no part), recorded on the 2-core development CPU with
 # `tune_learning_rates(strategy_setups(), TUNING_LRS)` (chapter 04 repeats it in full mode).
-# Images are normalised with the source's own (CIFAR-10) statistics, as `experiments.prepare` does.
-# STRATEGY_LRS takes each strategy's best rate (a tie goes to the smaller rate); the dashboard, the
-# command line and test mode use them as they are.
+# Images are normalised with the source's own (CIFAR-10) statistics, as `transfer_setup.prepare` does.
+# Each strategy's best rate (a tie goes to the smaller rate) is its `lr` in `transfer.STRATEGY_TABLE`.
 TUNING_RECORD = {
     "scratch": {0.01: 0.032, 0.03: 0.055, 0.1: 0.073, 0.3: 0.069, 1.0: 0.064},
     "linear_probe": {0.01: 0.046, 0.03: 0.046, 0.1: 0.087, 0.3: 0.101, 1.0: 0.138},
@@ -52,7 +46,8 @@ TUNING_RECORD = {
     "gradual": {0.01: 0.046, 0.03: 0.064, 0.1: 0.078, 0.3: 0.101, 1.0: 0.073},
     "head_first": {0.01: 0.046, 0.03: 0.055, 0.1: 0.092, 0.3: 0.119, 1.0: 0.096},
 }
-STRATEGY_LRS = {name: max(scores, key=scores.get) for name, scores in TUNING_RECORD.items()}
+STRATEGY_LRS = {name: row.lr for name, row in transfer.STRATEGY_TABLE.items()}
+"""The rates the chapter's runs start from: each strategy's `lr` in the strategy table."""
 CHAPTER_SETUP = TransferSetup(target="cifar100", epochs=10, batch_size=64, seed=0, k=2)
 """The budget every strategy of chapter 04 gets: the same epochs, batch size, seed and data."""
 
@@ -85,7 +80,7 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict
     # The new head is drawn from torch's global random state: seed it, so a run repeats exactly
     # whatever ran before it in the same process.
     torch.manual_seed(setup.seed)
-    model, strategy, train_set, val_set, config = experiments.prepare(setup, root=root)
+    model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
     history = train.train(model, train_set, val_set, config, strategy=strategy, progress=progress)
     return {
         "label": setup.label(),
@@ -192,32 +187,6 @@ def freeze_depth_curve(base: TransferSetup, ks, root=None, progress: bool = Fals
     """
     trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
     return compare_strategies(trials, root=root, progress=progress, desc="freeze depth")
-
-
-def portable_source(source: str, root) -> str:
-    """`source` without the recording machine's data folder: reference runs are shipped to other machines.
-
-    >>> portable_source("a copy of CIFAR-100 in /home/ada/data/cifar-100-python", "/home/ada/data")
-    "a copy of CIFAR-100 in the data folder's cifar-100-python"
-    """
-    return source.replace(f"{root}{os.sep}", "the data folder's ")
-
-
-def record_reference_runs(out, setups=None) -> Path:
-    """Train the chapter's strategies (or `setups`) and write them as the dashboard's reference runs.
-
-    >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
-    """
-    setups = strategy_setups() if setups is None else setups
-    results = compare_strategies(setups, progress=True, desc="reference runs")
-    train_set, _ = experiments.load_target(setups[0])
-    reference = {"data": portable_source(train_set.source, data_dir()), "machine": platform.processor() or platform.machine(),
-                 "torch": torch.__version__, "recorded": time.strftime("%Y-%m-%d"), "runs": results}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(reference, indent=1), encoding="utf-8")
-    print(f"wrote {out}: {len(results)} runs")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +385,7 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     the backbone together. The recipe is `fit`'s: SGD with Nesterov momentum and weight decay, the
     one-cycle rate, label smoothing. Special cases: source_weight=0 is plain sequential fine-tuning,
     and a negative target_weight *maximises* the target loss. Every image, of either task, is
-    normalised with `mean`/`std` (the source's own, as in `experiments.prepare`); None: each set's own.
+    normalised with `mean`/`std` (the source's own, as in `transfer_setup.prepare`); None: each set's own.
 
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
     "source_model", "target_model"} (the two models share the backbone).
@@ -463,9 +432,6 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
 # An ImageNet source
 # ---------------------------------------------------------------------------------------------
 
-# torchvision's ImageNet models were trained on images normalised with these (0..1 scale).
-IMAGENET_MEAN, IMAGENET_STD = models.IMAGENET_MEAN, models.IMAGENET_STD
-
 
 def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "linear_probe", epochs: int = 10,
                       lr: float = 0.3, batch_size: int = 64, seed: int = 0) -> dict:
@@ -478,10 +444,10 @@ def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "l
     """
     setup = TransferSetup(source="imagenet", strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     torch.manual_seed(seed)  # the new head's initial weights
-    model, meta = experiments.build_target_model(setup, train_set.num_classes)
+    model, meta = transfer_setup.build_target_model(setup, train_set.num_classes)
     chosen = transfer.apply_strategy(model, strategy)
     config = dataclasses.replace(train.TrainConfig(), arch=meta["arch"], epochs=epochs, lr=lr, batch_size=batch_size,
-                                 seed=seed, **experiments.normalisation(setup, meta))
+                                 seed=seed, **transfer_setup.normalisation(setup, meta))
     history = train.train(model, train_set, val_set, config, strategy=chosen, progress=False)
     return {"label": f"ImageNet ResNet-18 · {strategy.replace('_', ' ')} · lr {lr:g}", "strategy": strategy,
             "status": history.status, "epochs": history.epochs, "final_val_acc": history.end.get("val_acc"),

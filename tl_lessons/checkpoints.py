@@ -30,7 +30,7 @@ from torch import nn
 
 import tl_lessons
 from tl_lessons.errors import CheckpointError
-from tl_lessons.models import build_model
+from tl_lessons.models import build_model, output_count
 
 FORMAT = "tl-lessons-checkpoint"
 VERSION = 1
@@ -176,12 +176,6 @@ def not_a_checkpoint(path) -> CheckpointError:
         f"{path} is not a tl-lessons checkpoint (not a file written by save_checkpoint): "
         "check the path, or download/save it again."
     )
-
-
-def output_count(model: nn.Module) -> int | None:
-    """Number of outputs of the model's last Linear layer (its classifier), if it has one."""
-    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
-    return linears[-1].out_features if linears else None
 
 
 def plain(value):

@@ -2,8 +2,8 @@
 
 The images live in memory as one uint8 tensor of shape (N, 3, 32, 32): the CIFAR files
 already store each image as three 32x32 colour planes, so reading a batch file is one
-reshape, with no per-image work. `ImageSet` carries everything a chapter needs beside the
-pixels: labels, class names, where the data came from and the normalisation constants.
+reshape, with no per-image work. Every loader returns an `ImageSet` (`tl_lessons.imageset`):
+the pixels with their labels, class names, provenance and normalisation constants.
 
     >>> train = load_dataset("cifar10", "train")
     >>> print(train.describe())
@@ -19,23 +19,18 @@ import pickle
 import tarfile
 import urllib.error
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
+from tl_lessons.imageset import DISPLAY_NAMES, ImageSet
+from tl_lessons.synthetic import make_synthetic
 
 DATASETS = ("cifar10", "cifar100", "synthetic10", "synthetic100")
 SPLITS = ("train", "test")
-
-DISPLAY_NAMES = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "synthetic10": "Synthetic-10",
-    "synthetic100": "Synthetic-100",
-}
 
 # Per-channel mean and standard deviation of the training pixels on the 0..1 scale, over every
 # pixel of the official training sets. (The (0.2023, 0.1994, 0.2010) often quoted as CIFAR-10's
@@ -50,74 +45,6 @@ DOWNLOAD_HINT = "python -m tl_lessons data download {name}"
 
 class ChecksumMismatchWarning(UserWarning):
     """CIFAR files that load fine but are not byte-for-byte the official ones."""
-
-
-@dataclass(eq=False)  # compare ImageSets by identity: comparing their tensors is rarely meant
-class ImageSet:
-    """A labelled set of 32x32 colour images held in memory.
-
-    >>> ds = ImageSet(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"],
-    ...               "synthetic10", "train", "synthetic", (0.5,) * 3, (0.25,) * 3)
-    """
-
-    images: torch.Tensor  # uint8, (N, 3, 32, 32), contiguous
-    labels: torch.Tensor  # int64, (N,)
-    classes: list[str]  # class names, index = label
-    name: str  # "cifar10" | "cifar100" | "synthetic10" | "synthetic100"
-    split: str  # "train" | "test" | "val"
-    source: str  # provenance sentence shown to learners
-    mean: tuple[float, float, float]  # per-channel normalisation (0..1 scale)
-    std: tuple[float, float, float]
-    coarse_labels: torch.Tensor | None = None  # CIFAR-100 superclasses
-    coarse_classes: list[str] | None = None
-
-    @property
-    def synthetic(self) -> bool:
-        """True for the generated practice sets: `load_dataset("synthetic10").synthetic`."""
-        return self.name.startswith("synthetic")
-
-    @property
-    def num_classes(self) -> int:
-        """How many classes the labels can name: `load_dataset("cifar100").num_classes == 100`."""
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __repr__(self) -> str:
-        return f"ImageSet({self.describe()})"
-
-    def take(self, indices, split: str | None = None) -> ImageSet:
-        """The rows `indices` (a list, an index tensor or a boolean mask), in that order: `ds.take([0, 5, 9])`."""
-        indices = torch.as_tensor(indices)
-        if indices.dtype == torch.bool:
-            indices = indices.nonzero().squeeze(1)
-        indices = indices.long()
-        coarse = None if self.coarse_labels is None else self.coarse_labels.index_select(0, indices)
-        return replace(
-            self,
-            images=self.images.index_select(0, indices),
-            labels=self.labels.index_select(0, indices),
-            coarse_labels=coarse,
-            split=self.split if split is None else split,
-        )
-
-    def class_counts(self) -> list[int]:
-        """Images per class, index = label: `ds.class_counts()[3]` is the number of cats."""
-        return torch.bincount(self.labels, minlength=self.num_classes).tolist()
-
-    def describe(self) -> str:
-        """One line for learners: `print(ds.describe())`."""
-        counts = self.class_counts()
-        if min(counts) == max(counts):
-            per_class = f"{counts[0]:,} per class"
-        else:
-            per_class = f"{min(counts):,} to {max(counts):,} per class"
-        title = DISPLAY_NAMES.get(self.name, self.name)
-        return (
-            f"{title} {self.split}: {len(self):,} images, {self.num_classes} classes ({per_class}); "
-            f"source: {self.source}"
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,8 +437,6 @@ def load_dataset(name: str, split: str = "train", root=None, download: bool = Fa
     if name == "cifar100":
         return load_cifar100(split, root, download)
     if name in ("synthetic10", "synthetic100"):
-        from tl_lessons.synthetic import make_synthetic
-
         return make_synthetic(int(name.removeprefix("synthetic")), split, seed=seed)
     raise ConfigError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
 

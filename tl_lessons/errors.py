@@ -3,7 +3,13 @@
 Every one of them carries a message that says what went wrong *and what to do next*.
 The command line, the dashboard and the notebooks catch `LessonError` and show that
 message instead of a stack trace; any other exception is a bug in the kit.
+
+`is_number` and `is_whole_number` are the two type rules behind the ConfigErrors: a setting
+typed as text, or a fractional epoch count, gets a sentence instead of a TypeError from deep
+inside PyTorch.
 """
+import math
+import numbers
 
 
 class LessonError(Exception):
@@ -33,3 +39,21 @@ class CheckpointError(LessonError):
 
 class ConfigError(LessonError):
     """An invalid combination of options; the dashboard shows it beside the widget."""
+
+
+def is_number(value) -> bool:
+    """A finite real number (True and "0.1" are not numbers here).
+
+    >>> is_number(0.1), is_number("0.1"), is_number(float("inf"))
+    (True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_whole_number(value) -> bool:
+    """An integer (2 is one; 2.0, True and "2" are not).
+
+    >>> is_whole_number(2), is_whole_number(2.0)
+    (True, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from tl_lessons.data import ImageSet
+from tl_lessons.imageset import ImageSet
 
 
 def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: int = 4,
@@ -74,6 +74,38 @@ def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     return torch.addcmul(shift, images_uint8.to(torch.float32), scale)
 
 
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random source of one epoch (its order and augmentation).
+
+    One generator per (seed, epoch): epoch 3 of a run is the same whether or not epochs 0-2 ran.
+
+    >>> epoch_generator(seed=0, epoch=3).initial_seed()
+    3
+    """
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def batch_count(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """How many batches one epoch over `n` rows has (a last, smaller batch counts unless `drop_last`).
+
+    >>> batch_count(100, 32), batch_count(100, 32, drop_last=True)
+    (4, 3)
+    """
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def batch_rows(n: int, batch_size: int, shuffle: bool, drop_last: bool, generator: torch.Generator, device="cpu"):
+    """The row indices of each batch of one epoch over `n` rows, shuffled with `generator` when asked.
+
+    >>> [rows.tolist() for rows in batch_rows(5, 2, shuffle=False, drop_last=False, generator=None)]
+    [[0, 1], [2, 3], [4]]
+    """
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(device)
+    for b in range(batch_count(n, batch_size, drop_last)):
+        yield order[b * batch_size:(b + 1) * batch_size]
+
+
 class Loader:
     """Iterate over an ImageSet in batches of normalised float32 images and int64 labels.
 
@@ -103,18 +135,12 @@ class Loader:
         self.labels = ds.labels.to(self.device)
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return len(self.ds) // self.batch_size
-        return -(-len(self.ds) // self.batch_size)
+        return batch_count(len(self.ds), self.batch_size, self.drop_last)
 
     def __iter__(self):
-        # One generator per (seed, epoch): epoch 3 of a run is the same whether or not epochs 0-2 ran.
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = epoch_generator(self.seed, self.epoch)
         self.epoch += 1
-        order = torch.randperm(len(self.ds), generator=generator) if self.shuffle else torch.arange(len(self.ds))
-        order = order.to(self.device)
-        for b in range(len(self)):
-            rows = order[b * self.batch_size:(b + 1) * self.batch_size]
+        for rows in batch_rows(len(self.ds), self.batch_size, self.shuffle, self.drop_last, generator, self.device):
             images = self.images.index_select(0, rows)  # much faster than self.images[rows]
             if self.augment:
                 images = augment_batch(images, generator)

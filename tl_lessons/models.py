@@ -281,6 +281,21 @@ def classifier(model):
     return head[-1]
 
 
+def output_count(model):
+    """How many classes the model's classifier scores; None for a model not built the kit's way.
+
+    Saving and training use it to catch a head that does not fit the classes; a model without
+    a `head` stage (one a learner wrote by hand) is not checked.
+
+    >>> output_count(TutorialNet(10))
+    10
+    """
+    try:
+        return classifier(model).out_features
+    except (ConfigError, TypeError):  # no `head` stage, or a head that is a single layer
+        return None
+
+
 def replace_head(model, num_classes):
     """Swaps the final classifier for a new, randomly initialised one with `num_classes` outputs.
 

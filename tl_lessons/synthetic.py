@@ -22,7 +22,7 @@ import zlib
 
 import torch
 
-from tl_lessons.data import ImageSet
+from tl_lessons.imageset import ImageSet
 from tl_lessons.errors import ConfigError
 
 SIZE = 32

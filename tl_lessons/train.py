@@ -33,10 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tl_lessons import transfer
-from tl_lessons.checkpoints import output_count
-from tl_lessons.data import ImageSet
-from tl_lessons.errors import ConfigError
-from tl_lessons.loader import Loader, normalise
+from tl_lessons.models import output_count
+from tl_lessons.imageset import ImageSet
+from tl_lessons.errors import ConfigError, is_number, is_whole_number
+from tl_lessons.loader import Loader, batch_count, batch_rows, epoch_generator, normalise
 
 
 @dataclass
@@ -68,6 +68,31 @@ class TrainConfig:
     log_every_steps: int = 0       # ... or, when > 0, exactly every this many steps instead
     diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start ...
     diverge_after: int = 10        # ... checked from this step on (NaN/inf is caught at once)
+
+    def problems(self) -> dict:
+        """What cannot train in these settings, as {setting: sentence} (empty when all is well).
+
+        The one home of the rules for the learning rate, epochs, batch size and seed: `fit` and
+        `TransferSetup.problems` (the dashboard, the command line) ask it.
+
+        >>> TrainConfig(lr=0.0, epochs=2.5).problems()
+        {'lr': 'The learning rate must be a number above 0: try 0.01.', 'epochs': 'Train for a whole number of epochs, at least 1.'}
+        """
+        problems = {}
+        # Too large a rate is allowed on purpose: watching a run diverge is part of the lesson.
+        if not (is_number(self.lr) and self.lr > 0):
+            problems["lr"] = "The learning rate must be a number above 0: try 0.01."
+        if not (is_whole_number(self.epochs) and self.epochs >= 1):
+            problems["epochs"] = "Train for a whole number of epochs, at least 1."
+        if not (is_whole_number(self.batch_size) and self.batch_size >= 1):
+            problems["batch_size"] = "The batch size must be a whole number of images, at least 1."
+        if not (is_whole_number(self.seed) and self.seed >= 0):
+            problems["seed"] = "The seed must be a whole number from 0 up."
+        if self.optimizer not in ("sgd", "adamw"):
+            problems["optimizer"] = f"The optimizer is 'sgd' or 'adamw', not {self.optimizer!r}."
+        if self.schedule not in ("onecycle", "constant"):
+            problems["schedule"] = f"The schedule is 'onecycle' or 'constant', not {self.schedule!r}."
+        return problems
 
 
 PRESETS = {
@@ -180,19 +205,9 @@ def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.opt
     return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def check_setup(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig):
-    """Raise ConfigError, with what to change, for settings that cannot train."""
-    problems = []
-    if config.lr <= 0 or not math.isfinite(config.lr):
-        problems.append("The learning rate must be a positive number: try 0.01.")
-    if config.epochs < 1:
-        problems.append("Train for at least one epoch.")
-    if config.batch_size < 1:
-        problems.append("The batch size must be at least 1.")
-    if config.optimizer not in ("sgd", "adamw"):
-        problems.append(f"The optimizer is 'sgd' or 'adamw', not {config.optimizer!r}.")
-    if config.schedule not in ("onecycle", "constant"):
-        problems.append(f"The schedule is 'onecycle' or 'constant', not {config.schedule!r}.")
+def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig) -> list[str]:
+    """Why `fit` cannot train this, as sentences: the settings' problems, then the data's and the model's."""
+    problems = list(config.problems().values())
     if len(train) == 0:
         problems.append("The training set is empty: pick at least one image per class.")
     if not any(p.requires_grad for p in model.parameters()):
@@ -205,8 +220,7 @@ def check_setup(model: nn.Module, train: ImageSet, val: ImageSet | None, config:
                 f"call replace_head(model, {ds.num_classes}) first."
             )
             break
-    if problems:
-        raise ConfigError(" ".join(problems))
+    return problems
 
 
 class DivergenceWatch:
@@ -241,7 +255,7 @@ class DivergenceWatch:
 
 
 class FeatureBatches:
-    """Batches of cached features and labels, reshuffled every epoch like a `Loader`.
+    """Batches of cached features and labels, in the order a `Loader` with the same settings gives their images.
 
     >>> for x, y in FeatureBatches(features, labels, batch_size=512, shuffle=True): ...
     """
@@ -253,17 +267,13 @@ class FeatureBatches:
         self.epoch = 0
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return len(self.labels) // self.batch_size
-        return -(-len(self.labels) // self.batch_size)
+        return batch_count(len(self.labels), self.batch_size, self.drop_last)
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = epoch_generator(self.seed, self.epoch)
         self.epoch += 1
-        n = len(self.labels)
-        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        for b in range(len(self)):
-            rows = order[b * self.batch_size:(b + 1) * self.batch_size].to(self.labels.device)
+        for rows in batch_rows(len(self.labels), self.batch_size, self.shuffle, self.drop_last, generator,
+                               self.labels.device):
             yield self.features[rows], self.labels[rows]
 
 
@@ -275,9 +285,9 @@ def cacheable_stages(model: nn.Module, strategy, images: int) -> int:
     """How many leading stages can be run once up front for `images` images (0: none).
 
     They must stay frozen, in eval mode, for the whole run: strategies that unfreeze stages
-    while training ("gradual", "head_first") change the frozen part, so they get no cache.
+    while training (`transfer.SCHEDULED`) change the frozen part, so they get no cache.
     """
-    if strategy is None or strategy.name in ("gradual", "head_first"):
+    if strategy is None or strategy.name in transfer.SCHEDULED:
         return 0
     stages = transfer.cached_prefix(model, strategy)
     if stages == 0:
@@ -333,12 +343,62 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         then no longer reaches the frozen part: every epoch sees the same features, so the
         training images are used without augmentation.
 
-    The model is left in eval mode.
+    The model is left in eval mode. The body names the phases; each is a function below.
 
     >>> for event in fit(model, train_set, val_set, PRESETS["quick"], strategy=strategy):
     ...     print(event)
     """
-    check_setup(model, train, val, config)
+    problems = fit_problems(model, train, val, config)
+    if problems:
+        raise ConfigError(" ".join(problems))
+    run = prepare_batches(model, train, val, config, strategy, device, cache_frozen)
+    yield start_event(run)
+    try:
+        if run.cached_stages and not (yield from cache_frozen_features(run, stop)):
+            yield end_event("stopped", STOPPED, run)
+            return
+        steps = StepReport(run)
+        for epoch in range(1, config.epochs + 1):
+            unfrozen = transfer.on_epoch_start(model, strategy, epoch - 1, run.optimizer)  # epochs count from 0 there
+            totals = yield from train_one_epoch(run, epoch, steps, stop)
+            if totals is None:  # stopped or diverged: the end event is out
+                return
+            val_loss, val_seconds = validate(run)
+            yield epoch_event(run, epoch, totals, val_loss, val_seconds, unfrozen)
+        yield end_event("finished", "", run)
+    finally:
+        # Also when the consumer stops reading early: the model is ready for evaluation.
+        model.eval()
+
+
+@dataclass
+class Run:
+    """What the training loop carries from one phase to the next (made by `prepare_batches`)."""
+
+    model: nn.Module
+    config: TrainConfig
+    strategy: object               # a transfer.Strategy, or None
+    device: torch.device
+    bf16: bool
+    channels_last: bool
+    batches: object                # training batches: a Loader, or FeatureBatches once features are cached
+    val_batches: object            # the same for validation; None without a validation set
+    optimizer: torch.optim.Optimizer
+    total_steps: int
+    train_images: int
+    drop_last: bool
+    cached_stages: int             # leading stages computed once up front (0: none)
+    unaugmented: Loader | None     # the training images as they are, to compute the cached features from
+    divergence: DivergenceWatch
+    started: float                 # time.perf_counter() at the start event
+    trained: nn.Module             # what each step runs: the whole model, or the stages after the cached ones
+    step: int = 0
+    val_acc: float | None = None
+    best_val_acc: float | None = None
+
+
+def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -> Run:
+    """Put the model on its device and set up the batches, the optimiser and the frozen-stage cache."""
     device = torch.device(device or pick_device())
     torch.manual_seed(config.seed)
     channels_last = use_channels_last(config, device)
@@ -354,98 +414,132 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         val_batches = Loader(val, config.eval_batch_size, device=device, channels_last=channels_last,
                              mean=mean, std=std)
     optimizer = make_optimizer(model, strategy, config)
-    total_steps = config.epochs * len(batches)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    bf16 = use_bf16(config, device)
     cached = cacheable_stages(model, strategy, len(train) + (len(val) if val is not None else 0)) if cache_frozen else 0
-    started = time.perf_counter()
-    yield {"kind": "start", "total_steps": total_steps, "epochs": config.epochs, "trainable": trainable,
-           "frozen": sum(p.numel() for p in model.parameters()) - trainable, "device": str(device),
-           "cached_stages": cached, "batch_size": config.batch_size, "train_images": len(train),
-           "bf16": bf16, "channels_last": channels_last}
-
-    try:
-        trained = model  # the part of the model that the loop runs: all of it, or what follows the cache
-        if cached:
-            frozen_part, trained = transfer.split_model(model, cached)
-            frozen_part.eval()
-            plain_train = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
-                                 mean=mean, std=std)
-            cache = yield from compute_features(frozen_part, plain_train, val_batches, started, bf16, stop)
-            if cache is None:
-                yield end_event("stopped", STOPPED, started, None, None)
-                return
-            (features, labels), val_cache = cache
-            batches = FeatureBatches(features, labels, config.batch_size, shuffle=True, seed=config.seed,
-                                     drop_last=drop_last)
-            if val_cache is not None:
-                val_batches = FeatureBatches(*val_cache, config.eval_batch_size)
-
-        watch = DivergenceWatch(config)
-        step, best_val_acc, val_acc = 0, None, None
-        last_event_time, images_since_event, losses_since_event = time.perf_counter(), 0, []
-        for epoch in range(1, config.epochs + 1):
-            unfrozen = transfer.on_epoch_start(model, strategy, epoch - 1, optimizer)  # epochs count from 0 there
-            transfer.set_train_mode(model, strategy)  # model.train(), but frozen BatchNorm stays in eval if asked
-            loss_sum, correct, seen = 0.0, 0, 0
-            for x, y in batches:
-                if stop is not None and stop.is_set():
-                    yield end_event("stopped", STOPPED, started, val_acc, best_val_acc)
-                    return
-                rate_factor = learning_rate(step, total_steps, config) / config.lr
-                for group in optimizer.param_groups:
-                    # Each group keeps its own base rate (strategies give stages different rates).
-                    group.setdefault("base_lr", group["lr"])
-                    group["lr"] = group["base_lr"] * rate_factor
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = trained(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-
-                value = loss.item()
-                loss_sum += value * len(y)
-                correct += (logits.argmax(1) == y).sum().item()
-                seen += len(y)
-                images_since_event += len(y)
-                losses_since_event.append(value)
-                problem = watch.update(value, step)
-                now = time.perf_counter()
-                if config.log_every_steps > 0:
-                    due = step % config.log_every_steps == 0
-                else:
-                    due = step == 1 or now - last_event_time >= config.log_every_s
-                if due or problem:
-                    # The loss shown is the average since the previous step event: nothing is hidden.
-                    yield {"kind": "step", "step": step, "epoch": epoch,
-                           "loss": sum(losses_since_event) / len(losses_since_event),
-                           "lr": config.lr * rate_factor, "images_per_s": images_since_event / (now - last_event_time),
-                           "elapsed": now - started}
-                    last_event_time, images_since_event, losses_since_event = now, 0, []
-                if problem:
-                    yield end_event("diverged", problem, started, val_acc, best_val_acc)
-                    return
-
-            val_loss, val_started = None, time.perf_counter()
-            if val_batches is not None:
-                val_loss, val_acc = evaluate_batches(trained, val_batches)
-                best_val_acc = val_acc if best_val_acc is None else max(best_val_acc, val_acc)
-            now = time.perf_counter()
-            yield {"kind": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                   "train_acc": correct / max(seen, 1), "val_loss": val_loss, "val_acc": val_acc,
-                   "elapsed": now - started, "val_seconds": now - val_started, "unfrozen": list(unfrozen)}
-        yield end_event("finished", "", started, val_acc, best_val_acc)
-    finally:
-        # Also when the consumer stops reading early: the model is ready for evaluation.
-        model.eval()
+    unaugmented = None
+    if cached:
+        unaugmented = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
+                             mean=mean, std=std)
+    return Run(model, config, strategy, device, bf16=use_bf16(config, device), channels_last=channels_last,
+               batches=batches, val_batches=val_batches, optimizer=optimizer,
+               total_steps=config.epochs * len(batches), train_images=len(train), drop_last=drop_last,
+               cached_stages=cached, unaugmented=unaugmented, divergence=DivergenceWatch(config),
+               started=time.perf_counter(), trained=model)
 
 
-def end_event(status: str, message: str, started: float, val_acc, best_val_acc) -> dict:
+def start_event(run: Run) -> dict:
+    """The first event: how long the run is, how much of the model trains, and how it runs here."""
+    trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
+    return {"kind": "start", "total_steps": run.total_steps, "epochs": run.config.epochs, "trainable": trainable,
+            "frozen": sum(p.numel() for p in run.model.parameters()) - trainable, "device": str(run.device),
+            "cached_stages": run.cached_stages, "batch_size": run.config.batch_size, "train_images": run.train_images,
+            "bf16": run.bf16, "channels_last": run.channels_last}
+
+
+def cache_frozen_features(run: Run, stop=None):
+    """Run the frozen leading stages once over every image; from then on each step runs only the rest.
+
+    Yields "features" events; returns False when `stop` was set meanwhile, else True.
+    """
+    frozen_part, run.trained = transfer.split_model(run.model, run.cached_stages)
+    frozen_part.eval()
+    cache = yield from compute_features(frozen_part, run.unaugmented, run.val_batches, run.started, run.bf16, stop)
+    if cache is None:
+        return False
+    (features, labels), val_cache = cache
+    run.batches = FeatureBatches(features, labels, run.config.batch_size, shuffle=True, seed=run.config.seed,
+                                 drop_last=run.drop_last)
+    if val_cache is not None:
+        run.val_batches = FeatureBatches(*val_cache, run.config.eval_batch_size)
+    return True
+
+
+class StepReport:
+    """When a "step" event is due, and what it says: the average loss and the speed since the previous one."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.last_at, self.images, self.losses = time.perf_counter(), 0, []
+
+    def after_step(self, loss: float, images: int, epoch: int, lr: float, now_anyway: bool) -> dict | None:
+        """The step event, if one is due after this step (`now_anyway`: the run is about to end)."""
+        self.images += images
+        self.losses.append(loss)
+        config, step, now = self.run.config, self.run.step, time.perf_counter()
+        if config.log_every_steps > 0:
+            due = step % config.log_every_steps == 0
+        else:
+            due = step == 1 or now - self.last_at >= config.log_every_s
+        if not (due or now_anyway):
+            return None
+        # The loss shown is the average since the previous step event: nothing is hidden.
+        event = {"kind": "step", "step": step, "epoch": epoch, "loss": sum(self.losses) / len(self.losses),
+                 "lr": lr, "images_per_s": self.images / (now - self.last_at), "elapsed": now - self.run.started}
+        self.last_at, self.images, self.losses = now, 0, []
+        return event
+
+
+def train_one_epoch(run: Run, epoch: int, steps: StepReport, stop=None):
+    """One pass over the training batches, yielding "step" events.
+
+    Returns (loss sum, correct, images) over the epoch, or None when the run ended inside it
+    (stopped, or diverged), after yielding its end event.
+    """
+    transfer.set_train_mode(run.model, run.strategy)  # model.train(), but frozen BatchNorm stays in eval if asked
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in run.batches:
+        if stop is not None and stop.is_set():
+            yield end_event("stopped", STOPPED, run)
+            return None
+        loss, right, lr = train_step(run, x, y)
+        loss_sum, correct, seen = loss_sum + loss * len(y), correct + right, seen + len(y)
+        problem = run.divergence.update(loss, run.step)
+        event = steps.after_step(loss, len(y), epoch, lr, now_anyway=problem is not None)
+        if event is not None:
+            yield event
+        if problem is not None:
+            yield end_event("diverged", problem, run)
+            return None
+    return loss_sum, correct, seen
+
+
+def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, float]:
+    """One optimiser step on a batch at the scheduled rate; returns (its loss, how many it got right, the rate)."""
+    rate_factor = learning_rate(run.step, run.total_steps, run.config) / run.config.lr
+    for group in run.optimizer.param_groups:
+        # Each group keeps its own base rate (strategies give stages different rates).
+        group.setdefault("base_lr", group["lr"])
+        group["lr"] = group["base_lr"] * rate_factor
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        logits = run.trained(x)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=run.config.label_smoothing)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    run.step += 1
+    return loss.item(), (logits.argmax(1) == y).sum().item(), run.config.lr * rate_factor
+
+
+def validate(run: Run) -> tuple[float | None, float]:
+    """Loss and accuracy on the validation batches (kept in `run`); returns (loss or None, seconds it took)."""
+    val_loss, started = None, time.perf_counter()
+    if run.val_batches is not None:
+        val_loss, run.val_acc = evaluate_batches(run.trained, run.val_batches)
+        run.best_val_acc = run.val_acc if run.best_val_acc is None else max(run.best_val_acc, run.val_acc)
+    return val_loss, time.perf_counter() - started
+
+
+def epoch_event(run: Run, epoch: int, totals: tuple, val_loss, val_seconds: float, unfrozen: list[str]) -> dict:
+    """The event at the end of an epoch: its training loss and accuracy beside the validation ones."""
+    loss_sum, correct, seen = totals
+    return {"kind": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "val_loss": val_loss, "val_acc": run.val_acc, "elapsed": time.perf_counter() - run.started,
+            "val_seconds": val_seconds, "unfrozen": list(unfrozen)}
+
+
+def end_event(status: str, message: str, run: Run) -> dict:
     """The last event of a run."""
-    return {"kind": "end", "status": status, "message": message, "elapsed": time.perf_counter() - started,
-            "val_acc": val_acc, "best_val_acc": best_val_acc}
+    return {"kind": "end", "status": status, "message": message, "elapsed": time.perf_counter() - run.started,
+            "val_acc": run.val_acc, "best_val_acc": run.best_val_acc}
 
 
 @contextmanager

@@ -2,17 +2,10 @@
 
 A model from `tl_lessons.models` is a stack of named stages ending in `head`. A strategy
 decides, stage by stage, whether its weights are *frozen* (`requires_grad = False`: the
-optimiser leaves them alone) or *trainable*, and at which learning rate:
-
-| strategy         | what learns                                                          |
-|------------------|----------------------------------------------------------------------|
-| `scratch`        | everything, from random weights (see `reset_parameters`)             |
-| `linear_probe`   | only the head                                                        |
-| `freeze`         | everything after the first `k` stages                                |
-| `finetune`       | everything, starting from the pre-trained weights                    |
-| `discriminative` | everything, with smaller learning rates for earlier stages           |
-| `gradual`        | the head first, then one more stage (from the top) every few epochs  |
-| `head_first`     | only the head for `head_epochs` epochs, then everything              |
+optimiser leaves them alone) or *trainable*, and at which learning rate. `STRATEGY_TABLE`
+lists the seven strategies of the lessons, from `scratch` to `head_first`: what each one
+trains, which options it takes, and the learning rate it starts from. The dashboard's choices,
+the command line, run labels and frozen-feature caching all read that one table.
 
 >>> from tl_lessons.models import FastNet
 >>> model = FastNet(10)
@@ -33,29 +26,24 @@ import torch
 from torch import nn
 
 from tl_lessons import text
-from tl_lessons.errors import ConfigError
+from tl_lessons.errors import ConfigError, is_number, is_whole_number
 from tl_lessons.models import count_parameters, stage_names
 
-STRATEGIES = ("scratch", "linear_probe", "freeze", "finetune", "discriminative", "gradual", "head_first")
-
 BN_MODES = ("eval", "train")
-
-SCHEDULED = ("gradual", "head_first")
-"""The strategies that unfreeze stages during training (see `on_epoch_start`)."""
 
 
 @dataclass
 class Strategy:
-    """A transfer strategy and its options (only the options of its `name` matter).
+    """A transfer strategy and its options, each with its default (only the options of its `name` matter).
 
     >>> Strategy("freeze", k=2).frozen_count(num_stages=5)
     2
     """
 
     name: str
-    k: int = 0                    # "freeze": number of leading stages frozen
+    k: int = 2                    # "freeze": number of leading stages frozen (2: the lessons' depth)
     bn: str = "eval"              # BatchNorm in frozen stages: "eval" (running stats kept) or "train"
-    head_lr_factor: float = 1.0   # "discriminative": head rate = lr * factor
+    head_lr_factor: float = 10.0  # "discriminative": head rate = lr * factor (a new head learns fastest)
     stage_decay: float = 0.5      # "discriminative": each earlier stage's rate *= decay
     unfreeze_every: int = 1       # "gradual": epochs between unfreezing the next stage (from the top)
     head_epochs: int = 1          # "head_first": epochs with only the head trainable
@@ -79,48 +67,126 @@ class Strategy:
         return 0   # scratch, finetune, discriminative: everything learns
 
 
+OPTIONS = tuple(f.name for f in fields(Strategy) if f.name != "name")
+"""The strategy options: k, bn, head_lr_factor, stage_decay, unfreeze_every, head_epochs."""
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """One row of `STRATEGY_TABLE`."""
+
+    title: str                 # the strategy's name for learners (the dashboard's picker)
+    summary: str               # what learns, in one line
+    options: tuple             # the `Strategy` options it takes; the others make no difference to it
+    scheduled: bool            # unfreezes stages while training (see `on_epoch_start`)
+    lr: float                  # the learning rate it starts from (chapter 04's tuning, see below)
+
+
+# lr: each strategy's best rate in chapter 04's tuning: the shipped CIFAR-10 FastNet on the partial
+# CIFAR-100, 10 epochs, batch 64, seed 0, each of 0.01 / 0.03 / 0.1 / 0.3 / 1.0 scored on a 20 %
+# validation carve-out of the training split (the test split plays no part). Every score is in
+# `tl_lessons.analysis.TUNING_RECORD` (a tie goes to the smaller rate); chapter 04 repeats the tuning
+# in full mode with `analysis.tune_learning_rates`. A frozen backbone takes a much larger rate than
+# a network that trains everywhere. The dashboard, the command line and test mode start from them.
+STRATEGY_TABLE = {
+    "scratch": StrategyInfo(
+        "Train from scratch", "Same network, random weights: the baseline that transfer has to beat.",
+        options=(), scheduled=False, lr=0.1),
+    "linear_probe": StrategyInfo(
+        "Linear probe", "Freeze every stage and train only a new head on the source's features.",
+        options=("bn",), scheduled=False, lr=1.0),
+    "freeze": StrategyInfo(
+        "Freeze the first k stages", "Keep the first k stages as the source learnt them; train the rest.",
+        options=("k", "bn"), scheduled=False, lr=0.3),
+    "finetune": StrategyInfo(
+        "Fine-tune everything", "Start from the source's weights and train every stage.",
+        options=(), scheduled=False, lr=0.1),
+    "discriminative": StrategyInfo(
+        "Discriminative learning rates", "Train every stage, the early ones with smaller rates.",
+        options=("head_lr_factor", "stage_decay"), scheduled=False, lr=0.03),
+    "gradual": StrategyInfo(
+        "Gradual unfreezing", "Train the head, then unfreeze one more stage from the top every few epochs.",
+        options=("bn", "unfreeze_every"), scheduled=True, lr=0.3),
+    "head_first": StrategyInfo(
+        "Head first, then everything", "Train only the new head for a few epochs, then fine-tune all.",
+        options=("bn", "head_epochs"), scheduled=True, lr=0.3),
+}
+
+STRATEGIES = tuple(STRATEGY_TABLE)
+SCHEDULED = tuple(name for name, row in STRATEGY_TABLE.items() if row.scheduled)
+"""The strategies that unfreeze stages during training: their frozen part changes, so it is never cached."""
+
+
+def strategy_problem(name):
+    """Why `name` is not a strategy (None when it is one).
+
+    >>> strategy_problem("transfer")
+    "Unknown strategy 'transfer': choose one of scratch, linear_probe, freeze, finetune, discriminative, gradual, head_first."
+    """
+    if name in STRATEGY_TABLE:
+        return None
+    return f"Unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}."
+
+
+def option_problems(strategy, stages=None):
+    """What is wrong with the options `strategy` takes, as {option: sentence} (empty when nothing is).
+
+    Only the options of its row in `STRATEGY_TABLE` are checked. With `stages`, the model's stage
+    names, the freeze depth k is checked against that model.
+
+    >>> option_problems(Strategy("freeze", k=7), ["stem", "stage1", "head"])
+    {'k': 'k must be between 0 and 2 for this model: it counts the frozen stages among stem, stage1, head, and the head always trains.'}
+    """
+    takes = STRATEGY_TABLE[strategy.name].options
+    problems = {}
+    if "k" in takes:
+        if stages is not None and not (is_whole_number(strategy.k) and 0 <= strategy.k < len(stages)):
+            problems["k"] = (f"k must be between 0 and {len(stages) - 1} for this model: it counts the frozen "
+                             f"stages among {', '.join(stages)}, and the head always trains.")
+        elif not (is_whole_number(strategy.k) and strategy.k >= 0):
+            problems["k"] = "k must be a whole number of stages, 0 or more: the first k stages stay frozen."
+    if "bn" in takes and strategy.bn not in BN_MODES:
+        problems["bn"] = "bn must be 'eval' (frozen BatchNorm keeps the source's statistics) or 'train' (it re-estimates them)."
+    if "head_lr_factor" in takes and not (is_number(strategy.head_lr_factor) and strategy.head_lr_factor > 0):
+        problems["head_lr_factor"] = ("head_lr_factor, the head's rate as a multiple of the lr, must be above 0 "
+                                      "(1 = the same rate as the rest).")
+    if "stage_decay" in takes and not (is_number(strategy.stage_decay) and 0 < strategy.stage_decay <= 1):
+        problems["stage_decay"] = ("stage_decay must be above 0 and at most 1: each earlier stage learns at that "
+                                   "times the rate of the one above it (1 = the same rate everywhere).")
+    if "unfreeze_every" in takes and not (is_whole_number(strategy.unfreeze_every) and strategy.unfreeze_every >= 1):
+        problems["unfreeze_every"] = "Unfreeze a stage every 1 or more epochs: unfreeze_every is a whole number of epochs."
+    if "head_epochs" in takes and not (is_whole_number(strategy.head_epochs) and strategy.head_epochs >= 1):
+        problems["head_epochs"] = "Train the head alone for 1 or more epochs: head_epochs is a whole number of epochs."
+    return problems
+
+
 def make_strategy(name_or_strategy, **options):
-    """A checked `Strategy` from its name and options (or a `Strategy` with some options changed).
+    """A `Strategy` from its name and options (or a `Strategy` with some options changed).
+
+    Unknown names raise ConfigError; the option values are checked by `apply_strategy`.
 
     >>> make_strategy("discriminative", stage_decay=0.3).stage_decay
     0.3
     """
     if isinstance(name_or_strategy, Strategy):
         base = name_or_strategy
-    elif name_or_strategy in STRATEGIES:
+    elif strategy_problem(name_or_strategy) is None:
         base = Strategy(name_or_strategy)
     else:
-        raise ConfigError(
-            f"Unknown strategy {name_or_strategy!r}: choose one of {', '.join(STRATEGIES)}.")
-    known = [f.name for f in fields(Strategy) if f.name != "name"]
-    unknown = [key for key in options if key not in known]
+        raise ConfigError(strategy_problem(name_or_strategy))
+    unknown = [key for key in options if key not in OPTIONS]
     if unknown:
         raise ConfigError(
-            f"Unknown strategy option {', '.join(unknown)}: the options are {', '.join(known)}.")
-    strategy = replace(base, **options)
-    _check_options(strategy)
-    return strategy
-
-
-def _check_options(strategy):
-    """Raises ConfigError for an option value that cannot work."""
-    if strategy.bn not in BN_MODES:
-        raise ConfigError(f"bn must be 'eval' or 'train', not {strategy.bn!r}.")
-    if not strategy.head_lr_factor > 0:
-        raise ConfigError(f"head_lr_factor must be positive, not {strategy.head_lr_factor}: try 1.0.")
-    if not 0 < strategy.stage_decay <= 1:
-        raise ConfigError(f"stage_decay must be between 0 (excluded) and 1, not {strategy.stage_decay}: try 0.5.")
-    if not (isinstance(strategy.unfreeze_every, int) and strategy.unfreeze_every >= 1):
-        raise ConfigError(f"unfreeze_every must be a whole number of epochs, at least 1, not {strategy.unfreeze_every!r}.")
-    if not (isinstance(strategy.head_epochs, int) and strategy.head_epochs >= 0):
-        raise ConfigError(f"head_epochs must be a whole number of epochs, 0 or more, not {strategy.head_epochs!r}.")
+            f"Unknown strategy option {', '.join(unknown)}: the options are {', '.join(OPTIONS)}.")
+    return replace(base, **options)
 
 
 def apply_strategy(model, name_or_strategy, **options):
     """Freezes the stages that the strategy freezes at the start of training; returns the strategy.
 
     Freezing sets `requires_grad = False` on a stage's parameters, so backpropagation
-    computes no gradient for them and the optimiser skips them.
+    computes no gradient for them and the optimiser skips them. Options that cannot work
+    for this model raise ConfigError, and the model is left as it was.
 
     >>> from tl_lessons.models import TutorialNet
     >>> apply_strategy(TutorialNet(), "linear_probe").name
@@ -128,10 +194,9 @@ def apply_strategy(model, name_or_strategy, **options):
     """
     strategy = make_strategy(name_or_strategy, **options)
     names = stage_names(model)
-    if strategy.name == "freeze" and not (isinstance(strategy.k, int) and 0 <= strategy.k < len(names)):
-        raise ConfigError(
-            f"freeze needs k between 0 and {len(names) - 1} for this model, not {strategy.k!r}: "
-            f"k counts the leading stages frozen among {', '.join(names)} (the head always learns).")
+    problems = option_problems(strategy, names)
+    if problems:
+        raise ConfigError(" ".join(problems.values()))
     _freeze_first(model, strategy.frozen_count(len(names), epoch=0))
     return strategy
 
@@ -197,7 +262,7 @@ def param_groups(model, strategy, lr):
         lr * head_lr_factor * stage_decay ** d
 
     e.g. with FastNet, lr=0.1, factor 1 and decay 0.5: head 0.1, stage3 0.05, stage2 0.025,
-    stage1 0.0125, stem 0.00625.
+    stage1 0.0125, stem 0.00625 (the default factor, 10, scales all of them up tenfold).
 
     Frozen stages are listed too, on purpose: their parameters have no gradient, so the
     optimiser skips them, and when `gradual` or `head_first` unfreezes them later they
@@ -205,7 +270,7 @@ def param_groups(model, strategy, lr):
 
     >>> from tl_lessons.models import FastNet
     >>> model = FastNet()
-    >>> strategy = apply_strategy(model, "discriminative")
+    >>> strategy = apply_strategy(model, "discriminative", head_lr_factor=1)
     >>> [group["lr"] for group in param_groups(model, strategy, lr=0.1)]
     [0.00625, 0.0125, 0.025, 0.05, 0.1]
     >>> optimizer = torch.optim.SGD(param_groups(model, strategy, lr=0.1), momentum=0.9)

@@ -1,6 +1,6 @@
 """Chapter 03 exercises: the statistics behind normalisation, and accuracy from logits.
 
-Each `check_*` prints one sentence and returns a `Feedback` (see `tl_lessons.exercises`);
+Each `check_*` prints one sentence and returns a `Feedback` (see `tl_lessons.exercises.feedback`);
 a wrong or unfinished answer never raises.
 
     >>> check_channel_mean(lambda images: images.float().div(255).mean(dim=(0, 2, 3)))
@@ -8,7 +8,7 @@ a wrong or unfinished answer never raises.
 """
 import torch
 
-from tl_lessons.exercises import NotYet, call_learner, exercise, tensor_answer
+from tl_lessons.exercises.feedback import NotYet, call_learner, exercise, tensor_answer
 
 
 def practice_images(seed: int = 0) -> torch.Tensor:

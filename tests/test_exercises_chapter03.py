@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tl_lessons import exercises_03 as ex
+from tl_lessons.exercises import chapter03 as ex
 
 
 def unfinished(*args):

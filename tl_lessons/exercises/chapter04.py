@@ -1,7 +1,7 @@
 """Chapter 04 exercises: moving a model to a new task by hand.
 
 Each `check_*` runs the learner's function on small models built here, prints one sentence
-and returns a `Feedback` (see `tl_lessons.exercises`); a wrong or unfinished answer never raises.
+and returns a `Feedback` (see `tl_lessons.exercises.feedback`); a wrong or unfinished answer never raises.
 
     >>> check_freeze_first(lambda model, k: [stage.requires_grad_(i >= k) for i, stage in enumerate(model.children())])
     Correct: ...
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tl_lessons import models
-from tl_lessons.exercises import NotYet, call_learner, exercise, number_answer, tensor_answer
+from tl_lessons.exercises.feedback import NotYet, call_learner, exercise, number_answer, tensor_answer
 
 SMALL_WIDTH = (4, 8, 8, 16)  # a FastNet small enough that every check runs in milliseconds
 

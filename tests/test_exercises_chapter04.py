@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import exercises_04 as ex
+from tl_lessons.exercises import chapter04 as ex
 
 
 @pytest.fixture(autouse=True, scope="module")

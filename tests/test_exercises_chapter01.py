@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tl_lessons import exercises_01 as ex
+from tl_lessons.exercises import chapter01 as ex
 
 
 def unfinished(*args):

@@ -1,6 +1,6 @@
 """Chapter 01 exercises: shared and new layers, copying weights, soft targets, what counts as transfer.
 
-Each `check_*` prints one sentence and returns a `Feedback` (see `tl_lessons.exercises`);
+Each `check_*` prints one sentence and returns a `Feedback` (see `tl_lessons.exercises.feedback`);
 a wrong or unfinished answer never raises.
 
     >>> check_shared_and_new(["stem", "stage1", "stage2", "stage3"], ["head"])
@@ -10,7 +10,7 @@ import torch
 
 from tl_lessons import models
 from tl_lessons.distillation import soft_targets
-from tl_lessons.exercises import NotYet, call_learner, exercise, tensor_answer
+from tl_lessons.exercises.feedback import NotYet, call_learner, exercise, tensor_answer
 
 # The transfer every check is about: the CIFAR-10 FastNet, reused for CIFAR-100's 100 classes.
 SOURCE_CLASSES, TARGET_CLASSES = 10, 100

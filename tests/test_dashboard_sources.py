@@ -1,0 +1,36 @@
+"""Source models in the dashboard: trained here and named by key, the sources offered, the source-training form."""
+
+import pytest
+
+from tl_lessons.checkpoints import load_checkpoint
+from tl_lessons.dashboard import sources
+
+
+@pytest.mark.slow
+def test_trained_sources_are_named_by_file_and_never_by_path(tmp_path):
+    store_path = tmp_path / "runs.sqlite"
+    model, train_set, val_set, config = sources.source_training("synthetic10", per_class=3, epochs=1)
+    assert len(train_set) == 30 and train_set.name == "synthetic10"
+    sources.save_source(sources.sources_dir(store_path) / "mine.pt", model, train_set, config, {"val_acc": 0.5})
+    assert list(sources.trained_sources(store_path)) == ["trained:mine"]
+    path = sources.source_path("trained:mine", store_path)
+    loaded, meta = load_checkpoint(path)
+    assert meta["arch"] == config.arch and meta["num_classes"] == 10 and meta["metrics"]["val_acc"] == 0.5
+    assert sources.source_path("shipped", store_path) == "shipped"
+
+
+def test_the_sources_offered_say_why_one_cannot_be_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))
+    labels, unavailable = sources.source_choices(tmp_path / "runs.sqlite")
+    assert list(labels)[0] == "shipped" and list(labels)[-2:] == ["imagenet", "scratch"]
+    assert "imagenet_resnet18()" in unavailable["imagenet"] and "scratch" not in unavailable
+    assert sources.source_version("scratch") == 0.0
+
+
+@pytest.mark.parametrize("per_class, epochs, name, field", [
+    (0, 2, "mine", "per_class"), (12, 2, "mine", "per_class"), (5, 0, "mine", "epochs"), (5, 101, "mine", "epochs"),
+    (5, 2, "my model", "name"), (5, 2, "x" * 41, "name"),
+])
+def test_the_source_training_form_uses_the_setups_rules(per_class, epochs, name, field):
+    assert sources.source_problems(5, 2, "cifar10-quick", smallest_class=11) == {}
+    assert list(sources.source_problems(per_class, epochs, name, smallest_class=11)) == [field]

@@ -1,0 +1,126 @@
+"""The gradient-descent playground's charts: a loss surface as a heat map, and the path walked on it.
+
+The surfaces and the walk are `tl_lessons.maths` (chapter 02's code); this module only draws them.
+
+    >>> grid = surface_grid(maths.SURFACES["bowl"])
+    >>> chart = descent_chart(grid, bowl, descent_frame(bowl, path), "lr 0.05")
+"""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+import torch
+
+from tl_lessons.dashboard.charts import CHART_FONT
+
+
+def surface_grid(surface, points: int = 50) -> pd.DataFrame:
+    """A surface's loss on a `points` x `points` grid, as heat-map cells: x, x2, y, y2, log_height.
+
+    `log_height` is log10 of the loss above the minimum (plus 0.01): the interesting part of a
+    valley is its nearly flat floor, which a linear colour scale would paint in one colour.
+
+    >>> surface_grid(maths.SURFACES["bowl"], points=4).shape
+    (16, 5)
+    """
+    xs = torch.linspace(*surface.xlim, points + 1, dtype=torch.float64)
+    ys = torch.linspace(*surface.ylim, points + 1, dtype=torch.float64)
+    centre_x, centre_y = torch.meshgrid((xs[1:] + xs[:-1]) / 2, (ys[1:] + ys[:-1]) / 2, indexing="xy")
+    height = (surface.loss(centre_x, centre_y) - surface.min_loss()).clamp(min=0) + 1e-2
+    left, bottom = torch.meshgrid(xs[:-1], ys[:-1], indexing="xy")
+    right, top = torch.meshgrid(xs[1:], ys[1:], indexing="xy")
+    return pd.DataFrame(
+        {
+            "x": left.flatten(),
+            "x2": right.flatten(),
+            "y": bottom.flatten(),
+            "y2": top.flatten(),
+            "log_height": height.log10().flatten(),
+        }
+    )
+
+
+def descent_frame(surface, path: torch.Tensor) -> pd.DataFrame:
+    """A gradient-descent path as rows: step, x, y, loss above the minimum (finite points only).
+
+    >>> descent_frame(maths.SURFACES["bowl"], maths.gradient_descent(maths.SURFACES["bowl"].grad, (1, 1), 0.05))
+    """
+    above = (surface.loss(path[:, 0], path[:, 1]) - surface.min_loss()).clamp(min=1e-16)
+    frame = pd.DataFrame(
+        {"step": range(len(path)), "x": path[:, 0].tolist(), "y": path[:, 1].tolist(), "above_minimum": above.tolist()}
+    )
+    return frame[frame[["x", "y", "above_minimum"]].map(math.isfinite).all(axis=1)]
+
+
+# A five-pointed star (Vega-Lite takes an SVG path as a point shape) for the minima.
+STAR = "M0,-1L0.22,-0.31L0.95,-0.31L0.36,0.12L0.59,0.81L0,0.38L-0.59,0.81L-0.36,0.12L-0.95,-0.31L-0.22,-0.31Z"
+
+
+def descent_chart(grid: pd.DataFrame, surface, walked: pd.DataFrame, title: str) -> alt.Chart:
+    """The loss surface as a heat map, its minima as stars, and the path walked so far.
+
+    >>> descent_chart(surface_grid(bowl), bowl, descent_frame(bowl, path), "lr 0.05")
+    """
+    x_scale = alt.Scale(domain=list(surface.xlim), nice=False)
+    y_scale = alt.Scale(domain=list(surface.ylim), nice=False)
+    heat = (
+        alt.Chart(grid)
+        .mark_rect()
+        .encode(
+            x=alt.X("x:Q", scale=x_scale, title="x", axis=alt.Axis(grid=False)),
+            x2="x2",
+            y=alt.Y("y:Q", scale=y_scale, title="y", axis=alt.Axis(grid=False)),
+            y2="y2",
+            color=alt.Color("log_height:Q", scale=alt.Scale(scheme="viridis"), legend=None),
+        )
+    )
+    minima = pd.DataFrame({"x": [m[0] for m in surface.minima], "y": [m[1] for m in surface.minima]})
+    stars = (
+        alt.Chart(minima)
+        .mark_point(shape=STAR, size=500, filled=True, color="gold", stroke="black", strokeWidth=1.5, opacity=1)
+        .encode(x="x:Q", y="y:Q")
+    )
+    line = (
+        alt.Chart(walked)
+        .mark_line(
+            color="white", strokeWidth=2.5, clip=True, point=alt.OverlayMarkDef(color="#e4572e", size=45, filled=True)
+        )
+        .encode(
+            x="x:Q",
+            y="y:Q",
+            order="step:Q",
+            tooltip=["step:Q", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")],
+        )
+    )
+    start = (
+        alt.Chart(walked.head(1))
+        .mark_point(size=260, filled=True, color="white", stroke="black", opacity=1, clip=True)
+        .encode(x="x:Q", y="y:Q")
+    )
+    return (
+        (heat + stars + line + start)
+        .properties(title=title, height=430)
+        .configure_axis(**CHART_FONT)
+        .configure_title(fontSize=18)
+    )
+
+
+def descent_loss_chart(walked: pd.DataFrame, last_step: int) -> alt.Chart:
+    """The loss above the minimum at each step of the path so far, on a log scale.
+
+    >>> descent_loss_chart(descent_frame(bowl, path), last_step=100)
+    """
+    return (
+        alt.Chart(walked)
+        .mark_line(strokeWidth=3, color="#e4572e", point=alt.OverlayMarkDef(color="#e4572e", filled=True))
+        .encode(
+            x=alt.X("step:Q", scale=alt.Scale(domain=[0, last_step]), title="step"),
+            y=alt.Y("above_minimum:Q", scale=alt.Scale(type="log"), title="loss above the minimum"),
+            tooltip=["step:Q", alt.Tooltip("above_minimum:Q", format=".3g")],
+        )
+        .properties(title="Loss per step (log scale)", height=430)
+        .configure_axis(**CHART_FONT)
+        .configure_title(fontSize=18)
+    )

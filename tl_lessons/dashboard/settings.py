@@ -1,0 +1,192 @@
+"""The transfer lab's setup: its first values, the link that carries it, and what will train.
+
+The settings a learner picks are one `TransferSetup` (`tl_lessons.transfer_setup`). This module
+adds what the dashboard needs around it: where a first visit starts, how the setup travels in
+the URL (so a link opens the same experiment), the preview of what will train, and what the
+run store keeps about a run. What is wrong with a setup is `TransferSetup.problems`.
+
+    >>> query = setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))
+    >>> setup, notices = setup_from_query(query, TransferSetup(), {})
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pandas as pd
+
+from tl_lessons import transfer
+from tl_lessons.dashboard import sources
+from tl_lessons.transfer_setup import TransferSetup
+
+BATCH_SIZES = (16, 32, 64, 128, 256)
+TARGETS = ("cifar100", "synthetic100")  # the lab's targets: 100 classes, few labels each
+FIRST_PER_CLASS = 10  # a first visit trains on few labels: where transfer shines
+
+
+def first_setup(source: str, target: str, smallest_class: int, tiny: bool = False) -> TransferSetup:
+    """The setup a first visit (or a link without settings) starts from.
+
+    TransferSetup's defaults (the strategy's own learning rate among them) on a few labels;
+    `tiny` (the automated tests) cuts the sizes so that a run takes seconds.
+
+    >>> first_setup("shipped", "cifar100", smallest_class=500).label()
+    'linear probe · bn eval · lr 1 · 10/class'
+    """
+    strategy = "scratch" if source == "scratch" else TransferSetup.strategy  # random weights: nothing to keep
+    setup = TransferSetup(source=source, target=target, per_class=min(FIRST_PER_CLASS, smallest_class),
+                          strategy=strategy)
+    if tiny:
+        setup = dataclasses.replace(setup, per_class=min(2, smallest_class), epochs=1, batch_size=32)
+    return setup
+
+
+# ---------------------------------------------------------------------------------------
+# Setup <-> URL query parameters
+# ---------------------------------------------------------------------------------------
+
+# The settings a shared link carries, and how to read each one back from text.
+QUERY_FIELDS = {
+    "source": str,
+    "target": str,
+    "per_class": int,
+    "fraction": float,
+    "strategy": str,
+    "k": int,
+    "bn": str,
+    "lr": float,
+    "epochs": int,
+    "batch_size": int,
+    "seed": int,
+    "head_lr_factor": float,
+    "stage_decay": float,
+    "unfreeze_every": int,
+    "head_epochs": int,
+}
+
+
+def link_choices(sources: list[str], targets: list[str]) -> dict[str, tuple]:
+    """What a link may ask for in the fields picked from a list: a source unusable here falls back.
+
+    >>> link_choices(["shipped", "scratch"], ["synthetic100"])["target"]
+    ('synthetic100',)
+    """
+    return {"source": tuple(sources), "target": tuple(targets), "strategy": transfer.STRATEGIES,
+            "bn": transfer.BN_MODES, "batch_size": BATCH_SIZES}
+
+
+def setup_to_query(setup: TransferSetup) -> dict[str, str]:
+    """The settings as URL query parameters: images per class OR label fraction, and only the
+    options the chosen strategy takes, so that a shared link stays short and readable.
+
+    >>> setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))
+    {'source': 'shipped', 'target': 'cifar100', 'per_class': '10', 'strategy': 'freeze', 'k': '2', 'bn': 'eval', ...}
+    """
+    query = {}
+    for name in QUERY_FIELDS:
+        value = getattr(setup, name)
+        if value is not None and (name not in transfer.OPTIONS or name in setup.options_taken()):
+            query[name] = f"{value:g}" if isinstance(value, float) else str(value)
+    return query
+
+
+def setup_from_query(
+    params, defaults: TransferSetup, choices: dict[str, tuple], problems=None
+) -> tuple[TransferSetup, list[str]]:
+    """Read settings from a link; every unknown or invalid value falls back to its default.
+
+    `choices` lists the allowed values of the fields picked from a list (source, target,
+    strategy, bn, batch_size). `problems(setup)` returns {field: message} for values that do not
+    fit this model or dataset (e.g. k too large, see `TransferSetup.problems`); those fall back too.
+    A link naming a strategy without a usable learning rate gets that strategy's starting rate
+    (`transfer.STRATEGY_TABLE`). Returns (setup, notices).
+
+    >>> setup, notices = setup_from_query({"lr": "abc"}, TransferSetup(), {})
+    >>> notices
+    ['Ignored lr=abc from the link (not a number); using the default 1.']
+    """
+    values, notices = {}, []
+    if params.get("strategy") in choices.get("strategy", transfer.STRATEGIES):
+        # A link that names a strategy but no usable rate gets that strategy's starting rate.
+        defaults = dataclasses.replace(defaults, lr=transfer.STRATEGY_TABLE[params["strategy"]].lr)
+    for name, text in params.items():
+        if name not in QUERY_FIELDS:
+            notices.append(f"Ignored the unknown setting '{name}' in the link.")
+            continue
+        kind = QUERY_FIELDS[name]
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            notices.append(
+                f"Ignored {name}={text} from the link (not {what}); using the default {_show(getattr(defaults, name))}."
+            )
+            continue
+        if kind is float and not math.isfinite(value):
+            notices.append(
+                f"Ignored {name}={text} from the link (not a finite number); using the default {_show(getattr(defaults, name))}."
+            )
+            continue
+        if name in choices and value not in choices[name]:
+            notices.append(
+                f"Ignored {name}={text} from the link (not available here); using the default {_show(getattr(defaults, name))}."
+            )
+            continue
+        values[name] = value
+    if "per_class" in values and "fraction" in values:
+        notices.append("The link gives both images per class and a label fraction; using images per class.")
+        del values["fraction"]
+    if "per_class" in values:
+        values.setdefault("fraction", None)
+    elif "fraction" in values:
+        values.setdefault("per_class", None)
+    setup = dataclasses.replace(defaults, **values)
+    if problems is not None:
+        for name, message in problems(setup).items():
+            if name in values:
+                notices.append(
+                    f"Ignored {name}={params[name]} from the link: {message} Using the default {_show(getattr(defaults, name))}."
+                )
+                setup = dataclasses.replace(setup, **{name: getattr(defaults, name)})
+    return setup, notices
+
+
+def _show(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------------------------------
+# What will train, and what the run store keeps
+# ---------------------------------------------------------------------------------------
+
+
+def what_will_train(model, setup: TransferSetup) -> pd.DataFrame:
+    """Each stage once the setup's strategy is applied to a copy of `model`: stage, state,
+    trainable and all parameters, and the share that trains (the same `apply_strategy` as `prepare`).
+
+    >>> what_will_train(model, TransferSetup(strategy="freeze", k=2))["state"].tolist()
+    ['frozen, BN in eval', 'frozen, BN in eval', 'trainable', 'trainable', 'trainable']
+    """
+    model = copy.deepcopy(model)
+    rows = pd.DataFrame(transfer.describe(model, transfer.apply_strategy(model, setup.as_strategy())))
+    rows["share"] = rows["trainable"] / rows["total"].clip(lower=1)
+    return rows[["stage", "state", "trainable", "total", "share"]]
+
+
+def run_setup(setup: TransferSetup, store_path=None) -> TransferSetup:
+    """The setup as the library runs it: a source trained in the dashboard becomes its checkpoint's path.
+
+    >>> run_setup(TransferSetup(source="trained:mine")).source
+    'runs/sources/mine.pt'
+    """
+    return dataclasses.replace(setup, source=sources.source_path(setup.source, store_path))
+
+
+def run_config(setup: TransferSetup, trainable: int, store_path=None) -> dict:
+    """What the run store keeps about a lab run: the setup it ran, the source as picked, the trainable parameters.
+
+    >>> run_config(setup, trainable=12_900)["source_key"]
+    'shipped'
+    """
+    return {**run_setup(setup, store_path).to_dict(), "source_key": setup.source, "trainable_params": trainable}

@@ -1,0 +1,181 @@
+"""Source models: the ones trained in the dashboard, the ImageNet ResNet, and training a new one.
+
+Source models trained in the dashboard are checkpoints in a folder beside the run store; a
+source is named by its key ("shipped", "imagenet", "scratch", "trained:<name>"), never by a
+path, so that a shared URL cannot point the app at an arbitrary file.
+
+    >>> labels, unavailable = source_choices("runs/runs.sqlite")
+    >>> model, train_set, val_set, config = source_training("synthetic10", per_class=100, epochs=2)
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import torch
+import torchvision
+
+from tl_lessons import checkpoints, data, models, train
+from tl_lessons.runs import default_path
+from tl_lessons.transfer_setup import epochs_problem, per_class_problem
+
+SOURCE_DATASETS = ("cifar10", "synthetic10")
+SOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def sources_dir(store_path=None) -> Path:
+    """Where source models trained in the dashboard are saved: beside the run store.
+
+    >>> sources_dir("runs/runs.sqlite")
+    PosixPath('runs/sources')
+    """
+    return Path(store_path if store_path is not None else default_path()).parent / "sources"
+
+
+def trained_sources(store_path=None) -> dict[str, Path]:
+    """Source models trained in the dashboard, as {"trained:<name>": checkpoint path}, newest first.
+
+    >>> list(trained_sources())
+    ['trained:synthetic10-quick']
+    """
+    folder = sources_dir(store_path)
+    files = sorted(folder.glob("*.pt"), key=lambda path: path.stat().st_mtime, reverse=True) if folder.is_dir() else []
+    return {f"trained:{path.stem}": path for path in files}
+
+
+def source_path(source: str, store_path=None) -> str:
+    """The `TransferSetup.source` for a dashboard source key ("trained:<name>" becomes its path).
+
+    A link names a trained source by its name, never by a path, so that a shared URL cannot
+    point the app at an arbitrary file.
+
+    >>> source_path("shipped")
+    'shipped'
+    """
+    if source.startswith("trained:"):
+        return str(sources_dir(store_path) / f"{source.removeprefix('trained:')}.pt")
+    return source
+
+
+def imagenet_problem() -> str | None:
+    """Why the ImageNet ResNet-18 cannot be a source here (None when its weights are cached).
+
+    Only the cache is looked at: the dashboard never starts a 45 MB download by itself, and a
+    page must not hang on a network that drops connections.
+
+    >>> imagenet_problem()
+    'The ImageNet weights of ResNet-18 are not on this computer ...'
+    """
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if cached.is_file():
+        return None
+    return (
+        f"The ImageNet weights of ResNet-18 are not on this computer ({cached}): download them once, "
+        'with the network on, by running `python -c "from tl_lessons.models import imagenet_resnet18; '
+        'imagenet_resnet18()"`, then reload this page.'
+    )
+
+
+def source_choices(store_path=None) -> tuple[dict[str, str], dict[str, str]]:
+    """The sources this computer offers: ({key: label}, {key: why it cannot be used here}).
+
+    >>> labels, unavailable = source_choices()
+    >>> unavailable.get("imagenet")
+    'The ImageNet weights of ResNet-18 are not on this computer ...'
+    """
+    labels, unavailable = {"shipped": "CIFAR-10 FastNet (shipped with the kit)"}, {}
+    if not checkpoints.SOURCE_CHECKPOINT.is_file():
+        unavailable["shipped"] = (
+            "The shipped CIFAR-10 model is not in this copy of the kit: train a source "
+            "model at the bottom of this page, or build it with `make source-model`."
+        )
+    for key, path in trained_sources(store_path).items():
+        labels[key] = f"{path.stem} (trained in this app)"
+    labels["imagenet"] = "ResNet-18 pre-trained on ImageNet (torchvision)"
+    if (problem := imagenet_problem()) is not None:
+        unavailable["imagenet"] = problem
+    labels["scratch"] = "Random weights (no pre-training)"
+    return labels, unavailable
+
+
+def source_version(source: str, store_path=None) -> float:
+    """The modification time of a source's checkpoint file (0 for sources without one): a re-saved source loads again.
+
+    >>> source_version("scratch")
+    0.0
+    """
+    if source == "shipped":
+        path = checkpoints.SOURCE_CHECKPOINT
+    elif source.startswith("trained:"):
+        path = Path(source_path(source, store_path))
+    else:
+        return 0.0
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Training a source model in the dashboard
+# ---------------------------------------------------------------------------------------
+
+
+def source_training(dataset: str, per_class: int, epochs: int, seed: int = 0, root=None):
+    """Everything needed to train a source model with the "quick" preset: (model, train, val, config).
+
+    >>> model, train_set, val_set, config = source_training("synthetic10", per_class=100, epochs=2)
+    """
+    config = dataclasses.replace(train.PRESETS["quick"], epochs=epochs, seed=seed)
+    full_train = data.load_dataset(dataset, "train", root=root, seed=seed)
+    train_set = data.per_class_subset(full_train, per_class, seed=seed)
+    test_set = data.load_dataset(dataset, "test", root=root, seed=seed)
+    # A fifth of the training size per class is plenty to follow the curve and keeps epochs short.
+    val_set = data.per_class_subset(test_set, min(max(per_class // 5, 2), min(test_set.class_counts())), seed=seed)
+    torch.manual_seed(seed)
+    model = models.build_model(config.arch, train_set.num_classes)
+    return model, train_set, val_set, config
+
+
+def source_problems(per_class, epochs, name: str, smallest_class: int) -> dict[str, str]:
+    """What is wrong with the "train a source model" form, as {field: sentence} (the transfer setup's rules).
+
+    >>> source_problems(500, 0, "my model", smallest_class=11)
+    {'per_class': 'Only 11 images per class ...', 'epochs': 'Train for a whole number of epochs, at least 1.', 'name': ...}
+    """
+    problems = {}
+    if (problem := per_class_problem(per_class, smallest_class)) is not None:
+        problems["per_class"] = problem
+    if (problem := epochs_problem(epochs)) is not None:
+        problems["epochs"] = problem
+    if not SOURCE_NAME.fullmatch(name):
+        problems["name"] = "Name the model with letters, digits, - and _ only (up to 40), e.g. cifar10-quick."
+    return problems
+
+
+def source_run_config(dataset: str, per_class: int, epochs: int, model) -> dict:
+    """What the run store keeps about training a source model (a run from scratch on `dataset`).
+
+    >>> source_run_config("synthetic10", 100, 2, model)["kind"]
+    'source'
+    """
+    return {"kind": "source", "target": dataset, "per_class": per_class, "epochs": epochs, "strategy": "scratch",
+            "trainable_params": models.count_parameters(model)}
+
+
+def save_source(path, model, train_set, config, end: dict) -> Path:
+    """Save a source model trained in the dashboard, with its metadata, as a checkpoint.
+
+    >>> save_source("runs/sources/mine.pt", model, train_set, config, end_event)
+    """
+    return checkpoints.save_checkpoint(
+        path,
+        model,
+        arch=config.arch,
+        classes=train_set.classes,
+        mean=train_set.mean,
+        std=train_set.std,
+        dataset=train_set.name,
+        source=f"trained in the dashboard on {train_set.describe()}",
+        preset="quick",
+        metrics={"val_acc": end.get("val_acc"), "best_val_acc": end.get("best_val_acc")},
+    )

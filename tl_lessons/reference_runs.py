@@ -1,0 +1,89 @@
+"""The recorded reference runs (`tl_lessons/assets/reference_runs.json`): written here, read here.
+
+Chapter 04's strategies, trained once on the real CIFAR-100 and kept as plain JSON, so that the
+dashboard and chapter 01 can show what each strategy does without waiting for it to train.
+`make reference-runs` (`python -m tl_lessons reference-runs`) records them again.
+
+    >>> reference = load_reference_runs()
+    >>> [run["label"] for run in reference["runs"]][:2]
+    ['scratch · lr 0.1', 'linear probe · bn eval · lr 1']
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from tl_lessons import analysis, transfer_setup
+from tl_lessons.data import data_dir
+from tl_lessons.errors import LessonError
+
+REFERENCE_RUNS = Path(__file__).parent / "assets" / "reference_runs.json"
+
+
+def record_reference_runs(out=REFERENCE_RUNS, setups=None) -> Path:
+    """Train chapter 04's strategies (or `setups`) and write them, with where they come from, to `out`.
+
+    >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
+    """
+    setups = analysis.strategy_setups() if setups is None else setups
+    results = analysis.compare_strategies(setups, progress=True, desc="reference runs")
+    train_set, _ = transfer_setup.load_target(setups[0])
+    reference = {"data": portable_source(train_set.source, data_dir()), "machine": platform.processor() or platform.machine(),
+                 "torch": torch.__version__, "recorded": time.strftime("%Y-%m-%d"), "runs": results}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(reference, indent=1), encoding="utf-8")
+    print(f"wrote {out}: {len(results)} runs")
+    return out
+
+
+def portable_source(source: str, root) -> str:
+    """`source` without the recording machine's data folder: reference runs are shipped to other machines.
+
+    >>> portable_source("a copy of CIFAR-100 in /home/ada/data/cifar-100-python", "/home/ada/data")
+    "a copy of CIFAR-100 in the data folder's cifar-100-python"
+    """
+    return source.replace(f"{root}{os.sep}", "the data folder's ")
+
+
+def load_reference_runs(path=None) -> dict | None:
+    """The recorded reference runs, or None when the file is missing.
+
+    >>> [run["label"] for run in load_reference_runs()["runs"]]
+    """
+    path = Path(path) if path is not None else REFERENCE_RUNS
+    if not path.is_file():
+        return None
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise LessonError(f"{path} is not readable JSON ({error}): rebuild it with `make reference-runs`.") from None
+    if not isinstance(reference, dict) or not isinstance(reference.get("runs"), list):
+        raise LessonError(f"{path} has no list of runs: rebuild it with `make reference-runs`.")
+    return reference
+
+
+def reference_provenance(reference: dict) -> str:
+    """Where the recorded reference runs come from, in one sentence, from what the file says.
+
+    >>> reference_provenance({"data": "CIFAR-100, 10 images per class", "machine": "x86_64"})
+    'Data: CIFAR-100, 10 images per class. Recorded on x86_64.'
+    """
+    parts = [f"Data: {reference['data']}."] if reference.get("data") else []
+    recorded = "Recorded"
+    if reference.get("recorded"):
+        recorded += f" on {reference['recorded']}"
+    if reference.get("machine"):
+        recorded += f" on {reference['machine']}"
+    if reference.get("torch"):
+        recorded += f" with torch {reference['torch']}"
+    if reference.get("recorded_with"):
+        recorded += f" by `{reference['recorded_with']}`"
+    if recorded != "Recorded":
+        parts.append(recorded + ".")
+    return " ".join(parts) or "The file does not say where its runs come from."
