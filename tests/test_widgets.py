@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 from tl_lessons import data, models, plots, train, widgets
 from tl_lessons.data import ImageSet
-from tl_lessons.errors import ConfigError
+from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.widgets import explorer as explorer_module
 from tl_lessons.widgets import loss, predictions, recipes, recorded_runs
 from tl_lessons.widgets.browser import browse_view, dataset_browser
@@ -234,29 +234,39 @@ def test_the_shipped_reference_runs_can_be_explored():
     assert "Recorded on" in explorer.view.text
 
 
+def test_a_missing_or_broken_record_says_what_to_do(tmp_path):
+    with pytest.raises(LessonError, match="no file of recorded runs"):
+        recorded_runs.load_recorded_runs(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text('{"runs": 3}')
+    with pytest.raises(LessonError, match="no list of runs"):
+        widgets.recorded_runs_explorer(tmp_path / "broken.json")
+
+
 def test_train_now_draws_a_live_run_over_the_record():
     explorer = widgets.recorded_runs_explorer(
         FIXTURE, train_now=True,
         train_changes={"target": "synthetic10", "per_class": 2, "epochs": 1, "batch_size": 10})
     explorer.controls["strategies"].value = ("linear_probe",)
-    explorer.start_button.click()
-    assert explorer.start_button.disabled
-    explorer.live.join(timeout=600)
-    assert explorer.live.state["status"] == "finished", explorer.live.error
-    assert len(explorer.live.state["epochs"]) == 1
+    buttons = explorer.train_now
+    buttons.start.click()
+    assert buttons.start.disabled and not buttons.stop.disabled
+    buttons.run.join(timeout=600)
+    assert buttons.run.state["status"] == "finished", buttons.run.error
+    assert len(buttons.run.state["epochs"]) == 1
     assert "trained now: linear probe · bn eval · lr 1 · 2/class (finished)" in plotted_labels(explorer.view.figure)
-    assert not explorer.start_button.disabled and explorer.stop_button.disabled
+    assert "trained now" in explorer.view.text
+    assert not buttons.start.disabled and buttons.stop.disabled
 
 
 def test_stop_ends_a_live_run():
     explorer = widgets.recorded_runs_explorer(
         FIXTURE, train_now=True, train_changes={"target": "synthetic10", "per_class": 20, "epochs": 50})
     explorer.controls["strategies"].value = ("finetune",)
-    explorer.start_button.click()
-    explorer.stop_button.click()
-    explorer.live.join(timeout=600)
-    assert explorer.live.state["status"] == "stopped"
-    assert len(explorer.live.state["epochs"]) < 50
+    explorer.train_now.start.click()
+    explorer.train_now.stop.click()
+    explorer.train_now.run.join(timeout=600)
+    assert explorer.train_now.run.state["status"] == "stopped"
+    assert len(explorer.train_now.run.state["epochs"]) < 50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +454,7 @@ def test_dataset_browser_follows_its_controls():
     wrong = train.predict(model, synthetic).argmax(1) != synthetic.labels  # the same set: synthetic data is seeded
     browser.controls["mistakes_only"].value = True
     shown = browser.view.numbers["shown"]
-    assert len(shown) == 24 and wrong[shown].all()
+    assert len(shown) == 16 and wrong[shown].all()
     browser.controls["class_name"].value = synthetic.classes[2]
     assert browser.view.numbers["matching"] == (wrong & (synthetic.labels == 2)).sum().item()
     assert (synthetic.labels[browser.view.numbers["shown"]] == 2).all()
@@ -465,10 +475,15 @@ def test_a_headless_kernel_records_the_static_views(tmp_path):
     cells = ["from tl_lessons import widgets",
              "widgets.softmax_explorer()",
              "widgets.gradient_check_explorer(teacher=True)",
-             f"widgets.recorded_runs_explorer({str(FIXTURE)!r})"]
+             f"widgets.recorded_runs_explorer({str(FIXTURE)!r})",
+             "explorer = widgets.softmax_explorer()\nexplorer",
+             "explorer.controls['temperature'].value = 4.0"]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
-    for cell in notebook.cells[1:]:
+    # A control changed later replaces the shown view in place (update_display_data), as a click would.
+    assert "logits / T     : [0.500, 0.250, 0.025]" in notebook.cells[4].outputs[2].data["text/plain"]
+    assert notebook.cells[5].outputs == []
+    for cell in notebook.cells[1:5]:
         kinds = [sorted(output.get("data", {})) for output in cell.outputs]
         assert [output.output_type for output in cell.outputs] == ["display_data"] * 3, cell.outputs
         assert "application/vnd.jupyter.widget-view+json" in kinds[0]

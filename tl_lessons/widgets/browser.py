@@ -59,7 +59,7 @@ def _guess_rows(labels, predicted, classes, model_classes, top: int = 8) -> list
 
 
 def browse_view(ds, probabilities=None, model_classes=None, class_name: str = ANY, superclass: str = ANY,
-                mistakes_only: bool = False, count: int = 24, seed: int = 0, teacher: bool = False) -> View:
+                mistakes_only: bool = False, count: int = 16, seed: int = 0, teacher: bool = False) -> View:
     """A random page of `count` images of `ds` that match the filters, titled with the model's answers.
 
     probabilities: the model's (N, C) probabilities for every image of `ds` (None: no model);
@@ -119,8 +119,9 @@ def browse_view(ds, probabilities=None, model_classes=None, class_name: str = AN
         key = "the true class, then the model's answer"
     else:
         key = "the true class"
-    with plots.teacher_view(teacher):
-        figure = plots.image_grid(ds.images[shown], titles, ncols=8, title=f"{heading}; {key}", colors=colours)
+    with plots.teacher_view(teacher):  # the teacher's larger titles need wider columns
+        figure = plots.image_grid(ds.images[shown], titles, ncols=6 if teacher else 8, title=f"{heading}\n{key}",
+                                  colors=colours)
     return View(figure, f"{len(shown)} images of {heading}, titled with {key}", "\n".join(lines),
                 {"shown": shown, "matching": len(matching), "correct": correct, "table": table})
 
@@ -181,7 +182,8 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
         "class_name": widgets.Dropdown(options=class_options(first, ANY), value=ANY, description="class"),
         "mistakes_only": widgets.Checkbox(value=False, description="only the mistakes",
                                           disabled=cache.classes(first) != list(first.classes)),
-        "count": widgets.IntSlider(value=24, min=8, max=64, step=8, description="images", continuous_update=False),
+        # 16 by default: each picture is its own matplotlib axes, so drawing time grows with the count.
+        "count": widgets.IntSlider(value=16, min=8, max=64, step=8, description="images", continuous_update=False),
         "seed": widgets.BoundedIntText(value=0, min=0, max=10**6, description="seed"),
     }
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -113,6 +114,7 @@ class Explorer:
         self.box = ipywidgets.VBox([*controls.values(), *extra])
         self.message = ""  # the learner-facing error of the last redraw, "" when it worked
         self._held = False
+        self._drawing = threading.RLock()
         self._handles = None  # (figure, text) display handles once the explorer is shown
         self.view = draw(**self.values())
         for name, control in controls.items():
@@ -141,19 +143,25 @@ class Explorer:
     def _changed(self, name: str) -> None:
         if self._held:
             return
-        if self.adjust is not None:
-            with self.holding():
-                self.adjust(name, self)
-        else:
-            self.redraw()
+        with self.holding():
+            if self.adjust is not None:
+                try:
+                    self.adjust(name, self)
+                except LessonError:
+                    pass  # e.g. data that cannot be loaded: the redraw meets it too, and shows its message
 
     def redraw(self) -> None:
-        """Draw the view for the current values, and replace the shown outputs with it."""
-        try:
-            self.view, self.message = self.draw(**self.values()), ""
-        except LessonError as error:
-            self.message = str(error)
-        self._publish()
+        """Draw the view for the current values, and replace the shown outputs with it.
+
+        A background thread (a run trained now) may redraw too: one redraw at a time, because
+        the figure styles are matplotlib's global settings while a figure is drawn.
+        """
+        with self._drawing:
+            try:
+                self.view, self.message = self.draw(**self.values()), ""
+            except LessonError as error:
+                self.message = str(error)
+            self._publish()
 
     def say(self, message: str) -> None:
         """Show `message` in place of the text until the next redraw (e.g. "computing ...")."""

@@ -197,12 +197,11 @@ def gradient_check_view(eps: float, curves: dict | None = None, logits=None, tar
             axis.plot(eps, max(errors[name], floor), "o", markersize=13, markerfacecolor="none",
                       markeredgewidth=2.5, color=colour)
         axis.axvline(eps, color="black", linestyle=":", linewidth=1.5)
-        axis.axhline(largest_gradient, color="#6e7781", linestyle="--", linewidth=1,
-                     label="size of the largest gradient entry")
-        axis.text(0.02, 0.04, "round-off: rounding of the loss / (2 eps)", transform=axis.transAxes, ha="left")
-        axis.text(0.98, 0.04, "truncation: ~ eps^2", transform=axis.transAxes, ha="right")
-        axis.set(xlabel="epsilon", ylabel="largest |finite differences - exact|",
-                 title=f"eps = {eps:.1e}: float64 error {errors['float64']:.1e}, float32 error {errors['float32']:.1e}")
+        axis.axhline(largest_gradient, color="#6e7781", linestyle="--", linewidth=1, label="largest gradient entry")
+        note = {"transform": axis.transAxes, "va": "center", "bbox": {"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}}
+        axis.text(0.02, 0.45, "round-off\n(eps too small)", ha="left", **note)
+        axis.text(0.98, 0.45, "truncation\n(eps too large)", ha="right", **note)
+        axis.set(xlabel="epsilon", ylabel="largest error of the check", title=f"Central finite differences at eps = {eps:.0e}")
         axis.grid(alpha=0.3, which="major")
         figure.legend(loc="outside lower center", ncols=3)
     lines = [f"at epsilon = {eps:.1e}:",

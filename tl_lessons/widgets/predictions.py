@@ -130,7 +130,7 @@ def class_results_view(probabilities, labels, classes, show: str = SHOW[0], norm
                                      title=f"{heading}confusion matrix, accuracy {accuracy:.1%}")
         else:
             figure = plots.per_class_bars(per_class.nan_to_num(0), classes, sort=True,
-                                          title=f"{heading}accuracy per class (weakest first), overall {accuracy:.1%}")
+                                          title=f"{heading}accuracy per class, weakest first")
     weakest = int(per_class.nan_to_num(2).argmin())
     lines = [f"{len(labels):,} images, {accuracy:.1%} right; weakest class: {classes[weakest]} ({per_class[weakest]:.1%})",
              "", "most frequent mistakes:", text.table(most_confused(matrix, classes))]

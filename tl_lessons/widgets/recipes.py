@@ -81,7 +81,7 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
     finals = [run["epochs"][-1]["val_acc"] for run in baseline_runs if run["epochs"]]
     target = max(finals) if finals else None
     with plots.teacher_view(teacher):
-        figure = Figure(figsize=(9.5, 4.4), layout="constrained")
+        figure = Figure(figsize=(9.5, 5.0), layout="constrained")
         axis = figure.subplots()
         colour = 0
         for run in runs:
@@ -94,17 +94,16 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
             else:  # the other rungs of the ladder, for context
                 axis.plot(xs, ys, "-", color="#afb8c1", linewidth=1.5, label=run["label"], zorder=1)
         if target is not None:
-            axis.axhline(target, color="black", linewidth=1, linestyle=":")
-            axis.text(axis.get_xlim()[1], target, f"the {baseline}'s final accuracy ", ha="right", va="bottom")
+            axis.axhline(target, color="black", linewidth=1, linestyle=":", label=f"the {baseline}'s final accuracy")
         if not chosen:
             axis.text(0.5, 0.5, f"no recorded run of the recipe {recipe!r}", ha="center", va="center", transform=axis.transAxes)
         if x == "seconds" and runs:
             axis.set_xscale("log")  # the tutorial's epochs take far longer than the kit's: a log axis shows both
-        axis.set(xlabel=x_label, ylabel="validation accuracy", title=f"Recipe {recipe!r} against the {baseline!r}")
+        axis.set(xlabel=x_label, ylabel="validation accuracy", title=f"{recipe} against the {baseline}")
         axis.yaxis.set_major_formatter(PercentFormatter(xmax=1))
         axis.grid(alpha=0.3)
         if runs:
-            figure.legend(loc="outside right upper")
+            figure.legend(loc="outside lower center", ncols=2)
     times = {run["label"]: time_to_accuracy(run, target) for run in chosen + baseline_runs} if target is not None else {}
     lines = [f"{recipe} is the baseline itself." if recipe == baseline else
              f"{recipe} changes {len(differences)} settings of the {baseline} recipe:", text.table(differences)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -134,8 +135,10 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
         asked += f"; k = {k}"
     if any(s in USES_BN for s in strategies):
         asked += f"; bn {bn}"
+    columns = 1 if teacher else 2  # of the legend: the teacher's type is wider
+    legend_rows = -(-(len(shown) + (live is not None)) // columns)
     with plots.teacher_view(teacher):
-        figure = Figure(figsize=(10.5, 4.8), layout="constrained")
+        figure = Figure(figsize=(10.5, 3.8 + (0.4 if teacher else 0.3) * legend_rows), layout="constrained")
         axis = figure.subplots()
         for index, (label, spread) in enumerate(shown.items()):
             colour = f"C{index % 10}"
@@ -148,13 +151,12 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
         if not shown and not (live and live["epochs"]):
             axis.text(0.5, 0.5, "No recorded run matches these controls.", ha="center", va="center",
                       transform=axis.transAxes)
-        axis.set(xlabel="epoch", ylabel="validation accuracy",
-                 title="Recorded runs: mean over seeds, band from the lowest to the highest seed")
+        axis.set(xlabel="epoch", ylabel="validation accuracy", title="Mean over seeds; band: lowest to highest seed")
         axis.yaxis.set_major_formatter(PercentFormatter(xmax=1))
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
-            figure.legend(loc="outside lower center", ncols=2)
+            figure.legend(loc="outside lower center", ncols=columns)
     rows = [{"setting": label, "seeds": spread["seeds"],
              "final val acc [lowest-highest]": _percent_spread(spread["mean"][-1], spread["low"][-1], spread["high"][-1])
              if spread["epochs"] else "-",
@@ -166,9 +168,7 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
         final = live["epochs"][-1]["val_acc"] if live["epochs"] else None
         lines.append(f"trained now: {live['label']}: {live['status']}"
                      + (f", validation accuracy {final:.1%} after {len(live['epochs'])} epochs" if final is not None else ""))
-    from tl_lessons.dashboard import reference_provenance  # the dashboard's sentence, said the same way here
-
-    lines.append(reference_provenance(reference))
+    lines.append(provenance(reference))
     return View(figure, f"Recorded validation accuracy per epoch for: {asked}", "\n".join(lines), {"shown": shown})
 
 
@@ -187,18 +187,43 @@ def _what_is_recorded(reference: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# The kit's own recorded runs, and what to do when a file of them is missing or broken.
+REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "assets" / "reference_runs.json"
+RECORD_HINT = "record them again with `make reference-runs` (or the chapter's own recording command)"
+
+
 def load_recorded_runs(path=None) -> dict:
     """The recorded runs in `path` (default: the kit's reference runs), checked to hold a list of runs.
 
+    (`tl_lessons.dashboard.load_reference_runs` reads the same file, but importing the dashboard
+    module brings in its chart library, seconds of waiting for a notebook that only needs JSON.)
+
     >>> reference = load_recorded_runs()
     """
-    from tl_lessons.dashboard import load_reference_runs
-
-    reference = load_reference_runs(path)
-    if reference is None:
-        raise LessonError(f"There is no file of recorded runs at {path or 'the default place'}: "
-                          "record them with `make reference-runs`, or pass the path of the chapter's file.")
+    path = Path(path) if path is not None else REFERENCE_RUNS
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LessonError(f"There is no file of recorded runs at {path}: {RECORD_HINT}, or pass the right path.") from None
+    except (OSError, ValueError) as error:
+        raise LessonError(f"{path} is not readable JSON ({error}): {RECORD_HINT}.") from None
+    if not isinstance(reference, dict) or not isinstance(reference.get("runs"), list):
+        raise LessonError(f"{path} holds no list of runs: {RECORD_HINT}.")
     return reference
+
+
+def provenance(reference: dict) -> str:
+    """Where the recorded runs come from, in one line, from what the file says.
+
+    >>> provenance({"data": "CIFAR-100, 11 images per class", "recorded": "2026-11-21", "torch": "2.9.0"})
+    'Recorded on 2026-11-21 with torch 2.9.0; data: CIFAR-100, 11 images per class.'
+    """
+    recorded = " ".join(f"{words} {reference[key]}" for key, words in
+                        (("recorded", "on"), ("machine", "on"), ("torch", "with torch")) if reference.get(key))
+    parts = [f"Recorded {recorded}"] if recorded else []
+    if reference.get("data"):
+        parts.append(f"data: {reference['data']}")
+    return "; ".join(parts) + "." if parts else "The file does not say where its runs come from."
 
 
 class LiveRun:
@@ -260,14 +285,50 @@ def setup_of(config: dict, **changes):
     return TransferSetup(**{**{key: value for key, value in config.items() if key in known}, **changes})
 
 
+class TrainNow:
+    """The "train now" and "stop" buttons: train the first setting the explorer shows, here, seed 0.
+
+    changes: TransferSetup fields changed for the run (e.g. {"epochs": 2}). `run` is the last
+    `LiveRun` (None before the first click); the explorer draws its epochs over the record.
+
+    >>> explorer.train_now.start.click(); explorer.train_now.run.join()
+    """
+
+    def __init__(self, reference: dict, changes: dict | None = None):
+        import ipywidgets as widgets
+
+        self.reference, self.changes = reference, changes or {}
+        self.run = None
+        self.explorer = None  # set by recorded_runs_explorer once the explorer exists
+        self.start = widgets.Button(description="train now", icon="play", tooltip="train the first shown setting here, seed 0")
+        self.stop = widgets.Button(description="stop", icon="stop", disabled=True)
+        self.buttons = widgets.HBox([self.start, self.stop])
+        self.start.on_click(self._start)
+        self.stop.on_click(lambda _button: self.run.stop())
+
+    def _start(self, _button):
+        shown = [s for s in settings(self.reference["runs"]) if s["label"] in self.explorer.view.numbers["shown"]]
+        if not shown:
+            self.explorer.say("Choose controls that show a recorded setting first: the button trains the first one shown.")
+            return
+        self.run = LiveRun(setup_of(shown[0]["config"], seed=0, **self.changes), self._after_epoch)
+        self.start.disabled, self.stop.disabled = True, False
+        self.run.start()
+
+    def _after_epoch(self):
+        self.explorer.redraw()
+        if self.run.state["status"] not in ("starting", "training"):
+            self.start.disabled, self.stop.disabled = False, True
+
+
 def recorded_runs_explorer(reference=None, train_now: bool = False, train_changes: dict | None = None,
                            teacher: bool = False) -> Explorer:
     """Chapter 04: strategies, k, BatchNorm mode and label budget over the recorded runs; instant, no training.
 
     reference: the recorded file's contents or path (default: the kit's reference runs).
-    train_now: add "train now" and "stop" buttons that train the first shown setting here, seed 0,
-    drawn over the record; train_changes: TransferSetup fields changed for that run (e.g.
-    {"epochs": 2} or {"target": "synthetic100"}).
+    train_now: add "train now" and "stop" buttons (`explorer.train_now`, a `TrainNow`) that train
+    the first shown setting here, seed 0, drawn over the record; train_changes: TransferSetup
+    fields changed for that run (e.g. {"epochs": 2} or {"target": "synthetic100"}).
 
     >>> widgets.recorded_runs_explorer()    # a cell's last line
     """
@@ -291,42 +352,18 @@ def recorded_runs_explorer(reference=None, train_now: bool = False, train_change
         "bn": widgets.Dropdown(options=bns, value="eval" if "eval" in bns else bns[0], description="BatchNorm"),
         "per_class": widgets.Dropdown(options=budget_options, value=budget_options[-1][1], description="labels"),
     }
-    live = {"run": None}
+    trainer = TrainNow(reference, train_changes) if train_now else None
 
     def draw(strategies, k, bn, per_class):
-        run = live["run"]
+        run = trainer.run if trainer else None
         view = recorded_runs_view(reference, strategies, k, bn, None if per_class == "all" else per_class,
                                   live=None if run is None else run.state, teacher=teacher)
         if run is not None and run.error:
             view.text += f"\n{run.error}"
         return view
 
-    extra = ()
-    if train_now:
-        start = widgets.Button(description="train now", icon="play", tooltip="train the first shown setting here, seed 0")
-        stop = widgets.Button(description="stop", icon="stop", disabled=True)
-        extra = (widgets.HBox([start, stop]),)
-    explorer = Explorer(draw, controls, teacher=teacher, extra=extra)
-    if train_now:
-        def train_first_shown(_button):
-            shown = [s for s in settings(reference["runs"])
-                     if s["label"] in explorer.view.numbers["shown"]]
-            if not shown:
-                explorer.say("Choose controls that show a recorded setting first: the button trains the first one shown.")
-                return
-            setup = setup_of(shown[0]["config"], seed=0, **(train_changes or {}))
-
-            def after_epoch():
-                explorer.redraw()
-                running = live["run"].running and live["run"].state["status"] in ("starting", "training")
-                start.disabled, stop.disabled = running, not running
-
-            live["run"] = LiveRun(setup, after_epoch)
-            start.disabled, stop.disabled = True, False
-            explorer.live = live["run"]
-            live["run"].start()
-
-        start.on_click(train_first_shown)
-        stop.on_click(lambda _button: live["run"] and live["run"].stop())
-        explorer.start_button, explorer.stop_button = start, stop
+    explorer = Explorer(draw, controls, teacher=teacher, extra=(trainer.buttons,) if trainer else ())
+    if trainer:
+        trainer.explorer = explorer
+        explorer.train_now = trainer
     return explorer
