@@ -215,6 +215,14 @@ def test_recorded_view_uses_k_and_bn_only_where_they_matter():
     assert nothing.numbers["shown"] == {} and "No recorded run matches" in nothing.text and "5 per class" in nothing.text
 
 
+def test_settings_that_share_a_label_are_both_shown():
+    reference = fixture_runs()
+    longer = [dict(run, config={**run["config"], "epochs": 5}) for run in seeds_of("scratch · lr 0.1")]
+    reference["runs"] += longer
+    shown = recorded_runs.recorded_runs_view(reference, strategies=["scratch"]).numbers["shown"]
+    assert len(shown) == 2 and all(spread["seeds"] == 3 for spread in shown.values())
+
+
 def test_recorded_runs_explorer_follows_its_controls():
     explorer = widgets.recorded_runs_explorer(FIXTURE)
     assert explorer.controls["per_class"].options == (("5 per class", 5), ("all labels", "all"))

@@ -21,29 +21,10 @@ from tl_lessons import plots, text
 from tl_lessons.data import DISPLAY_NAMES
 from tl_lessons.errors import ConfigError
 from tl_lessons.widgets.explorer import Explorer, View
-from tl_lessons.widgets.predictions import PredictionCache, confusion_counts, most_confused
+from tl_lessons.widgets.predictions import (ANY, PredictionCache, as_checkpoint, confusion_counts, matching_images,
+                                            most_confused)
 
-ANY = "all"
 GUESS_COLOR = "#0550ae"  # blue: an answer that is neither right nor wrong (a class the dataset does not have)
-
-
-def matching_images(ds, class_name: str = ANY, superclass: str = ANY, wrong: torch.Tensor | None = None) -> torch.Tensor:
-    """Indices of the images of `class_name` and `superclass` ("all": no filter), and wrong ones only when `wrong` is given.
-
-    >>> matching_images(cifar100_train, superclass="large_carnivores")[:3]
-    """
-    chosen = torch.ones(len(ds), dtype=torch.bool)
-    if class_name != ANY:
-        if class_name not in ds.classes:
-            raise ConfigError(f"{class_name!r} is not a class of {ds.name}: pick one from the list.")
-        chosen &= ds.labels == ds.classes.index(class_name)
-    if superclass != ANY:
-        if ds.coarse_classes is None or superclass not in ds.coarse_classes:
-            raise ConfigError(f"{ds.name} has no superclass {superclass!r}: superclasses are CIFAR-100's.")
-        chosen &= ds.coarse_labels == ds.coarse_classes.index(superclass)
-    if wrong is not None:
-        chosen &= wrong
-    return chosen.nonzero().flatten()
 
 
 def _guess_rows(labels, predicted, classes, model_classes, top: int = 8) -> list[dict]:
@@ -80,50 +61,46 @@ def browse_view(ds, probabilities=None, model_classes=None, class_name: str = AN
     confidence = predicted = wrong = None
     if probabilities is not None:
         confidence, predicted = torch.as_tensor(probabilities).max(1)
-        if judged:
-            wrong = predicted != ds.labels
-    pool = matching_images(ds, class_name, superclass)
+        wrong = predicted != ds.labels if judged else None
+    selection = matching_images(ds, class_name, superclass)  # what the table describes
     matching = matching_images(ds, class_name, superclass, wrong if mistakes_only else None)
-    generator = torch.Generator().manual_seed(seed)
-    shown = matching[torch.randperm(len(matching), generator=generator)[:count]]
-    scope = " and ".join(f"{what} {name}" for what, name in (("superclass", superclass), ("class", class_name)) if name != ANY)
-    heading = f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split}" + (f", {scope}" if scope else "") + (", mistakes only" if mistakes_only else "")
+    shown = matching[torch.randperm(len(matching), generator=torch.Generator().manual_seed(seed))[:count]]
+    scope = [f"{what} {name}" for what, name in (("superclass", superclass), ("class", class_name)) if name != ANY]
+    heading = ", ".join([f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split}", *scope] + (["mistakes only"] if mistakes_only else []))
     lines = [f"{heading}: {len(matching):,} of {len(ds):,} images match; showing {len(shown)} (seed {seed})."]
-    table, correct = [], None
-    if judged and len(pool):
-        right = (~wrong[pool]).float().mean().item()
-        lines.append(f"The model gets {right:.1%} of the {len(pool):,} images of this selection right. Most frequent mistakes:")
-        table = most_confused(confusion_counts(ds.labels[pool], predicted[pool], ds.num_classes), ds.classes)
-    elif probabilities is not None and len(pool):
+    table = []
+    if judged and len(selection):
+        right = (~wrong[selection]).float().mean().item()
+        lines.append(f"The model gets {right:.1%} of the {len(selection):,} images of this selection right. "
+                     "Most frequent mistakes:")
+        table = most_confused(confusion_counts(ds.labels[selection], predicted[selection], ds.num_classes), ds.classes)
+    elif probabilities is not None and len(selection):
         lines.append("What the model (which only knows its own classes) most often calls each class here:")
-        table = _guess_rows(ds.labels[pool], predicted[pool], ds.classes, list(model_classes))
+        table = _guess_rows(ds.labels[selection], predicted[selection], ds.classes, list(model_classes))
     if table:
         lines.append(text.table(table))
+    numbers = {"shown": shown, "matching": len(matching), "correct": None if wrong is None else ~wrong[shown], "table": table}
     if len(shown) == 0:
-        return View(None, f"{heading}: no image matches", "\n".join(lines), {"shown": shown, "matching": 0, "correct": None, "table": table})
-    titles, colours = [], []
-    for i in shown.tolist():
-        if probabilities is None:
-            titles.append(ds.classes[ds.labels[i]])
-            colours.append(None)
-        elif judged:
-            titles.append(f"{ds.classes[predicted[i]]} {confidence[i]:.0%}" + ("" if not wrong[i] else f"\n(true: {ds.classes[ds.labels[i]]})"))
-            colours.append(plots.WRONG_COLOR if wrong[i] else plots.RIGHT_COLOR)
-        else:
-            titles.append(f"{ds.classes[ds.labels[i]]}\nlooks like {model_classes[predicted[i]]} {confidence[i]:.0%}")
-            colours.append(GUESS_COLOR)
-    if judged:
-        correct = ~wrong[shown]
-        key = f"green: right, red: wrong ({int(correct.sum())} of {len(shown)} right)"
-    elif probabilities is not None:
-        key = "the true class, then the model's answer"
-    else:
-        key = "the true class"
+        return View(None, f"{heading}: no image matches", "\n".join(lines), numbers)
+    titles, colours, key = _titles(ds, shown, confidence, predicted, wrong, model_classes)
     with plots.teacher_view(teacher):  # the teacher's larger titles need wider columns
         figure = plots.image_grid(ds.images[shown], titles, ncols=6 if teacher else 8, title=f"{heading}\n{key}",
                                   colors=colours)
-    return View(figure, f"{len(shown)} images of {heading}, titled with {key}", "\n".join(lines),
-                {"shown": shown, "matching": len(matching), "correct": correct, "table": table})
+    return View(figure, f"{len(shown)} images of {heading}, titled with {key}", "\n".join(lines), numbers)
+
+
+def _titles(ds, shown, confidence, predicted, wrong, model_classes) -> tuple[list, list, str]:
+    """Each shown image's title and its colour, and the key that explains them."""
+    if predicted is None:
+        return [ds.classes[ds.labels[i]] for i in shown], [None] * len(shown), "the true class"
+    if wrong is None:  # a dataset the model has no classes for: what the image looks like to it
+        titles = [f"{ds.classes[ds.labels[i]]}\nlooks like {model_classes[predicted[i]]} {confidence[i]:.0%}" for i in shown]
+        return titles, [GUESS_COLOR] * len(shown), "the true class, then the model's answer"
+    titles = [f"{ds.classes[predicted[i]]} {confidence[i]:.0%}" + (f"\n(true: {ds.classes[ds.labels[i]]})" if wrong[i] else "")
+              for i in shown]
+    colours = [plots.WRONG_COLOR if wrong[i] else plots.RIGHT_COLOR for i in shown]
+    right = len(shown) - int(wrong[shown].sum())
+    return titles, colours, f"green: right, red: wrong ({right} of {len(shown)} right)"
 
 
 def browsable_datasets() -> list[str]:
@@ -144,7 +121,7 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
 
     datasets: names for `tl_lessons.data.load_dataset` (default: `browsable_datasets()`); limit: at
     most this many images per split, a random sample (None: all; test mode: a few hundred);
-    model: (model, meta), default the shipped CIFAR-10 FastNet.
+    model: a model, (model, meta) or a checkpoint path; default the shipped CIFAR-10 FastNet.
 
     >>> widgets.dataset_browser()          # a cell's last line
     """
@@ -157,7 +134,7 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
         from tl_lessons.checkpoints import load_source_model
 
         model = load_source_model()
-    cache = PredictionCache(*model)
+    cache = PredictionCache(*as_checkpoint(model))
     loaded = {}
 
     def images(name: str, split: str):
@@ -178,7 +155,8 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
     controls = {
         "dataset": widgets.Dropdown(options=[(DISPLAY_NAMES.get(n, n), n) for n in names], value=names[0], description="dataset"),
         "split": widgets.ToggleButtons(options=["train", "test"], value=split, description="split"),
-        "superclass": widgets.Dropdown(options=[ANY], value=ANY, description="superclass", disabled=True),
+        "superclass": widgets.Dropdown(options=[ANY, *(first.coarse_classes or [])], value=ANY, description="superclass",
+                                       disabled=first.coarse_classes is None),
         "class_name": widgets.Dropdown(options=class_options(first, ANY), value=ANY, description="class"),
         "mistakes_only": widgets.Checkbox(value=False, description="only the mistakes",
                                           disabled=cache.classes(first) != list(first.classes)),
@@ -195,7 +173,8 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
     def follow_the_dataset(name, explorer):
         values, controls = explorer.values(), explorer.controls
         if name in ("dataset", "split"):
-            explorer.say(f"Loading {values['dataset']} {values['split']} and predicting every image once ...")
+            if (values["dataset"], values["split"]) not in loaded:
+                explorer.say(f"Loading {values['dataset']} {values['split']} and predicting every image once ...")
             ds = images(values["dataset"], values["split"])
             cache.probabilities(ds)
             controls["superclass"].options = [ANY, *(ds.coarse_classes or [])]

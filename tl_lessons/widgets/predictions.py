@@ -24,6 +24,7 @@ from tl_lessons.errors import ConfigError
 from tl_lessons.widgets.explorer import Explorer, View
 
 SHOW = ("confusion matrix", "accuracy per class")
+ANY = "all"  # a filter that keeps everything
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +103,26 @@ def most_confused(matrix: torch.Tensor, classes, top: int = 5) -> list[dict]:
         rows.append({"true class": classes[true], "predicted as": classes[predicted], "images": value,
                      "share of the true class": f"{value / max(int(matrix[true].sum()), 1):.1%}"})
     return rows
+
+
+def matching_images(ds, class_name: str = ANY, superclass: str = ANY, wrong: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices of the images of `class_name` and `superclass` ("all": no filter), and wrong ones only when `wrong` is given.
+
+    >>> matching_images(cifar100_train, superclass="large_carnivores")[:3]
+    """
+    chosen = torch.ones(len(ds), dtype=torch.bool)
+    if class_name != ANY:
+        if class_name not in ds.classes:
+            raise ConfigError(f"{class_name!r} is not a class of {ds.name}: pick one from the list.")
+        chosen &= ds.labels == ds.classes.index(class_name)
+    if superclass != ANY:
+        if ds.coarse_classes is None or superclass not in ds.coarse_classes:
+            raise ConfigError(f"{ds.name} has no superclass {superclass!r}: superclasses are CIFAR-100's.")
+        chosen &= ds.coarse_labels == ds.coarse_classes.index(superclass)
+    if wrong is not None:
+        chosen &= wrong
+    return chosen.nonzero().flatten()
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +237,8 @@ def top3_view(image, probabilities, label: int, classes, caption: str = "", teac
         bars.set(xlim=(0, 1), xlabel="probability", title="the model's top 3")
         for y, (name, value) in enumerate(reversed(top)):
             bars.text(min(value + 0.02, 0.8), y, f"{value:.1%}", va="center")
-    verdict = {1: "right", None: "wrong, and the true class is not even in its top 3"}.get(rank, f"wrong; the true class is its number {rank}")
+    verdict = {1: "right", None: "wrong, and the true class is not even in its top 3"}.get(
+        rank, f"wrong; the true class is its number {rank}")
     lines = [f"{caption}true class: {classes[label]}; the model says {top[0][0]} ({top[0][1]:.1%}): {verdict}",
              "top 3: " + ", ".join(f"{name} {value:.1%}" for name, value in top)]
     return View(figure, f"{caption}{classes[label]}: top 3 " + ", ".join(f"{n} {v:.0%}" for n, v in top), "\n".join(lines),
@@ -236,26 +258,23 @@ def top3_explorer(checkpoints=None, test_set=None, teacher: bool = False) -> Exp
     caches = _caches(checkpoints, test_set)
     controls = {
         "checkpoint": widgets.Dropdown(options=list(caches), description="checkpoint"),
-        "class_name": widgets.Dropdown(options=["any", *test_set.classes], description="class"),
+        "class_name": widgets.Dropdown(options=[ANY, *test_set.classes], description="class"),
         "mistakes_only": widgets.Checkbox(value=False, description="only its mistakes"),
         "number": widgets.IntSlider(value=0, min=0, max=len(test_set) - 1, description="image", continuous_update=False),
     }
 
     def candidates(checkpoint, class_name, mistakes_only) -> torch.Tensor:
-        chosen = torch.ones(len(test_set), dtype=torch.bool)
-        if class_name != "any":
-            chosen &= test_set.labels == test_set.classes.index(class_name)
-        if mistakes_only:
-            chosen &= caches[checkpoint].probabilities(test_set).argmax(1) != test_set.labels
-        return chosen.nonzero().flatten()
+        wrong = caches[checkpoint].probabilities(test_set).argmax(1) != test_set.labels if mistakes_only else None
+        return matching_images(test_set, class_name, wrong=wrong)
 
     def draw(checkpoint, class_name, mistakes_only, number):
         rows = candidates(checkpoint, class_name, mistakes_only)
         if len(rows) == 0:
             raise ConfigError(f"{checkpoint} makes no mistake on this class: choose another class or untick 'only its mistakes'.")
-        row = int(rows[min(number, len(rows) - 1)])
+        place = min(number, len(rows) - 1)  # the slider's range follows the filter, but a redraw may come first
+        row = int(rows[place])
         return top3_view(test_set.images[row], caches[checkpoint].probabilities(test_set)[row], int(test_set.labels[row]),
-                         test_set.classes, caption=f"test image #{row} ({min(number, len(rows) - 1) + 1} of {len(rows):,} that pass the filter): ",
+                         test_set.classes, caption=f"test image #{row} ({place + 1} of {len(rows):,} that pass the filter): ",
                          teacher=teacher)
 
     def fit_the_slider(name, explorer):

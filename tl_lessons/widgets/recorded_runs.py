@@ -129,7 +129,9 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
     shown = {}
     for setting in settings(reference.get("runs", [])):
         if matches(setting["config"], strategies, k, bn, per_class):
-            shown[setting["label"]] = seed_spread(setting)
+            # Two settings can share a label (it names the options that usually differ, not every one).
+            label = setting["label"] if setting["label"] not in shown else f"{setting['label']} (setting {len(shown) + 1})"
+            shown[label] = seed_spread(setting)
     asked = f"{', '.join(s.replace('_', ' ') for s in strategies) or 'no strategy'}; {budget_name(per_class)}"
     if any(s in USES_K for s in strategies):
         asked += f"; k = {k}"
