@@ -175,3 +175,17 @@ def test_filters_one_picture_per_output_channel():
     assert "6 of size 5x5" in figure.get_suptitle()
     with pytest.raises(ConfigError):
         plots.filters(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_teacher_view_enlarges_every_figure_drawn_inside_it_and_only_those():
+    matrix = torch.tensor([[3, 1], [0, 4]])
+    normal = plots.confusion(matrix, ["a", "b"])
+    with plots.teacher_view():
+        teacher = plots.confusion(matrix, ["a", "b"])
+    after = plots.confusion(matrix, ["a", "b"])
+    title = lambda figure: figure.axes[0].title  # noqa: E731
+    assert title(teacher).get_fontsize() == plots.TEACHER_STYLE["axes.titlesize"] > title(normal).get_fontsize()
+    assert title(teacher).get_fontweight() == "bold" and teacher.dpi == plots.TEACHER_STYLE["figure.dpi"]
+    assert title(after).get_fontsize() == title(normal).get_fontsize() == plots.PROJECTOR_STYLE["axes.titlesize"]
+    with plots.teacher_view(on=False):
+        assert title(plots.confusion(matrix, ["a", "b"])).get_fontsize() == plots.PROJECTOR_STYLE["axes.titlesize"]

@@ -13,6 +13,7 @@ Fonts are large on purpose: the figures are meant to be read on a projector.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import matplotlib
 import numpy as np
@@ -32,19 +33,68 @@ PROJECTOR_STYLE = {
     "figure.titlesize": 16,
     "figure.dpi": 80,
 }
+# The teacher's view, for the back row of a lecture hall: on top of PROJECTOR_STYLE, larger type,
+# thicker lines, black instead of grey text and ticks, and more pixels per figure (a projector
+# washes out thin light lines and small pale labels first).
+TEACHER_STYLE = {
+    "font.size": 17,
+    "font.weight": "bold",
+    "axes.titlesize": 19,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 18,
+    "axes.labelweight": "bold",
+    "xtick.labelsize": 16,
+    "ytick.labelsize": 16,
+    "legend.fontsize": 16,
+    "figure.titlesize": 21,
+    "figure.titleweight": "bold",
+    "figure.dpi": 110,
+    "lines.linewidth": 3.5,
+    "lines.markersize": 9,
+    "axes.linewidth": 2,
+    "grid.alpha": 0.6,
+    "text.color": "black",
+    "axes.labelcolor": "black",
+    "axes.edgecolor": "black",
+    "xtick.color": "black",
+    "ytick.color": "black",
+}
 RIGHT_COLOR = "#1a7f37"  # green: a correct prediction
 WRONG_COLOR = "#cf222e"  # red: a wrong one
+
+# Set inside `teacher_view()`: every figure drawn in the block gets TEACHER_STYLE as well.
+_TEACHER_VIEW = ContextVar("teacher_view", default=False)
 
 
 @contextmanager
 def projector_style():
     """Large fonts for every figure drawn inside the block (rcParams apply when artists are created).
 
+    Inside `teacher_view()` the figures get the teacher's still larger, higher-contrast style.
+
     >>> with projector_style():
     ...     figure = Figure()
     """
-    with matplotlib.rc_context(PROJECTOR_STYLE):
+    with matplotlib.rc_context(PROJECTOR_STYLE), matplotlib.rc_context(TEACHER_STYLE if _TEACHER_VIEW.get() else {}):
         yield
+
+
+@contextmanager
+def teacher_view(on: bool = True):
+    """Every figure drawn inside the block in the teacher's style (TEACHER_STYLE), when `on`.
+
+    The figure functions set their own (projector) sizes, so an rc_context around them would be
+    overridden; this switch is the one they listen to.
+
+    >>> with teacher_view():
+    ...     fig = confusion(matrix, classes)
+    """
+    token = _TEACHER_VIEW.set(bool(on))
+    try:
+        with projector_style():
+            yield
+    finally:
+        _TEACHER_VIEW.reset(token)
 
 
 def _new_figure(rows: int, cols: int, cell_width: float, cell_height: float):

@@ -1,0 +1,35 @@
+"""Knobs for the chapters: explorers a learner turns instead of editing and re-running a cell.
+
+Each explorer is a pure function from control values to a `View` (figure, text, numbers),
+which tests and chapters can call directly, and a thin ipywidgets wrapper that wires controls
+to it. Every wrapper is one line at the end of a chapter cell; it leaves its first view as a
+plain image and text, so the chapter also reads well where widgets are not live.
+
+    chapter 01  dataset_browser()                          browse_view
+    chapter 02  softmax_explorer()                         softmax_view
+                gradient_check_explorer()                  gradient_check_view
+    chapter 03  recipe_ladder(runs)                        recipe_view
+                class_results_explorer(checkpoints, test)  class_results_view
+                top3_explorer(checkpoints, test)           top3_view
+    chapter 04  recorded_runs_explorer()                   recorded_runs_view
+
+Pass `teacher=True` to any of them for the projector: larger, bolder, higher-contrast figures and text.
+
+    >>> from tl_lessons import widgets
+    >>> widgets.softmax_explorer()
+"""
+from tl_lessons.widgets.browser import browse_view, dataset_browser
+from tl_lessons.widgets.explorer import Explorer, View
+from tl_lessons.widgets.loss import gradient_check_explorer, gradient_check_view, softmax_explorer, softmax_view
+from tl_lessons.widgets.predictions import class_results_explorer, class_results_view, top3_explorer, top3_view
+from tl_lessons.widgets.recipes import recipe_ladder, recipe_view, run_from_history
+from tl_lessons.widgets.recorded_runs import load_recorded_runs, recorded_runs_explorer, recorded_runs_view
+
+__all__ = [
+    "Explorer", "View",
+    "browse_view", "dataset_browser",
+    "gradient_check_explorer", "gradient_check_view", "softmax_explorer", "softmax_view",
+    "class_results_explorer", "class_results_view", "top3_explorer", "top3_view",
+    "recipe_ladder", "recipe_view", "run_from_history",
+    "load_recorded_runs", "recorded_runs_explorer", "recorded_runs_view",
+]

@@ -1,0 +1,138 @@
+"""Chapter 03's recipe ladder: from the PyTorch tutorial's recipe to the kit's, one rung at a time.
+
+Pick a recipe (a name in `tl_lessons.train.PRESETS`) and see what it changes against the
+tutorial's and how its recorded runs reach accuracy over time. (Which settings make the kit's
+recipe faster, and does it get to the tutorial's accuracy sooner?)
+
+A recorded run is a plain dict:
+
+    {"label": "tutorial_fast, seed 0", "preset": "tutorial_fast", "test_acc": 0.658,
+     "epochs": [{"epoch": 1, "val_acc": 0.41, "elapsed": 5.2}, ...]}
+
+`run_from_history` makes one from a `History` the chapter has just trained.
+
+    >>> view = recipe_view([run_from_history(h, "tutorial"), run_from_history(k, "tutorial_fast")], "tutorial_fast")
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from tl_lessons import plots, text
+from tl_lessons.errors import ConfigError
+from tl_lessons.widgets.explorer import Explorer, View
+
+BASELINE = "tutorial"
+X_AXES = {"seconds": ("elapsed", "seconds of training"), "epoch": ("epoch", "epoch")}
+
+
+def run_from_history(history, preset: str, label: str | None = None, test_acc: float | None = None) -> dict:
+    """A recorded run (the shape `recipe_view` reads) from a `tl_lessons.train.History`.
+
+    >>> run_from_history(kit_history, "tutorial_fast")["epochs"][0]["val_acc"]
+    """
+    epochs = [{"epoch": e["epoch"], "val_acc": e["val_acc"], "elapsed": e["elapsed"]}
+              for e in history.epochs if e.get("val_acc") is not None]
+    return {"label": label or preset, "preset": preset, "epochs": epochs,
+            "test_acc": test_acc if test_acc is not None else (epochs[-1]["val_acc"] if epochs else None)}
+
+
+def recipe_differences(recipe: str, baseline: str = BASELINE) -> list[dict]:
+    """The settings in which `recipe` differs from `baseline`: [{"setting", baseline, recipe}].
+
+    >>> recipe_differences("tutorial_fast")[0]
+    {'setting': 'epochs', 'tutorial': '2', 'tutorial_fast': '6'}
+    """
+    from tl_lessons.train import PRESETS
+
+    for name in (recipe, baseline):
+        if name not in PRESETS:
+            raise ConfigError(f"There is no recipe called {name!r}: choose one of {', '.join(PRESETS)}.")
+    ours, theirs = dataclasses.asdict(PRESETS[recipe]), dataclasses.asdict(PRESETS[baseline])
+    return [{"setting": key, baseline: str(theirs[key]), recipe: str(ours[key])}
+            for key in theirs if theirs[key] != ours[key]]
+
+
+def time_to_accuracy(run: dict, accuracy: float) -> float | None:
+    """Seconds of training at the end of the first epoch whose validation accuracy reached `accuracy` (None: never).
+
+    >>> time_to_accuracy({"epochs": [{"val_acc": 0.4, "elapsed": 5.0}, {"val_acc": 0.6, "elapsed": 9.0}]}, 0.5)
+    9.0
+    """
+    return next((e["elapsed"] for e in run["epochs"] if e["val_acc"] >= accuracy), None)
+
+
+def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str = BASELINE, teacher: bool = False) -> View:
+    """`recipe`'s differences from `baseline` and the recorded curves: its runs in colour, the baseline's dashed.
+
+    numbers: "differences" (see `recipe_differences`), "highlighted" (labels of the recipe's runs),
+    "target" (the baseline's best final accuracy), "time_to_target" {label: seconds or None}.
+
+    >>> recipe_view(runs, "quick").numbers["time_to_target"]
+    """
+    if x not in X_AXES:
+        raise ConfigError(f"x is 'seconds' or 'epoch', not {x!r}.")
+    differences = recipe_differences(recipe, baseline)
+    key, x_label = X_AXES[x]
+    chosen = [run for run in runs if run["preset"] == recipe]
+    baseline_runs = [run for run in runs if run["preset"] == baseline]
+    finals = [run["epochs"][-1]["val_acc"] for run in baseline_runs if run["epochs"]]
+    target = max(finals) if finals else None
+    with plots.teacher_view(teacher):
+        figure = Figure(figsize=(9.5, 5.0), layout="constrained")
+        axis = figure.subplots()
+        colour = 0
+        for run in runs:
+            xs, ys = [e[key] for e in run["epochs"]], [e["val_acc"] for e in run["epochs"]]
+            if run["preset"] == recipe:
+                axis.plot(xs, ys, "-o", color=f"C{colour}", label=run["label"], zorder=3)
+                colour += 1
+            elif run["preset"] == baseline:
+                axis.plot(xs, ys, "--s", color="black", label=f"{run['label']} (baseline)", zorder=2)
+            else:  # the other rungs of the ladder, for context
+                axis.plot(xs, ys, "-", color="#afb8c1", linewidth=1.5, label=run["label"], zorder=1)
+        if target is not None:
+            axis.axhline(target, color="black", linewidth=1, linestyle=":", label=f"the {baseline}'s final accuracy")
+        if not chosen:
+            axis.text(0.5, 0.5, f"no recorded run of the recipe {recipe!r}", ha="center", va="center", transform=axis.transAxes)
+        if x == "seconds" and runs:
+            axis.set_xscale("log")  # the tutorial's epochs take far longer than the kit's: a log axis shows both
+        axis.set(xlabel=x_label, ylabel="validation accuracy", title=f"{recipe} against the {baseline}")
+        axis.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+        axis.grid(alpha=0.3)
+        if runs:
+            figure.legend(loc="outside lower center", ncols=2)
+    times = {run["label"]: time_to_accuracy(run, target) for run in chosen + baseline_runs} if target is not None else {}
+    lines = [f"{recipe} is the baseline itself." if recipe == baseline else
+             f"{recipe} changes {len(differences)} settings of the {baseline} recipe:", text.table(differences)]
+    if chosen or baseline_runs:
+        to_target = "seconds to the baseline" if target is None else f"seconds to {target:.1%}"
+        rows = [{"run": run["label"], "epochs": len(run["epochs"]),
+                 "test accuracy": "-" if run.get("test_acc") is None else f"{run['test_acc']:.1%}",
+                 "seconds": f"{run['epochs'][-1]['elapsed']:.0f}" if run["epochs"] else "-",
+                 to_target: "not reached" if times.get(run["label"]) is None else f"{times[run['label']]:.0f}"}
+                for run in baseline_runs + [run for run in chosen if run not in baseline_runs]]
+        lines += ["", text.table(rows)]
+    return View(figure, f"Validation accuracy against {x_label}: recipe {recipe} and the {baseline}", "\n".join(lines),
+                {"differences": differences, "highlighted": [run["label"] for run in chosen], "target": target,
+                 "time_to_target": times})
+
+
+def recipe_ladder(runs: list[dict], recipe: str = "tutorial_fast", teacher: bool = False) -> Explorer:
+    """Chapter 03: step through the recipes (tutorial -> kit) and see each one's changes and recorded curves.
+
+    runs: recorded runs (see the module docstring), e.g. `[run_from_history(tutorial_history, "tutorial"), ...]`.
+
+    >>> widgets.recipe_ladder(runs)       # a cell's last line
+    """
+    import ipywidgets as widgets
+
+    from tl_lessons.train import PRESETS
+
+    controls = {
+        "recipe": widgets.Dropdown(options=list(PRESETS), value=recipe, description="recipe"),
+        "x": widgets.ToggleButtons(options=list(X_AXES), value="seconds", description="x axis"),
+    }
+    return Explorer(lambda recipe, x: recipe_view(runs, recipe, x, teacher=teacher), controls, teacher=teacher)
