@@ -1,6 +1,5 @@
 """Chapter 03 checks accept the reference answers and reject the typical wrong ones with the right hint."""
 import pytest
-import torch
 
 from tl_lessons.exercises import chapter03 as ex
 

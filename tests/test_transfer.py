@@ -1,7 +1,6 @@
 """Tests for tl_lessons.transfer: what each strategy freezes, BatchNorm, learning rates, schedules."""
 import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from tl_lessons.errors import ConfigError

@@ -5,7 +5,6 @@ The widget halves run headless: ipywidgets works without a browser, so a test se
 """
 import base64
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path

@@ -24,19 +24,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from tl_lessons import plots, text, transfer
+from tl_lessons import plots, reference_runs, text, transfer
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.widgets.explorer import Explorer, View
 
 # The strategies whose runs depend on k (how many stages are frozen), and those with frozen stages,
-# where BatchNorm's mode matters: as in `TransferSetup.label`, which names these options only for them.
-USES_K = ("freeze",)
-USES_BN = ("freeze", "linear_probe", "gradual", "head_first")
+# where BatchNorm's mode matters: read from the one strategy table.
+USES_K = tuple(name for name, row in transfer.STRATEGY_TABLE.items() if "k" in row.options)
+USES_BN = tuple(name for name, row in transfer.STRATEGY_TABLE.items() if "bn" in row.options)
 LIVE_COLOR = "black"
 
 
@@ -170,7 +169,7 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
         final = live["epochs"][-1]["val_acc"] if live["epochs"] else None
         lines.append(f"trained now: {live['label']}: {live['status']}"
                      + (f", validation accuracy {final:.1%} after {len(live['epochs'])} epochs" if final is not None else ""))
-    lines.append(provenance(reference))
+    lines.append(reference_runs.reference_provenance(reference))
     return View(figure, f"Recorded validation accuracy per epoch for: {asked}", "\n".join(lines), {"shown": shown})
 
 
@@ -189,43 +188,16 @@ def _what_is_recorded(reference: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-# The kit's own recorded runs, and what to do when a file of them is missing or broken.
-REFERENCE_RUNS = Path(__file__).resolve().parent.parent / "assets" / "reference_runs.json"
-RECORD_HINT = "record them again with `make reference-runs` (or the chapter's own recording command)"
-
-
 def load_recorded_runs(path=None) -> dict:
-    """The recorded runs in `path` (default: the kit's reference runs), checked to hold a list of runs.
-
-    (`tl_lessons.dashboard.load_reference_runs` reads the same file, but importing the dashboard
-    module brings in its chart library, seconds of waiting for a notebook that only needs JSON.)
+    """The recorded runs in `path` (default: the kit's reference runs); a missing file is an error here.
 
     >>> reference = load_recorded_runs()
     """
-    path = Path(path) if path is not None else REFERENCE_RUNS
-    try:
-        reference = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LessonError(f"There is no file of recorded runs at {path}: {RECORD_HINT}, or pass the right path.") from None
-    except (OSError, ValueError) as error:
-        raise LessonError(f"{path} is not readable JSON ({error}): {RECORD_HINT}.") from None
-    if not isinstance(reference, dict) or not isinstance(reference.get("runs"), list):
-        raise LessonError(f"{path} holds no list of runs: {RECORD_HINT}.")
+    reference = reference_runs.load_reference_runs(path)
+    if reference is None:
+        raise LessonError(f"There is no file of recorded runs at {path or reference_runs.REFERENCE_RUNS}: "
+                          "record them with `make reference-runs`, or pass the right path.")
     return reference
-
-
-def provenance(reference: dict) -> str:
-    """Where the recorded runs come from, in one line, from what the file says.
-
-    >>> provenance({"data": "CIFAR-100, 11 images per class", "recorded": "2026-11-21", "torch": "2.9.0"})
-    'Recorded on 2026-11-21 with torch 2.9.0; data: CIFAR-100, 11 images per class.'
-    """
-    recorded = " ".join(f"{words} {reference[key]}" for key, words in
-                        (("recorded", "on"), ("machine", "on"), ("torch", "with torch")) if reference.get(key))
-    parts = [f"Recorded {recorded}"] if recorded else []
-    if reference.get("data"):
-        parts.append(f"data: {reference['data']}")
-    return "; ".join(parts) + "." if parts else "The file does not say where its runs come from."
 
 
 class LiveRun:
@@ -258,10 +230,10 @@ class LiveRun:
         return self._thread.is_alive()
 
     def _train(self):
-        from tl_lessons import experiments, train
+        from tl_lessons import train, transfer_setup
 
         try:
-            model, strategy, train_set, val_set, config = experiments.prepare(self.setup)
+            model, strategy, train_set, val_set, config = transfer_setup.prepare(self.setup)
             self.state["status"] = "training"
             self.on_epoch()
             for event in train.fit(model, train_set, val_set, config, strategy=strategy, stop=self._stop):
@@ -281,7 +253,7 @@ def setup_of(config: dict, **changes):
 
     >>> setup_of(run["config"], epochs=1).label()
     """
-    from tl_lessons.experiments import TransferSetup
+    from tl_lessons.transfer_setup import TransferSetup
 
     known = {f.name for f in dataclasses.fields(TransferSetup)}
     return TransferSetup(**{**{key: value for key, value in config.items() if key in known}, **changes})
