@@ -33,3 +33,7 @@ class CheckpointError(LessonError):
 
 class ConfigError(LessonError):
     """An invalid combination of options; the dashboard shows it beside the widget."""
+
+
+class RunStoreError(LessonError):
+    """The run store cannot be opened, read or written; training goes on without storing the run."""
