@@ -23,7 +23,7 @@ CIFAR100_COARSE_CLASSES = [f"coarse_{i:02d}" for i in range(20)]
 
 
 # ---------------------------------------------------------------------------------------
-# A protocol-2 pickle writer for dicts of Python 2 strings, ints, lists and uint8 arrays
+# A protocol-2 pickle writer for dicts of Python 2 strings, ints, floats, lists and uint8 arrays
 # ---------------------------------------------------------------------------------------
 
 
@@ -38,7 +38,10 @@ def _py2_str(text) -> bytes:
 def _int(number: int) -> bytes:
     if 0 <= number < 256:
         return pickle.BININT1 + bytes([number])
-    return pickle.BININT + struct.pack("<i", number)
+    if -(2**31) <= number < 2**31:
+        return pickle.BININT + struct.pack("<i", number)
+    raw = number.to_bytes(number.bit_length() // 8 + 1, "little", signed=True)  # a Python 2 long
+    return pickle.LONG1 + bytes([len(raw)]) + raw
 
 
 def _global(module: str, name: str) -> bytes:
@@ -72,6 +75,8 @@ def _value(value) -> bytes:
         return _py2_str(value)
     if isinstance(value, int):
         return _int(value)
+    if isinstance(value, float):
+        return pickle.BINFLOAT + struct.pack(">d", value)
     if isinstance(value, list):
         if not value:
             return pickle.EMPTY_LIST
