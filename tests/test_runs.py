@@ -256,9 +256,13 @@ def test_a_store_that_fails_when_the_consumer_stops_does_not_raise(tmp_path):
         stream = record(fake_fit(epochs=5), store, {}, "stopped on a full disk")
         for event in stream:
             if event["kind"] == "epoch" and event["epoch"] == 2:
-                fill(disk)
+                filler = fill(disk)
                 break
         stream.close()  # would store the pending steps and the "stopped" status: both fail, quietly
+        filler.unlink()
+        run = store.get(event["run_id"])
+        assert run["status"] == "running"  # could not be closed; reads "interrupted" once this process ends
+        assert [e["epoch"] for e in store.events(run["id"], "epoch")] == [1, 2]
 
 
 # --- runs whose process died -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from .errors import ConfigError, LessonError
+from .errors import CheckpointError, ConfigError, LessonError
 
 
 def cmd_data(args):
@@ -99,7 +99,6 @@ def check_save(args):
 def save(args, model, **metadata):
     """Save the trained model to --save; if that fails, keep it elsewhere and say where (exit status 2)."""
     from .checkpoints import save_with_fallback
-    from .errors import CheckpointError
 
     saved, notice = save_with_fallback(args.save, model, command=args.command_line, **metadata)
     if notice:

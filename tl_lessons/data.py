@@ -260,10 +260,12 @@ def download_cifar(name: str, root=None) -> Path:
 
 # md5 digests: hashing CIFAR-10's 180 MB takes about half a second, so each file is hashed once,
 # not on every load. The digests are also stored beside the files (MD5_CACHE_FILE), so that a new
-# Python process need not hash them again. A digest is used only while the file is provably the one
-# that was hashed: same size, same modification time, and the same change time and inode, which,
-# unlike the modification time, no copy (`cp -p`, tar, rsync) and no `touch` can set back.
-MD5_CACHE_FILE = ".tl_lessons_md5.json"
+# Python process need not hash them again. A digest is used only while the file looks untouched
+# since it was hashed: same size and modification time, and the same change time and inode, which,
+# unlike the modification time, a copy (`cp -p`, tar, rsync) or `touch` cannot set back.
+# (Earlier versions kept size, mtime and digest in ".tl_lessons_md5.json" and cannot read more
+# values: a file of its own keeps both working on one data folder.)
+MD5_CACHE_FILE = ".tl_lessons_checksums.json"
 _MD5_CACHE: dict[tuple, str] = {}
 # Folders already warned about, so a notebook that loads CIFAR ten times warns once.
 _WARNED_FOLDERS: set[str] = set()
