@@ -41,7 +41,8 @@ def test_a_server_that_never_answers_is_given_up_on(tmp_path, monkeypatch):
     assert list(root.iterdir()) == []  # no half-downloaded file
 
 
-@pytest.mark.parametrize("status, requests", [(404, 1), (503, 3)], ids=["missing: not retried", "server error: retried"])
+@pytest.mark.parametrize("status, requests", [(404, 1), (503, 3)],
+                         ids=["missing: not retried", "server error: retried"])
 def test_an_http_error_is_named(tmp_path, monkeypatch, status, requests):
     root = tmp_path / "data"
     with http_server({"/cifar-10-python.tar.gz": (status, b"an error page")}) as server:

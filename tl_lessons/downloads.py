@@ -64,7 +64,8 @@ def download(url: str, destination, *, checksum: tuple[str, str] | None = None, 
         if checksum is not None:
             algorithm, expected = checksum
             if not file_digest(partial, algorithm).startswith(expected):
-                raise DownloadError(f"the file received does not match its {algorithm} checksum (a damaged download)")
+                raise DownloadError(f"the file received does not match its {algorithm} checksum: "
+                                    "the download was damaged")
         os.replace(partial, destination)
     finally:
         partial.unlink(missing_ok=True)  # after a failure, Ctrl+C, or SIGTERM: no half file is left
