@@ -4,6 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
+# The dashboard listens on this computer only. ADDRESS=0.0.0.0 opens it to the network on purpose
+# (a classroom); .streamlit/config.toml holds the same default for a plain `streamlit run app.py`.
+ADDRESS ?= 127.0.0.1
 
 .PHONY: install lock app test test-fast test-package test-notebooks lab data bench source-model reference-runs clean-venv
 
@@ -45,8 +48,10 @@ lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
 	  --constraint lock-constraints.txt --upgrade --output-file $(LOCK)
 
+# check-port: a second `make app` on a busy port says how to choose another (`make app PORT=8502`).
 app: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m tl_lessons check-port $(ADDRESS) $(PORT)
+	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
 
 # Every test: the package, the app (AppTest and a real browser), and every notebook in test mode.
 test: $(STAMP)

@@ -2,11 +2,14 @@
 
 import hashlib
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
+from disk_faults import read_only, small_disk
 from tl_lessons import checkpoints
 from tl_lessons.checkpoints import load_checkpoint, load_source_model, save_checkpoint
 from tl_lessons.errors import CheckpointError
@@ -60,7 +63,7 @@ def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(checkpoints.torch, "save", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="No space left on device"):
         save(path, tutorial_net(seed=1))
     assert snapshot(tmp_path) == before  # old file intact, no temporary file left behind
 
@@ -157,3 +160,93 @@ def test_source_model_is_a_fastnet(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "SOURCE_CHECKPOINT", right)
     model, meta = load_source_model()
     assert meta["arch"] == "fastnet" and meta["num_classes"] == 10
+
+
+# --- saving where it cannot be saved ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("destination, says", [
+    ("", "empty: give a file name"),
+    ("folder", "is a folder: give a file name inside it"),
+    ("a-file/net.pt", "a-file is a file, not a folder"),
+    ("a-file/deeper/net.pt", "a-file is a file, not a folder"),
+])
+def test_a_destination_that_cannot_hold_a_checkpoint_is_refused(tmp_path, destination, says):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    path = "" if destination == "" else tmp_path / destination
+    before = snapshot(tmp_path)
+    for attempt in (checkpoints.check_destination, lambda p: save(p, tutorial_net())):
+        with pytest.raises(CheckpointError, match=says):
+            attempt(path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_read_only_folder_is_refused_before_training(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with read_only(folder):
+        with pytest.raises(CheckpointError, match="cannot be written"):
+            checkpoints.check_destination(folder / "net.pt")
+    checkpoints.check_destination(folder / "net.pt")
+    assert list(folder.iterdir()) == []  # the check writes nothing
+
+
+def test_a_save_onto_a_full_disk_is_a_sentence_and_keeps_the_old_file(tmp_path):
+    with small_disk(tmp_path / "disk", size="64k") as disk:
+        old = disk / "net.pt"
+        old.write_bytes(b"an older checkpoint")
+        with pytest.raises(CheckpointError) as error:
+            save(old, tutorial_net())  # about 250 kB
+        message = str(error.value)
+        assert str(old) in message and "free some space" in message
+        assert "enforce fail" not in message and "Traceback" not in message
+        assert old.read_bytes() == b"an older checkpoint"
+        assert sorted(p.name for p in disk.iterdir()) == ["net.pt"]
+
+
+def test_save_with_fallback_keeps_the_model_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    model = tutorial_net().eval()
+    with small_disk(tmp_path / "disk", size="64k") as disk:
+        saved, notice = checkpoints.save_with_fallback(
+            disk / "net.pt", model, arch="tutorialnet", classes=CLASSES, mean=(0.5,) * 3, std=(0.25,) * 3,
+            dataset="synthetic10", source="trained in a test")
+        assert list(disk.iterdir()) == []
+    assert saved.parent == tmp_path / "temporary" and saved.name.startswith("net-")
+    assert str(disk / "net.pt") in notice and str(saved) in notice
+    loaded, _ = load_checkpoint(saved)
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(images), loaded(images))
+
+    fine, notice = checkpoints.save_with_fallback(
+        tmp_path / "net.pt", model, arch="tutorialnet", classes=CLASSES, mean=(0.5,) * 3, std=(0.25,) * 3,
+        dataset="synthetic10", source="trained in a test")
+    assert fine == tmp_path / "net.pt" and notice is None
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_checkpoint_has_the_users_usual_file_mode(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        path = save(tmp_path / "net.pt", tutorial_net())
+        plain_file = tmp_path / "plain.txt"
+        plain_file.write_text("made like any other file")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain_file.stat().st_mode) == 0o666 & ~umask
+
+
+def test_an_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def interrupted(checkpoint, file):
+        file.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save(tmp_path / "net.pt", tutorial_net())
+    assert list(tmp_path.iterdir()) == []

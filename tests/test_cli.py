@@ -1,13 +1,22 @@
 """`python -m tl_lessons`: the commands work end to end and bad input gives a sentence, not a trace."""
 import csv
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import textwrap
+import time
 import urllib.error
 
 import pytest
 
+from disk_faults import fill, read_only, small_disk
+from store_faults import STORE_FAULTS, faulty_store, file_hash
 from tl_lessons import __main__ as cli
 from tl_lessons.checkpoints import load_checkpoint
+from tl_lessons.errors import RunStoreError
 from tl_lessons.runs import RunStore
 
 
@@ -137,3 +146,220 @@ def test_transfer_from_imagenet_saves_a_checkpoint_that_loads_without_the_weight
     assert tuple(meta["mean"]) == models.IMAGENET_MEAN and tuple(meta["std"]) == models.IMAGENET_STD
     assert meta["command"] == "python -m tl_lessons " + " ".join(args)
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 100)
+
+
+# --- faults: the run store, signals, saving, exporting, settings ------------------------------------
+
+TRAIN = ["train", "--preset", "tutorial_fast", "--data", "synthetic10", "--epochs", "1"]
+UNREADABLE_STORES = {"not_a_database", "malformed", "folder_in_its_place"}
+
+
+@pytest.mark.parametrize("kind", STORE_FAULTS)
+def test_runs_list_with_a_faulty_store_lists_what_it_can_or_says_why(kind, tmp_path, monkeypatch, capsys):
+    with faulty_store(kind, tmp_path) as (path, says):
+        monkeypatch.setenv("TL_LESSONS_RUNS", str(path))
+        before = file_hash(path)
+        code = cli.main(["runs", "list"])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        if kind in UNREADABLE_STORES:
+            assert code == 2 and err.startswith("error: ") and re.search(says, err)
+        else:
+            assert code == 0 and "earlier run" in out, err
+        assert file_hash(path) == before
+
+
+@pytest.mark.parametrize("kind", ["not_a_database", "read_only_folder", "full_disk"])
+def test_training_with_a_faulty_store_trains_without_storing(kind, empty_data, tmp_path, monkeypatch, capsys):
+    with faulty_store(kind, tmp_path) as (path, says):
+        monkeypatch.setenv("TL_LESSONS_RUNS", str(path))
+        before = file_hash(path)
+        assert cli.main(TRAIN) == 0
+        out, err = capsys.readouterr()
+        assert "test accuracy" in out
+        (note,) = re.findall(r"note: ([^\r\n]*)", err)
+        assert re.search(says, note) and "not stored" in note
+        assert file_hash(path) == before
+
+
+def test_a_store_that_fails_mid_run_does_not_stop_the_training(empty_data, tmp_path, monkeypatch, capsys):
+    from tl_lessons import train
+
+    real_fit = train.fit
+    with small_disk(tmp_path / "disk") as disk:
+        monkeypatch.setenv("TL_LESSONS_RUNS", str(disk / "runs.sqlite"))
+
+        def fit_on_a_filling_disk(*args, **kwargs):
+            for event in real_fit(*args, **kwargs):
+                yield event
+                if event["kind"] == "epoch" and event["epoch"] == 1:
+                    fill(disk)  # another program takes the last free space
+
+        monkeypatch.setattr(train, "fit", fit_on_a_filling_disk)
+        assert cli.main(TRAIN[:-1] + ["2"]) == 0
+        out, err = capsys.readouterr()
+        assert "finished: test accuracy" in out
+        assert "Traceback" not in err
+        (note,) = re.findall(r"note: ([^\r\n]*)", err)  # printed on a line of its own, above the progress bar
+        assert "full" in note and "rest of this run is not stored" in note
+
+
+def wait_for_an_epoch(path, child, deadline_s=600):
+    """Poll the run store until the child's run has stored an epoch; fail if the child ends first."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()[1][-3000:]
+        try:
+            runs = RunStore(path, write=False).runs() if path.exists() else []
+            if runs and RunStore(path, write=False).events(runs[0]["id"], "epoch"):
+                return
+        except RunStoreError:
+            pass  # caught the store while the child was making it
+        time.sleep(0.2)
+    pytest.fail("the child process stored no epoch")
+
+
+@pytest.mark.parametrize("stop, status", [(signal.SIGTERM, "stopped"), (signal.SIGHUP, "stopped"),
+                                          (signal.SIGKILL, "interrupted")], ids=["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_training_ended_by_a_signal_keeps_its_epochs(stop, status, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "runs.sqlite"
+    env = {**os.environ, "TL_LESSONS_RUNS": str(path), "TL_LESSONS_DATA": str(tmp_path / "no-data"),
+           "TL_LESSONS_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "tl_lessons", *TRAIN[:-1], "100", "--batch-size", "500"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_an_epoch(path, child)
+        child.send_signal(stop)
+        _, err = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "Traceback" not in err
+    assert child.returncode == (-stop if stop == signal.SIGKILL else 128 + stop)
+    store = RunStore(path)
+    (run,) = store.runs()
+    assert run["status"] == status
+    assert run["results"]["epochs"] >= 1
+    assert len(store.events(run["id"], "epoch")) == run["results"]["epochs"]
+    monkeypatch.setenv("TL_LESSONS_RUNS", str(path))
+    assert cli.main(["runs", "list"]) == 0
+    assert status in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("destination, says", [
+    ("", "empty"),
+    ("folder", "is a folder"),
+    ("a-file/model.pt", "a-file is a file, not a folder"),
+    ("read-only/model.pt", "cannot be written"),
+])
+def test_a_bad_save_destination_is_refused_before_training(destination, says, empty_data, run_store_path,
+                                                           tmp_path, capsys):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "read-only").mkdir()
+    target = "" if destination == "" else str(tmp_path / destination)
+    with read_only(tmp_path / "read-only"):
+        assert cli.main([*TRAIN, "--save", target]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+    assert "test accuracy" not in out  # refused before training
+    assert not run_store_path.exists() or RunStore(run_store_path).runs() == []
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_a_save_onto_a_full_disk_keeps_the_model_elsewhere(empty_data, run_store_path, tmp_path, monkeypatch,
+                                                           capsys):
+    import tempfile
+
+    fallback = tmp_path / "temporary-files"
+    fallback.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(fallback))
+    with small_disk(tmp_path / "disk", size="64k") as disk:
+        old = disk / "model.pt"
+        old.write_bytes(b"an older checkpoint")
+        assert cli.main([*TRAIN, "--save", str(old)]) == 2
+        out, err = capsys.readouterr()
+        assert "test accuracy" in out and "Traceback" not in err
+        (kept,) = fallback.glob("*.pt")
+        last = err.splitlines()[-1]
+        assert last.startswith("error: ") and str(old) in last and str(kept) in last
+        assert old.read_bytes() == b"an older checkpoint"
+        assert sorted(p.name for p in disk.iterdir()) == ["model.pt"]  # no temporary file left
+    model, meta = load_checkpoint(kept)
+    assert meta["dataset"] == "synthetic10"
+
+
+SAVE_THEN_TERMINATE = textwrap.dedent("""
+    import os, signal, sys, torch
+    from tl_lessons import __main__ as cli
+
+    real_save = torch.save
+
+    def save_interrupted(checkpoint, file):
+        file.write(b"the first bytes of a checkpoint")
+        os.kill(os.getpid(), signal.SIGTERM)   # the learner's `kill`, half-way through the save
+        real_save(checkpoint, file)
+
+    torch.save = save_interrupted
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def test_a_save_ended_by_sigterm_leaves_no_temporary_file(tmp_path):
+    env = {**os.environ, "TL_LESSONS_DATA": str(tmp_path / "no-data"), "TL_LESSONS_THREADS": "1"}
+    folder = tmp_path / "models"
+    folder.mkdir()
+    child = subprocess.run([sys.executable, "-c", SAVE_THEN_TERMINATE, *TRAIN, "--no-store",
+                            "--save", str(folder / "model.pt")], env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert child.returncode == 128 + signal.SIGTERM, child.stderr[-3000:]
+    assert "Traceback" not in child.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_exporting_runs_into_a_folder_or_a_missing_folder_is_a_sentence(run_store_path, tmp_path, capsys):
+    RunStore(run_store_path).start({}, "a run")
+    assert cli.main(["runs", "export", str(tmp_path)]) == 2
+    assert "is a folder: give a file name" in capsys.readouterr().err
+    assert cli.main(["runs", "export", str(tmp_path / "missing" / "runs.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "does not exist" in err and "Traceback" not in err
+
+
+def test_data_folder_that_is_a_file_is_named_as_such(tmp_path, monkeypatch, capsys):
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("not a folder")
+    monkeypatch.setenv("TL_LESSONS_DATA", str(not_a_folder))
+    assert cli.main(["data", "status"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "TL_LESSONS_DATA" in err
+    assert cli.main(["train", "--data", "cifar10", "--epochs", "1"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert not_a_folder.read_text() == "not a folder"
+
+
+def test_the_command_line_uses_tl_lessons_threads(empty_data, monkeypatch, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("TL_LESSONS_THREADS", str(before + 1))
+    try:
+        assert cli.main(["data", "synthetic", "--classes", "10"]) == 0
+        assert torch.get_num_threads() == before + 1
+        monkeypatch.setenv("TL_LESSONS_THREADS", "many")
+        assert cli.main(["data", "synthetic", "--classes", "10"]) == 2
+        assert "TL_LESSONS_THREADS must be a whole number" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_busy_port_says_how_to_pick_another(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["check-port", "127.0.0.1", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and f"make app PORT={port + 1}" in err
+    assert cli.main(["check-port", "127.0.0.1", str(port)]) == 0

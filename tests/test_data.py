@@ -1,20 +1,27 @@
 """tl_lessons.data: reading CIFAR, checksums, errors a learner can meet, subsets."""
 import hashlib
+import json
+import os
 import pickle
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torchvision.datasets.utils
 
-from cifar_fixture import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, write_cifar10, write_cifar100
-from tl_lessons import data
+from cifar_fixture import (
+    CIFAR10_CLASSES,
+    CIFAR100_CLASSES,
+    CIFAR100_COARSE_CLASSES,
+    py2_pickle,
+    write_cifar10,
+    write_cifar100,
+)
+from local_servers import http_server
+from tl_lessons import data, downloads
 from tl_lessons.data import (
     ChecksumMismatchWarning,
     data_dir,
@@ -218,6 +225,101 @@ def test_pickle_that_would_run_code_is_refused(cifar_root):
         load_quietly(load_cifar10, "test", root)
 
 
+# --- labels -------------------------------------------------------------------------------
+
+
+def rewrite(path, **changes):
+    """Rewrite a CIFAR batch file with some entries changed, in the official format."""
+    with open(path, "rb") as file:
+        content = pickle.load(file, encoding="latin1")
+    path.write_bytes(py2_pickle({**content, **changes}))
+
+
+BAD_LABELS = [(10, "10"), (-1, "-1"), ("cat", "'cat'"), (2**70, str(2**70)), (3.0, "3.0"), (3.7, "3.7")]
+
+
+@pytest.mark.parametrize("bad, shown", BAD_LABELS, ids=["too_large", "negative", "string", "huge", "float", "fraction"])
+def test_a_label_that_is_not_a_class_number_names_its_batch_file(cifar_root, bad, shown):
+    root, written, _ = cifar_root
+    path = written["folder"] / "data_batch_2"
+    rewrite(path, labels=written["train_labels"][20:39] + [bad])
+    with pytest.raises(CorruptDataError) as error:
+        load_quietly(load_cifar10, "train", root)
+    message = str(error.value)
+    assert str(path) in message and "batches.meta" not in message.split("(")[0]
+    assert f"holds {shown}" in message and "from 0 to 9" in message
+    assert "delete it" in message and DOWNLOAD_COMMAND in message
+
+
+def test_a_coarse_label_out_of_range_names_its_file(cifar_root):
+    root, _, written = cifar_root
+    path = written["folder"] / "test"
+    rewrite(path, coarse_labels=written["test_coarse_labels"][:-1] + [20])
+    with pytest.raises(CorruptDataError, match=r"test is corrupt.*'coarse_labels' entry holds 20.*from 0 to 19"):
+        load_quietly(load_cifar100, "test", root)
+
+
+# --- the md5 side cache -------------------------------------------------------------------
+
+
+@pytest.fixture()
+def official_md5s(cifar_root, monkeypatch):
+    """Make the fixture files, as written now, the official ones (their md5s are the reference)."""
+    root, written, _ = cifar_root
+    real = data.cifar_files("cifar10")
+    md5 = {file: hashlib.md5((written["folder"] / file).read_bytes()).hexdigest() for file in real.md5}
+    files = data.CifarFiles(**{**real.__dict__, "md5": md5})
+    monkeypatch.setattr(data, "cifar_files", lambda name: files if name == "cifar10" else real)
+    monkeypatch.setattr(data, "_MD5_CACHE", {})
+    assert data.data_status(root)[0]["state"] == "official (checksums verified)"
+    return written["folder"], md5
+
+
+def replace_keeping_size_and_time(path):
+    """Random bytes in place of `path`, same size and modification time (as `cp -p` or tar would leave)."""
+    stat = path.stat()
+    replacement = path.with_name("replacement")
+    replacement.write_bytes(np.random.default_rng(1).bytes(stat.st_size))
+    os.replace(replacement, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_file_replaced_behind_the_cache_is_hashed_again(official_md5s, monkeypatch):
+    folder, _ = official_md5s
+    replace_keeping_size_and_time(folder / "data_batch_1")
+    monkeypatch.setattr(data, "_MD5_CACHE", {})  # a new process
+    row = data.data_status(folder.parent)[0]
+    assert row["state"] == "rebuilt copy (checksums differ)" and row["mismatched"] == ["data_batch_1"]
+
+
+def test_a_forged_cache_does_not_verify_random_bytes(official_md5s, monkeypatch):
+    folder, md5 = official_md5s
+    replace_keeping_size_and_time(folder / "data_batch_1")
+    forged = {name: [(folder / name).stat().st_size, (folder / name).stat().st_mtime_ns, digest]
+              for name, digest in md5.items()}  # size and time of the files now, the official digests
+    (folder / data.MD5_CACHE_FILE).write_text(json.dumps(forged))
+    monkeypatch.setattr(data, "_MD5_CACHE", {})
+    assert data.data_status(folder.parent)[0]["mismatched"] == ["data_batch_1"]
+
+
+@pytest.mark.parametrize("cache", ["[1, 2, 3]", '{"data_batch_1": "abc"}', '{"data_batch_1": [1, 2]}', "not json"])
+def test_a_cache_of_the_wrong_shape_is_ignored(official_md5s, monkeypatch, cache):
+    folder, _ = official_md5s
+    (folder / data.MD5_CACHE_FILE).write_text(cache)
+    monkeypatch.setattr(data, "_MD5_CACHE", {})
+    assert data.data_status(folder.parent)[0]["state"] == "official (checksums verified)"
+
+
+def test_a_data_folder_that_is_a_file_is_named_as_such(tmp_path):
+    not_a_folder = tmp_path / "cifar"
+    not_a_folder.write_text("a file")
+    for attempt in (lambda: load_cifar10("train", not_a_folder), lambda: data.data_status(not_a_folder),
+                    lambda: data.download_cifar("cifar10", not_a_folder)):
+        with pytest.raises(DataUnavailableError, match="is a file, not a folder.*TL_LESSONS_DATA"):
+            attempt()
+    assert not_a_folder.read_text() == "a file"
+
+
 # --- missing data and offline -------------------------------------------------------------
 
 
@@ -243,11 +345,13 @@ def test_offline_download_raises_data_unavailable(tmp_path, monkeypatch, failure
         raise failure
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(downloads, "PAUSE_S", 0.0)
     with pytest.raises(DataUnavailableError) as error:
         load_cifar100("train", tmp_path, download=True)
     message = str(error.value)
     assert "python -m tl_lessons data download cifar100" in message and "TL_LESSONS_DATA" in message
-    assert error.value.__cause__ is failure
+    assert f"({failure.reason if hasattr(failure, 'reason') else failure}; tried 3 times)" in message
+    assert error.value.__cause__.__cause__ is failure
 
 
 def make_archive(tmp_path, monkeypatch):
@@ -283,15 +387,13 @@ def test_archive_put_in_by_hand_is_unpacked_without_network(tmp_path, monkeypatc
 
 def test_download_fetches_the_archive_and_unpacks_it(tmp_path, monkeypatch):
     archive, written = make_archive(tmp_path, monkeypatch)
-    fetched = []
-
-    def fake_download_url(url, root, filename, md5):
-        fetched.append(url)
-        shutil.copy(archive, Path(root) / filename)
-
-    monkeypatch.setattr(torchvision.datasets.utils, "download_url", fake_download_url)
-    folder = data.download_cifar("cifar10", tmp_path / "data")
-    assert fetched == ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
+    official = data.cifar_files("cifar10")
+    assert official.url == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    with http_server({"/~kriz/cifar-10-python.tar.gz": (200, archive.read_bytes())}) as server:
+        monkeypatch.setattr(data, "cifar_files", lambda name: data.CifarFiles(
+            **{**official.__dict__, "url": f"{server.url}/~kriz/cifar-10-python.tar.gz"}))
+        folder = data.download_cifar("cifar10", tmp_path / "data")
+        assert server.requests == ["/~kriz/cifar-10-python.tar.gz"]
     assert folder == tmp_path / "data" / "cifar-10-batches-py" and (folder / "test_batch").is_file()
     assert load_quietly(load_cifar10, "test", tmp_path / "data").labels.tolist() == written["test_labels"]
 

@@ -1,5 +1,6 @@
 """Tests for tl_lessons.models: staged networks, heads, parameter counts, ImageNet weights offline."""
 import urllib.error
+import urllib.request
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torchvision
 from torch import nn
 from torch.nn import functional as F
 
-from tl_lessons import models
+from tl_lessons import downloads, models
 from tl_lessons.errors import ConfigError, WeightsUnavailableError
 from tl_lessons.models import (ARCHITECTURES, FastNet, TutorialNet, build_model, classifier,
                                count_parameters, imagenet_resnet18, replace_head, resnet18_cifar,
@@ -104,7 +105,8 @@ def test_imagenet_weights_offline_raise_a_learner_error(tmp_path, monkeypatch, f
     def offline(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(downloads, "PAUSE_S", 0.0)
     with pytest.raises(WeightsUnavailableError) as caught:
         imagenet_resnet18(10)
     message = str(caught.value)

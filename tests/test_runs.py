@@ -2,31 +2,23 @@
 
 import csv
 import io
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
-from tl_lessons.runs import RunStore, default_path, record
-
-
-def fake_fit(epochs=3, steps_per_epoch=4, fail_at=None, status="finished"):
-    """A stand-in for train.fit's event stream (runs.py must not depend on training)."""
-    yield {"kind": "start", "total_steps": epochs * steps_per_epoch, "epochs": epochs}
-    step = 0
-    for epoch in range(1, epochs + 1):
-        for _ in range(steps_per_epoch):
-            step += 1
-            if step == fail_at:
-                raise RuntimeError("out of memory")
-            yield {"kind": "step", "step": step, "epoch": epoch, "loss": 1.0 / step, "lr": 0.1}
-        yield {"kind": "epoch", "epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": 0.1 * epoch,
-               "val_loss": 1.1 / epoch, "val_acc": 0.2 * epoch, "elapsed": float(epoch)}
-    yield {"kind": "end", "status": status, "message": "", "elapsed": 3.0,
-           "val_acc": 0.2 * epochs, "best_val_acc": 0.2 * epochs}
+from disk_faults import fill, read_only, small_disk
+from store_faults import STORE_FAULTS, fake_fit, faulty_store, file_hash, healthy_store
+from tl_lessons import runs
+from tl_lessons.errors import ConfigError, RunStoreError
+from tl_lessons.runs import RunStore, default_path, open_store, record
 
 
 def test_runs_and_events_survive_reopening(tmp_path):
@@ -171,3 +163,168 @@ def test_export_csv_has_one_row_per_epoch_with_config(tmp_path):
     store.export_csv(only_b, run_ids=[store.runs()[0]["id"]])
     with open(only_b, newline="") as file:
         assert {row["label"] for row in csv.DictReader(file)} == {"b"}
+
+
+# --- a store that cannot be used: a sentence, training goes on, the file is left as it was ---------
+
+
+@pytest.mark.parametrize("kind", STORE_FAULTS)
+def test_a_store_that_cannot_be_used_is_a_sentence_and_stays_as_it_was(kind, tmp_path):
+    with faulty_store(kind, tmp_path) as (path, says):
+        before = file_hash(path)
+        with pytest.raises(RunStoreError, match=says) as error:
+            RunStore(path)
+        message = str(error.value)
+        assert str(path) in message and "TL_LESSONS_RUNS" in message
+        assert "Traceback" not in message and "sqlite3" not in message
+        assert file_hash(path) == before
+
+        # open_store: the same sentence as a notice, and a store in memory that records as usual.
+        store, notice = open_store(path)
+        assert notice.startswith(message) and "not stored" in notice
+        assert store.path is None
+        events = list(record(fake_fit(epochs=2), store, {"lr": 0.1}, "kept in memory"))
+        assert [run["status"] for run in store.runs()] == ["finished"]
+        assert len(store.events(events[0]["run_id"], "epoch")) == 2
+        assert file_hash(path) == before
+
+
+def test_open_store_uses_a_healthy_file(tmp_path):
+    store, notice = open_store(tmp_path / "runs.sqlite")
+    assert notice is None and store.path == tmp_path / "runs.sqlite"
+
+
+def test_a_store_that_cannot_be_made_leaves_nothing_behind(tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        fill(disk)
+        with pytest.raises(RunStoreError, match="full"):
+            RunStore(disk / "runs.sqlite")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_a_read_only_store_can_still_be_read(tmp_path):
+    path = healthy_store(tmp_path / "runs" / "runs.sqlite")
+    with read_only(path.parent):
+        store = RunStore(path, write=False)
+        (run,) = store.runs()
+        assert run["label"] == "earlier run" and run["status"] == "finished"
+        assert len(store.events(run["id"], "epoch")) == 2
+
+
+def test_rows_that_are_not_json_are_shown_with_a_placeholder(tmp_path):
+    path = healthy_store(tmp_path / "runs.sqlite")
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE runs SET config = 'lr=0.1 {', results = '[1, 2]'")
+        db.execute("UPDATE events SET payload = 'garbage' WHERE kind = 'step'")
+    store = RunStore(path)
+    (run,) = store.runs()
+    assert run["config"] == {} and run["results"] == {}
+    assert run["unreadable"] == ["config", "results"]
+    assert store.get(run["id"])["unreadable"] == ["config", "results"]
+    assert [e["kind"] for e in store.events(run["id"])] == ["start", "epoch", "epoch", "end"]
+    buffer = io.StringIO()
+    store.export_csv(buffer)  # still exports the epochs it can read
+    assert len(list(csv.DictReader(io.StringIO(buffer.getvalue())))) == 2
+
+
+def filling_fit(disk, fill_after_epoch=1, epochs=3):
+    """fake_fit that fills `disk` after an epoch, as another program might while a run trains."""
+    for event in fake_fit(epochs=epochs):
+        yield event
+        if event["kind"] == "epoch" and event["epoch"] == fill_after_epoch:
+            fill(disk)
+
+
+def test_a_store_that_fails_mid_run_does_not_stop_training(tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        store = RunStore(disk / "runs.sqlite")
+        passed = list(record(filling_fit(disk), store, {"lr": 0.1}, "disk fills up"))
+        # Every event of the stream went through, in order, and the run reached its end.
+        assert [{k: v for k, v in e.items() if k not in ("run_id", "store_notice")} for e in passed] \
+            == list(fake_fit(epochs=3))
+        notices = [e["store_notice"] for e in passed if "store_notice" in e]
+        assert len(notices) == 1
+        assert "full" in notices[0] and "rest of this run is not stored" in notices[0]
+        (disk / "filler").unlink()
+        run_id = passed[0]["run_id"]
+        assert [e["epoch"] for e in RunStore(disk / "runs.sqlite").events(run_id, "epoch")] == [1]
+
+
+def test_a_store_that_fails_when_the_consumer_stops_does_not_raise(tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        store = RunStore(disk / "runs.sqlite")
+        stream = record(fake_fit(epochs=5), store, {}, "stopped on a full disk")
+        for event in stream:
+            if event["kind"] == "epoch" and event["epoch"] == 2:
+                filler = fill(disk)
+                break
+        stream.close()  # would store the pending steps and the "stopped" status: both fail, quietly
+        filler.unlink()
+        run = store.get(event["run_id"])
+        assert run["status"] == "running"  # could not be closed; reads "interrupted" once this process ends
+        assert [e["epoch"] for e in store.events(run["id"], "epoch")] == [1, 2]
+
+
+# --- runs whose process died -------------------------------------------------------------------------
+
+DIES_MID_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from tl_lessons.runs import RunStore
+    store = RunStore(sys.argv[1])
+    run_id = store.start({"lr": 0.1}, "killed")
+    store.log(run_id, {"kind": "epoch", "epoch": 1, "val_acc": 0.4})
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_run_whose_process_was_killed_reads_as_interrupted_with_its_epochs(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    child = subprocess.run([sys.executable, "-c", DIES_MID_RUN, str(path)], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    store = RunStore(path)
+    (run,) = store.runs()
+    assert run["status"] == "interrupted"
+    assert run["results"]["epochs"] == 1 and run["results"]["best_val_acc"] == pytest.approx(0.4)
+    assert "ended without closing" in run["message"]
+    assert store.get(run["id"])["status"] == "interrupted"
+    assert store.events(run["id"], "epoch") == [{"kind": "epoch", "epoch": 1, "val_acc": 0.4}]
+
+
+def test_a_run_of_a_living_process_or_of_another_computer_is_running(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.start({}, "this process")
+    elsewhere = store.start({}, "another computer")
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE runs SET host = 'a-computer-far-away', pid = 1 WHERE id = ?", (elsewhere,))
+    assert {run["label"]: run["status"] for run in store.runs()} == {"this process": "running",
+                                                                      "another computer": "running"}
+
+
+def test_a_reused_process_id_does_not_keep_a_dead_run_running(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.start({}, "same pid, other process")
+    with closing(sqlite3.connect(store.path)) as db, db:  # this pid, but a process that started earlier
+        db.execute("UPDATE runs SET process_start = 'an earlier start' WHERE id = ?", (run_id,))
+    assert store.get(run_id)["status"] == "interrupted"
+
+
+def test_a_store_made_before_runs_had_owners_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(runs.SCHEMA)  # the first layout, user_version 0
+        db.execute("INSERT INTO runs (label, created, config, status) VALUES ('old', 1.0, '{}', 'running')")
+    store = RunStore(path)
+    assert store.get(1)["status"] == "running"  # no owner recorded: nothing to say it died
+    store.start({}, "new")
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == runs.SCHEMA_VERSION
+        assert db.execute("SELECT pid FROM runs WHERE label = 'new'").fetchone()[0] == os.getpid()
+
+
+def test_exporting_into_a_folder_or_a_missing_folder_is_a_sentence(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    with pytest.raises(ConfigError, match="is a folder: give a file name"):
+        store.export_csv(tmp_path)
+    with pytest.raises(ConfigError, match="does not exist: create it"):
+        store.export_csv(tmp_path / "missing" / "runs.csv")

@@ -8,16 +8,24 @@
     python -m tl_lessons bench --json bench.json
 
 Every command prints a learner-facing sentence and exits with status 2 when something is
-wrong with its input or the data (a `LessonError`), never a stack trace.
+wrong with its input or the data (a `LessonError`), never a stack trace. Ctrl+C, `kill`
+(SIGTERM) and a closing terminal (SIGHUP) all stop a training the same way: the run is stored
+as "stopped" with the epochs it finished.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import os
 import shlex
+import signal
+import socket
 import sys
+import threading
+from contextlib import contextmanager
 
-from .errors import LessonError
+from .errors import CheckpointError, ConfigError, LessonError
 
 
 def cmd_data(args):
@@ -53,20 +61,55 @@ def overrides(args) -> dict:
 
 
 def run_stream(stream, args, config: dict, label: str):
-    """Follow a fit() stream with a progress bar, recording it unless --no-store."""
-    from .runs import RunStore, record
+    """Follow a fit() stream with a progress bar, recording it unless --no-store.
+
+    A run store that cannot be used does not stop the training: it is said in one line.
+    """
+    from .runs import open_store, record
     from .train import follow
 
     if not args.no_store:
-        store = RunStore()
-        stream = record(stream, store, config, label)
-        print(f"recording the run in {store.path}")
+        store, notice = open_store()
+        if notice:
+            print(f"note: {notice}", file=sys.stderr)
+        else:
+            print(f"recording the run in {store.path}")
+        stream = store_notices_said(record(stream, store, config, label))
     return follow(stream)
 
 
-def cmd_train(args):
-    from . import checkpoints, data, models, train
+def store_notices_said(stream):
+    """Pass the events on, printing the sentence of a run store that failed during the run."""
+    from tqdm.auto import tqdm
 
+    for event in stream:
+        if event.get("store_notice"):
+            tqdm.write(f"note: {event['store_notice']}", file=sys.stderr)  # above the progress bar
+        yield event
+
+
+def check_save(args):
+    """Refuse a --save destination that cannot be written before any data is loaded or trained."""
+    from .checkpoints import check_destination
+
+    if args.save is not None:
+        check_destination(args.save)
+
+
+def save(args, model, **metadata):
+    """Save the trained model to --save; if that fails, keep it elsewhere and say where (exit status 2)."""
+    from .checkpoints import save_with_fallback
+
+    saved, notice = save_with_fallback(args.save, model, command=args.command_line, **metadata)
+    if notice:
+        raise CheckpointError(notice)
+    print(f"saved {saved}")
+
+
+def cmd_train(args):
+    from . import data, models, train
+
+    check_save(args)
     config = dataclasses.replace(train.PRESETS[args.preset], **overrides(args))
     train_set = data.load_dataset(args.data, "train", seed=config.seed)
     test_set = data.load_dataset(args.data, "test", seed=config.seed)
@@ -80,18 +123,18 @@ def cmd_train(args):
     print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
           f"after {history.end.get('elapsed', 0):.0f} s of training")
     if args.save and history.status == "finished":
-        checkpoints.save_checkpoint(
-            args.save, model, arch=config.arch, classes=train_set.classes,
+        save(
+            args, model, arch=config.arch, classes=train_set.classes,
             mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=args.data,
             source=train_set.source, preset=args.preset,
             metrics={"test_accuracy": accuracy, "test_loss": loss, "seconds": history.end.get("elapsed")},
-            command=args.command_line,
         )
-        print(f"saved {args.save}")
 
 
 def cmd_transfer(args):
-    from . import checkpoints, train, transfer_setup
+    from . import train, transfer_setup
+
+    check_save(args)
     from .transfer import describe_text
 
     # Options left out take TransferSetup's defaults (the learning rate: the strategy's tuned one).
@@ -107,31 +150,54 @@ def cmd_transfer(args):
     print(f"{history.status}: validation accuracy {history.final['val_acc']:.2%}" if history.final
           else history.status)
     if args.save and history.status == "finished":
-        checkpoints.save_checkpoint(
-            args.save, model, arch=config.arch, classes=train_set.classes,
+        save(
+            args, model, arch=config.arch, classes=train_set.classes,
             mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=setup.target,
             source=train_set.source, metrics={"val_accuracy": history.final["val_acc"]},
-            arch_options=transfer_setup.source_meta(setup.source).get("arch_options"), command=args.command_line,
+            arch_options=transfer_setup.source_meta(setup.source).get("arch_options"),
         )
-        print(f"saved {args.save}")
 
 
 def cmd_runs(args):
-    from .runs import RunStore
+    from .runs import RunStore, default_path
 
-    store = RunStore()
+    path = default_path()
+    if not path.exists():
+        print(f"no runs yet in {path}")
+        return
+    # Only reading: a store in a read-only folder, or on a full disk, still lists its runs.
+    store = RunStore(path, write=False)
     if args.action == "list":
         rows = store.runs()
         if not rows:
             print(f"no runs yet in {store.path}")
         for run in rows:
-            results = run.get("results") or {}
-            best = results.get("best_val_acc")
+            best = run["results"].get("best_val_acc")
             best = f"{best:.2%}" if isinstance(best, float) else "-"
-            print(f"{run['id']:>4}  {run['status']:<9} {best:>7}  {run['label']}")
+            unreadable = f"  ({' and '.join(run['unreadable'])} unreadable)" if run["unreadable"] else ""
+            print(f"{run['id']:>4}  {run['status']:<11} {best:>7}  {run['label']}{unreadable}")
     else:
         store.export_csv(args.out, args.ids or None)
         print(f"wrote {args.out}")
+
+
+def cmd_check_port(args):
+    """Refuse a busy port before Streamlit starts, naming the next one to try (`make app` runs this)."""
+    with socket.socket(socket.AF_INET6 if ":" in args.address else socket.AF_INET) as probe:
+        # Like Streamlit's server: a port left in TIME_WAIT by a dashboard just stopped is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.address, args.port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"Port {args.port} is already in use (another dashboard, or another `make app`?): stop "
+                    f"that one, or start this one on another port with `make app PORT={args.port + 1}`."
+                ) from None
+            raise ConfigError(
+                f"The dashboard cannot listen on {args.address} port {args.port} ({error.strerror}): "
+                "use the default address (`make app`), or another port, e.g. `make app PORT=8502`."
+            ) from None
 
 
 def cmd_bench(args):
@@ -188,6 +254,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ids", type=int, nargs="*", help="export only these run ids")
     p.set_defaults(run=cmd_runs)
 
+    p = commands.add_parser("check-port", help="check that the dashboard's address and port are free (make app)")
+    p.add_argument("address")
+    p.add_argument("port", type=int)
+    p.set_defaults(run=cmd_check_port)
+
     p = commands.add_parser("bench", help="measure speed and accuracy against the kit's targets")
     p.add_argument("--json", default="bench.json", help="where to write the results")
     p.add_argument("--only", nargs="*", help="run only these sections (e.g. loader probe presets)")
@@ -199,16 +270,72 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that it stops as after Ctrl+C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop(signum, frame):
+    raise Stopped(signum)
+
+
+@contextmanager
+def stopping_on_signals():
+    """SIGTERM and SIGHUP stop the command as Ctrl+C does, instead of killing it on the spot.
+
+    Killed on the spot, a run would stay "running" in the store and a checkpoint being saved
+    would leave its temporary file; stopped, `record` marks the run "stopped" with its epochs
+    and `save_checkpoint` removes the temporary file.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python only delivers signals to the main thread
+        return
+    caught = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, stop) for signum in caught}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def use_thread_setting():
+    """Set torch's CPU threads from $TL_LESSONS_THREADS, as the chapters and the dashboard do."""
+    value = os.environ.get("TL_LESSONS_THREADS")
+    if not value:
+        return
+    import torch
+
+    from .train import cpu_threads
+
+    try:
+        threads = cpu_threads()
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"TL_LESSONS_THREADS must be a whole number of at least 1 (1 on a busy machine), "
+                          f"not {value!r}: change it or unset it.")
+    torch.set_num_threads(threads)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     # The command line that made a saved checkpoint goes into its metadata, to reproduce it.
     words = sys.argv[1:] if argv is None else argv
     args.command_line = " ".join(["python -m tl_lessons", *(shlex.quote(str(word)) for word in words)])
     try:
-        args.run(args)
+        with stopping_on_signals():
+            use_thread_setting()
+            args.run(args)
     except LessonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stopped:
+        print(f"stopped by {stopped}", file=sys.stderr)
+        return 128 + stopped.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,14 +12,21 @@ A tl-lessons checkpoint is a dict that carries all of that beside the weights:
 Loading is safe: `torch.load(..., weights_only=True)` only rebuilds tensors and plain values,
 so a file that smuggles in Python code is refused instead of run.
 
+Saving never loses a trained model: `check_destination` refuses a path that cannot be written
+before any training starts, a failed save removes its temporary file and leaves the older
+checkpoint in place, and `save_with_fallback` keeps the model in the temporary folder when its
+destination fails after all (a full disk), saying where.
+
     >>> save_checkpoint("probe.pt", model, arch="fastnet", classes=train_set.classes,
     ...                 mean=train_set.mean, std=train_set.std, dataset="cifar100",
     ...                 source="linear probe on the CIFAR-10 FastNet")
     >>> model, meta = load_checkpoint("probe.pt")
 """
 
+import errno
 import os
 import pickle
+import secrets
 import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
@@ -76,19 +83,89 @@ def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, da
     }
     if command is not None:
         checkpoint["command"] = str(command)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = check_destination(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, "wb") as file:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open with 0o666 lets the umask decide the file's mode, as for any file the user makes
+        # (tempfile.mkstemp would make it readable by its owner only).
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
+    except BaseException as error:  # a full disk, Ctrl+C, SIGTERM (the command line raises it)
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, (OSError, RuntimeError)):
+            raise not_saved(path, error) from error
         raise
     return path
+
+
+def check_destination(path) -> Path:
+    """The checkpoint path as a Path, or CheckpointError when a checkpoint cannot be written there.
+
+    Checked before training, so that a wrong path costs seconds, not a training run. Writes
+    nothing (a probe file is removed at once); a full disk only shows when saving.
+
+    >>> check_destination("runs/fastnet.pt")
+    PosixPath('runs/fastnet.pt')
+    """
+    if path is None or not str(path).strip():
+        raise CheckpointError("The checkpoint path is empty: give a file name, for example my_model.pt.")
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: give a file name inside it, for example {path / 'model.pt'}.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folders that do not exist yet are made when saving
+    if not folder.is_dir():
+        raise CheckpointError(f"Cannot save to {path}: {folder} is a file, not a folder. Choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CheckpointError(
+            f"Cannot save to {path}: the folder {folder} cannot be written ({error.strerror}). "
+            "Choose a folder you can write to."
+        ) from error
+    return path
+
+
+def not_saved(path: Path, error: Exception) -> CheckpointError:
+    """The error for a save that failed while writing."""
+    if isinstance(error, OSError) and error.errno != errno.ENOSPC:
+        why = error.strerror or str(error)
+    elif isinstance(error, OSError):
+        why = "the disk is full"
+    else:  # torch.save reports a failed write, typically a full disk, as "[enforce fail at ...]"
+        why = "the file could not be written; is the disk full?"
+    return CheckpointError(
+        f"Could not save the checkpoint to {path} ({why}): free some space there, or choose another "
+        "file. An older file at that path is left as it was."
+    )
+
+
+def save_with_fallback(path, model: nn.Module, **metadata) -> tuple[Path, str | None]:
+    """Save like `save_checkpoint`; if that fails, save into the temporary folder and say so.
+
+    Returns (where the checkpoint is, None) or (the fall-back file, the sentence to show).
+    A model trained for minutes is not lost because its destination failed at the very end.
+
+    >>> saved, notice = save_with_fallback("my_model.pt", model, arch="fastnet", classes=ds.classes,
+    ...                                    mean=ds.mean, std=ds.std, dataset="cifar10", source="preset quick")
+    """
+    try:
+        return save_checkpoint(path, model, **metadata), None
+    except CheckpointError as error:
+        path = Path(path)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        fallback = Path(tempfile.gettempdir()) / f"{path.stem}-{stamp}{path.suffix or '.pt'}"
+        try:
+            save_checkpoint(fallback, model, **metadata)
+        except CheckpointError as second:
+            raise CheckpointError(f"{error} Saving it to {fallback} instead failed too: {second}") from second
+        return fallback, f"{error} The trained model was saved to {fallback} instead: move it where you want it."
 
 
 def load_checkpoint(path, arch: str | None = None, num_classes: int | None = None,

@@ -17,7 +17,6 @@ import numbers
 import os
 import pickle
 import tarfile
-import urllib.error
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tl_lessons import downloads
 from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
 from tl_lessons.imageset import DISPLAY_NAMES, ImageSet
 from tl_lessons.synthetic import make_synthetic
@@ -65,6 +65,17 @@ def data_dir(root=None) -> Path:
     if os.environ.get("TL_LESSONS_DATA"):
         return Path(os.environ["TL_LESSONS_DATA"]).expanduser()
     return REPO_ROOT / "data"
+
+
+def _data_folder(root) -> Path:
+    """`data_dir(root)`, refusing a path that is a file (a typo in TL_LESSONS_DATA, say)."""
+    folder = data_dir(root)
+    if folder.exists() and not folder.is_dir():
+        raise DataUnavailableError(
+            f"{folder} is a file, not a folder: set TL_LESSONS_DATA (or root=) to the folder that holds "
+            "cifar-10-batches-py/ and cifar-100-python/, or to an empty folder to download them into."
+        )
+    return folder
 
 
 @dataclass(frozen=True)
@@ -136,30 +147,29 @@ def cifar_available(name: str, root=None) -> bool:
 def download_cifar(name: str, root=None) -> Path:
     """Download (unless already there) and unpack the official md5-checked archive; returns the folder.
 
+    The download gives up after `downloads.TIMEOUT_S` seconds of silence, `downloads.TRIES` times.
+
     >>> download_cifar("cifar10")   # needs the network once, about 170 MB
     """
-    from torchvision.datasets.utils import check_integrity, download_url, extract_archive
+    from torchvision.datasets.utils import extract_archive
 
     _check_cifar_name(name)
     files = cifar_files(name)
-    root = data_dir(root)
+    root = _data_folder(root)
     archive = root / files.archive
     command = DOWNLOAD_HINT.format(name=name)
     # An archive that is already here and intact (downloaded before, or copied in by hand)
     # is unpacked without touching the network.
-    if not check_integrity(str(archive), files.archive_md5):
+    if not (archive.is_file() and file_md5(archive) == files.archive_md5):
         try:
             root.mkdir(parents=True, exist_ok=True)
-            download_url(files.url, str(root), filename=files.archive, md5=files.archive_md5)
-        except (urllib.error.URLError, OSError) as err:
+            downloads.download(files.url, archive, checksum=("md5", files.archive_md5))
+        except OSError as err:
             raise DataUnavailableError(
-                f"Could not download {DISPLAY_NAMES[name]} from {files.url} ({err}): check the internet "
-                f"connection and run `{command}` again, or copy {files.archive} (or the extracted "
-                f"{files.folder}/ folder) into {root} by hand, or set TL_LESSONS_DATA to a folder that holds it."
-            ) from err
-        except RuntimeError as err:  # torchvision's "File not found or corrupted." after a bad download
-            raise CorruptDataError(
-                f"The downloaded {archive} does not match the official checksum: delete it and run `{command}` again."
+                f"Could not download {DISPLAY_NAMES[name]} from {files.url} into {root} ({err}): check the "
+                f"internet connection and the free space there, then run `{command}` again. Or download "
+                f"{files.url} another way (a browser) and put {files.archive} into {root}, or copy the "
+                f"extracted {files.folder}/ folder there, or set TL_LESSONS_DATA to a folder that holds it."
             ) from err
     try:
         extract_archive(str(archive), str(root))
@@ -175,38 +185,52 @@ def download_cifar(name: str, root=None) -> Path:
 # Checksums
 # ---------------------------------------------------------------------------------------
 
-# md5 digests, keyed by (path, size, modification time): hashing CIFAR-10's 180 MB takes about
-# half a second, so each file is hashed once, not on every load. The digests are also stored
-# beside the files (MD5_CACHE_FILE), so that a new Python process need not hash them again.
-MD5_CACHE_FILE = ".tl_lessons_md5.json"
-_MD5_CACHE: dict[tuple[str, int, int], str] = {}
+# md5 digests: hashing CIFAR-10's 180 MB takes about half a second, so each file is hashed once,
+# not on every load. The digests are also stored beside the files (MD5_CACHE_FILE), so that a new
+# Python process need not hash them again. A digest is used only while the file looks untouched
+# since it was hashed: same size and modification time, and the same change time and inode, which,
+# unlike the modification time, a copy (`cp -p`, tar, rsync) or `touch` cannot set back.
+# (Earlier versions kept size, mtime and digest in ".tl_lessons_md5.json" and cannot read more
+# values: a file of its own keeps both working on one data folder.)
+MD5_CACHE_FILE = ".tl_lessons_checksums.json"
+_MD5_CACHE: dict[tuple, str] = {}
 # Folders already warned about, so a notebook that loads CIFAR ten times warns once.
 _WARNED_FOLDERS: set[str] = set()
 
 
+def _identity(stat: os.stat_result) -> list[int]:
+    """What must not have changed since a file was hashed for its cached digest to hold."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
 def _stored_digests(folder: Path) -> dict:
+    """{file name: identity + [digest]} from the side cache; anything not of that shape is ignored."""
     try:
-        return json.loads((folder / MD5_CACHE_FILE).read_text())
+        stored = json.loads((folder / MD5_CACHE_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(stored, dict):
+        return {}
+    return {name: entry for name, entry in stored.items()
+            if isinstance(entry, list) and len(entry) == 5 and isinstance(entry[4], str)}
 
 
 def file_md5(path) -> str:
-    """The md5 hex digest of a file, cached by (path, size, mtime): `file_md5("data/x.tar.gz")`."""
+    """The md5 hex digest of a file, hashed again whenever the file may have changed: `file_md5("data/x.tar.gz")`."""
     path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    identity = _identity(path.stat())
+    key = (str(path), *identity)
     if key in _MD5_CACHE:
         return _MD5_CACHE[key]
     stored = _stored_digests(path.parent)
-    size, mtime, digest = stored.get(path.name, (None, None, None))
-    if (size, mtime) != (stat.st_size, stat.st_mtime_ns):
+    *hashed, digest = stored.get(path.name, [None] * 5)
+    if hashed != identity:
         md5 = hashlib.md5()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 md5.update(chunk)
         digest = md5.hexdigest()
-        stored[path.name] = (stat.st_size, stat.st_mtime_ns, digest)
+        stored[path.name] = [*identity, digest]
         try:
             (path.parent / MD5_CACHE_FILE).write_text(json.dumps(stored))
         except OSError:
@@ -305,21 +329,36 @@ def _read_pickle(path: Path, name: str) -> dict:
     return content
 
 
-def _read_batch(path: Path, name: str, label_keys: tuple[str, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Pixels (N, 3, 32, 32) uint8 and one int64 tensor per key in `label_keys`."""
+def _read_batch(path: Path, name: str, classes: dict[str, list[str]]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Pixels (N, 3, 32, 32) uint8 and one int64 tensor per label key in `classes` (key -> class names)."""
     content = _read_pickle(path, name)
     data = content.get("data")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise _corrupt(path, name, "its 'data' entry is not a uint8 array of 3,072 values per image")
     labels = []
-    for key in label_keys:
-        if len(content.get(key, ())) != len(data):
+    for key, names in classes.items():
+        values = content.get(key)
+        if not isinstance(values, (list, tuple, np.ndarray)) or len(values) != len(data):
             raise _corrupt(path, name, f"its '{key}' entry does not have one label per image")
-        labels.append(torch.tensor(content[key], dtype=torch.int64))
+        labels.append(_class_numbers(path, name, key, values, len(names)))
     # Each row is already channel-major (1,024 red, then green, then blue values), so a reshape
     # is the whole conversion; the copy makes the tensor writable and owned by torch.
     images = torch.from_numpy(data.copy()).reshape(-1, 3, 32, 32)
     return images, labels
+
+
+def _class_numbers(path: Path, name: str, key: str, values: list, num_classes: int) -> torch.Tensor:
+    """The labels of one batch file as int64, each a whole number from 0 to num_classes - 1.
+
+    Anything else (a string, a float, a number past the class names) means the file is corrupt:
+    converting it anyway would fail deep inside torch, or silently truncate 3.7 to 3.
+    """
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < num_classes:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            raise _corrupt(path, name, f"its '{key}' entry holds {shown}, which is not a class number "
+                                       f"from 0 to {num_classes - 1}")
+    return torch.tensor(values, dtype=torch.int64)
 
 
 def _read_names(path: Path, name: str, key: str) -> list[str]:
@@ -334,7 +373,7 @@ def _locate(name: str, split: str, root, download: bool) -> Path:
     if split not in SPLITS:
         raise ConfigError(f"Unknown split {split!r}: choose 'train' or 'test'.")
     files = cifar_files(name)
-    root = data_dir(root)
+    root = _data_folder(root)
     folder = root / files.folder
     if not cifar_available(name, root):
         archive = root / files.archive
@@ -351,16 +390,20 @@ def _locate(name: str, split: str, root, download: bool) -> Path:
     return folder
 
 
-def _load_cifar(name: str, split: str, root, download: bool, label_keys: tuple[str, ...]):
-    """(meta file path, images, one label tensor per key, source sentence) of one split."""
+def _load_cifar(name: str, split: str, root, download: bool, names: dict[str, str]):
+    """(images, one label tensor and one list of class names per label key, source sentence) of one split.
+
+    `names` maps each label key of the batch files to the key of its class names in the meta file.
+    """
     folder = _locate(name, split, root, download)
     files = cifar_files(name)
-    parts = [_read_batch(folder / file, name, label_keys) for file in files.files(split)]
+    classes = {key: _read_names(folder / files.meta_file, name, names_key) for key, names_key in names.items()}
+    parts = [_read_batch(folder / file, name, classes) for file in files.files(split)]
     images = torch.cat([images for images, _ in parts]) if len(parts) > 1 else parts[0][0]
-    labels = [torch.cat([part_labels[i] for _, part_labels in parts]) for i in range(len(label_keys))]
+    labels = [torch.cat([part_labels[i] for _, part_labels in parts]) for i in range(len(names))]
     mismatched = mismatched_files(name, folder.parent)
     _warn_once(name, folder, mismatched)
-    return folder / files.meta_file, images, labels, _source_sentence(name, split, folder, mismatched, len(images))
+    return images, labels, list(classes.values()), _source_sentence(name, split, folder, mismatched, len(images))
 
 
 def load_cifar10(split: str = "train", root=None, download: bool = False) -> ImageSet:
@@ -368,9 +411,7 @@ def load_cifar10(split: str = "train", root=None, download: bool = False) -> Ima
 
     >>> test = load_cifar10("test")
     """
-    meta, images, (labels,), source = _load_cifar("cifar10", split, root, download, ("labels",))
-    classes = _read_names(meta, "cifar10", "label_names")
-    _check_labels(labels, classes, meta, "cifar10")
+    images, (labels,), (classes,), source = _load_cifar("cifar10", split, root, download, {"labels": "label_names"})
     return ImageSet(images, labels, classes, "cifar10", split, source, CIFAR10_MEAN, CIFAR10_STD)
 
 
@@ -379,22 +420,14 @@ def load_cifar100(split: str = "train", root=None, download: bool = False) -> Im
 
     >>> train = load_cifar100("train"); train.coarse_classes[train.coarse_labels[0]]
     """
-    meta, images, (labels, coarse), source = _load_cifar(
-        "cifar100", split, root, download, ("fine_labels", "coarse_labels")
+    images, (labels, coarse), (classes, coarse_classes), source = _load_cifar(
+        "cifar100", split, root, download,
+        {"fine_labels": "fine_label_names", "coarse_labels": "coarse_label_names"},
     )
-    classes = _read_names(meta, "cifar100", "fine_label_names")
-    coarse_classes = _read_names(meta, "cifar100", "coarse_label_names")
-    _check_labels(labels, classes, meta, "cifar100")
-    _check_labels(coarse, coarse_classes, meta, "cifar100")
     return ImageSet(
         images, labels, classes, "cifar100", split, source, CIFAR100_MEAN, CIFAR100_STD,
         coarse_labels=coarse, coarse_classes=coarse_classes,
     )
-
-
-def _check_labels(labels: torch.Tensor, classes: list[str], meta: Path, name: str) -> None:
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise _corrupt(meta, name, f"the labels run past its {len(classes)} class names")
 
 
 def data_status(root=None) -> list[dict]:
@@ -404,7 +437,7 @@ def data_status(root=None) -> list[dict]:
     [True, False]
     """
     rows = []
-    root = data_dir(root)
+    root = _data_folder(root)
     for name in ("cifar10", "cifar100"):
         files = cifar_files(name)
         available = cifar_available(name, root)

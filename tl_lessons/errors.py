@@ -57,3 +57,7 @@ def is_whole_number(value) -> bool:
     (True, False)
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class RunStoreError(LessonError):
+    """The run store cannot be opened, read or written; training goes on without storing the run."""

@@ -14,12 +14,12 @@ read (`stem`, `stage1`, ..., `head`). The last stage is always `head` and always
 from collections import OrderedDict
 import os
 from pathlib import Path
-import pickle
 
 import torch
 from torch import nn
 import torchvision
 
+from tl_lessons import downloads
 from tl_lessons.errors import ConfigError, WeightsUnavailableError
 
 
@@ -214,17 +214,27 @@ def imagenet_resnet18(num_classes=10, pretrained=True):
 
 
 def _imagenet_weights(weights):
-    """The state dict of torchvision `weights`, with learner-facing errors instead of tracebacks."""
+    """The state dict of torchvision `weights`, downloaded once into torch's cache, with learner-facing errors.
+
+    The download gives up after `downloads.TIMEOUT_S` seconds of silence, `downloads.TRIES` times,
+    and keeps the file only if it matches the checksum in its name, as torch's own download does.
+    """
     cache = Path(torch.hub.get_dir()) / "checkpoints"
+    file = cache / os.path.basename(weights.url)
+    if not file.is_file():
+        match = torch.hub.HASH_REGEX.search(file.name)  # "resnet18-f37072fd.pth": sha256 starts f37072fd
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            downloads.download(weights.url, file, checksum=("sha256", match.group(1)) if match else None)
+        except OSError as error:
+            raise WeightsUnavailableError(
+                f"The ImageNet weights of ResNet-18 are not cached in {cache} and could not be downloaded "
+                f"from {weights.url} ({error}): connect to the network and try again, or download that "
+                f"address another way (a browser) and put it into {cache} (set TORCH_HOME to choose "
+                "another folder).") from None
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except OSError as error:   # urllib's URLError is an OSError: no network, DNS, refused...
-        raise WeightsUnavailableError(
-            f"The ImageNet weights of ResNet-18 are not cached in {cache} and could not be "
-            f"downloaded ({error}): connect to the network once so that torch can save them "
-            f"there (set TORCH_HOME to choose another folder), then try again.") from None
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        file = cache / os.path.basename(weights.url)
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or damaged file: torch.load has no single error for these
         raise WeightsUnavailableError(
             f"The cached ImageNet weights {file} could not be read ({error}): delete that file "
             f"and try again with the network on to download a fresh copy.") from None

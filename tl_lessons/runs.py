@@ -15,21 +15,41 @@ SQLite is a single file that needs no server. Two habits make it safe to share:
     >>> store = RunStore("runs/runs.sqlite")
     >>> for event in record(fit(model, train_set, val_set), store, config, "linear probe"):
     ...     print(event["kind"])
+
+Losing a learner's work is worse than not storing a run, so faults are handled like this:
+
+* **A store that cannot be used** (a read-only or damaged file, a full disk, a store made by a
+  newer tl-lessons) raises `RunStoreError` when it is opened, with a sentence that says what to
+  do, and the file is left exactly as it was. `open_store` then hands out a store in memory
+  instead, so training goes on.
+* **A store that fails during a run** does not stop the run: `record` keeps passing the events
+  on and tells, once, that the rest of the run is not stored.
+* **A run whose process died** (killed, or the computer stopped) cannot close itself. Each run
+  remembers the process recording it, so a "running" run whose process is gone reads as
+  "interrupted", with the epochs it stored.
 """
 
 import csv
 import dataclasses
 import json
 import os
+import socket
 import sqlite3
+import threading
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from tl_lessons.errors import ConfigError, RunStoreError
+
 STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+# Never stored: how a "running" run reads once the process that recorded it has gone.
+INTERRUPTED = "interrupted"
 BUSY_TIMEOUT_S = 30.0
 # Step events are written in batches: one commit per event would cost a disk sync each.
 FLUSH_EVERY_S = 1.0
+# The path that asks for a store in memory, as with sqlite3.connect(":memory:").
+MEMORY = ":memory:"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -52,6 +72,19 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, kind, id);
 """
+
+# The layout's version lives in SQLite's `user_version`. MIGRATIONS[v] brings a store of version
+# v to v + 1; a new store is made with SCHEMA and then every migration, so old and new end alike.
+MIGRATIONS = [
+    # 1: the process recording each run, to tell a run in progress from one whose process died.
+    "ALTER TABLE runs ADD COLUMN pid INTEGER; ALTER TABLE runs ADD COLUMN host TEXT; "
+    "ALTER TABLE runs ADD COLUMN process_start TEXT;",
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+# The columns this version fills when it adds a row. A store with another required column (one
+# a later version added) would refuse every new row, so it is refused when opened instead.
+RUN_COLUMNS = ("label", "created", "config", "status", "pid", "host", "process_start")
+EVENT_COLUMNS = ("run_id", "kind", "step", "epoch", "payload")
 
 
 def default_path() -> Path:
@@ -86,43 +119,134 @@ def to_json(value) -> str:
 class RunStore:
     """A SQLite file of training runs and their events.
 
+    `RunStoreError` when the file cannot be used, before anything is written to it.
+    `write=False` only reads (and so also reads a store in a read-only folder);
+    `RunStore(":memory:")` keeps its runs in memory until the program ends.
+
     >>> store = RunStore()            # $TL_LESSONS_RUNS or <repo>/runs/runs.sqlite
     >>> [run["label"] for run in store.runs()]
     """
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, write: bool = True):
+        if path == MEMORY:
+            self.path = None
+            # One connection for the store's life (a second would see another, empty database),
+            # shared by threads one at a time.
+            self._memory = sqlite3.connect(MEMORY, check_same_thread=False)
+            self._memory.row_factory = sqlite3.Row
+            self._memory_lock = threading.Lock()
+            self._prepare()
+            return
+        self._memory = None
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise RunStoreError(
+                f"The run store {self.path} is a folder, not a run store file: move it aside, or set "
+                f"TL_LESSONS_RUNS to a file such as {self.path / 'runs.sqlite'}."
+            )
+        self._uri = self.path.resolve().as_uri()  # reading adds ?mode=ro (or ?immutable=1)
+        if write:
+            self._make()
+        else:
+            self._open_for_reading()
+
+    def _make(self):
+        """Open the file for writing, making it (and its folder) when it is not there yet."""
+        existed = self.path.exists()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunStoreError(
+                f"The folder {self.path.parent} for the run store cannot be made ({error.strerror}): "
+                "set TL_LESSONS_RUNS to a file in a folder you can write to."
+            ) from error
+        try:
+            self._prepare()
+        except RunStoreError:
+            if not existed:  # a store this call began to make (on a full disk, say): leave nothing behind
+                for leftover in (self.path, *sidecars(self.path)):
+                    leftover.unlink(missing_ok=True)
+            raise
+
+    def _prepare(self):
+        """Check that the store can be used, then make its tables or bring an older layout up to date.
+
+        The checks come first and only read, so a store that cannot be used is left untouched.
+        """
         with self.connect() as db:
+            read_where_runs_are_written(db)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RunStoreError(
+                    f"The run store {self.path} was written by a newer tl-lessons (layout {version}; this "
+                    f"one knows up to {SCHEMA_VERSION}): upgrade tl-lessons, or set TL_LESSONS_RUNS to another file."
+                )
+            check_columns(db, self.path)
             # WAL is a property of the file: set once, every later connection uses it.
             db.execute("PRAGMA journal_mode=WAL")
+            if version == SCHEMA_VERSION:
+                # Prove that the file can be written before a run counts on it, without changing it.
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(f"PRAGMA user_version = {version}")
+                db.rollback()
+                return
             db.executescript(SCHEMA)
+            for step in range(version, SCHEMA_VERSION):
+                # One transaction per step: a step is done completely or not at all.
+                db.executescript(f"BEGIN; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
+
+    def _open_for_reading(self):
+        """Open the file read-only; where that fails (a read-only folder, a full disk), read it as it is."""
+        for mode in ("mode=ro", "immutable=1"):
+            self._uri = f"{self.path.resolve().as_uri()}?{mode}"
+            try:
+                with self.connect() as db:
+                    db.execute("SELECT count(*) FROM runs").fetchone()
+                return
+            except RunStoreError:
+                # Reading a WAL store takes a "-shm" file beside it, which a read-only folder or a
+                # full disk cannot hold. Without one, nobody can be writing the store either, so
+                # "immutable" may read the file as it is on disk.
+                if mode != "mode=ro" or not self.path.is_file():
+                    raise
 
     @contextmanager
     def connect(self):
         """One short-lived connection, committed on success and always closed.
 
+        SQLite's errors come out as `RunStoreError` sentences.
+
         >>> with store.connect() as db: db.execute("SELECT count(*) FROM runs").fetchone()
         """
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+        try:
+            with self._connection() as db, db:  # `with db`: commit at the end, roll back on error
+                yield db
+        except sqlite3.Error as error:
+            raise store_problem(error, self.path) from error
+
+    @contextmanager
+    def _connection(self):
+        if self._memory is not None:
+            with self._memory_lock:
+                yield self._memory
+            return
+        with closing(sqlite3.connect(self._uri, uri=True, timeout=BUSY_TIMEOUT_S)) as db:
             db.row_factory = sqlite3.Row
             db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             # In WAL mode NORMAL never corrupts the file; it only skips a disk sync per commit.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            with db:  # a transaction: commit at the end, roll back on error
-                yield db
+            yield db
 
     def start(self, config, label: str) -> int:
-        """Create a run in status "running" and return its id.
+        """Create a run in status "running", owned by this process, and return its id.
 
         >>> run_id = store.start({"lr": 0.1, "strategy": "linear_probe"}, "probe lr 0.1")
         """
+        pid = os.getpid()
+        values = (label, time.time(), to_json(config), "running", pid, socket.gethostname(), process_start(pid))
         with self.connect() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (label, created, config, status) VALUES (?, ?, ?, 'running')",
-                (label, time.time(), to_json(config)),
-            )
+            cursor = db.execute(insert("runs", RUN_COLUMNS), values)
             return cursor.lastrowid
 
     def log(self, run_id: int, event: dict):
@@ -139,9 +263,7 @@ class RunStore:
         """
         rows = [(run_id, e["kind"], e.get("step"), e.get("epoch"), to_json(e)) for e in events]
         with self.connect() as db:
-            db.executemany(
-                "INSERT INTO events (run_id, kind, step, epoch, payload) VALUES (?, ?, ?, ?, ?)", rows
-            )
+            db.executemany(insert("events", EVENT_COLUMNS), rows)
 
     def finish(self, run_id: int, status: str, results: dict, message: str = ""):
         """Close a run with its final status ("finished", "stopped", "diverged", "failed").
@@ -164,7 +286,7 @@ class RunStore:
         """
         with self.connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
-        return [run_as_dict(row) for row in rows]
+            return [as_run(row, db) for row in rows]
 
     def get(self, run_id: int) -> dict:
         """One run as a dict; KeyError if there is none with that id.
@@ -174,9 +296,9 @@ class RunStore:
         """
         with self.connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"There is no run {run_id} in {self.path}.")
-        return run_as_dict(row)
+            if row is None:
+                raise KeyError(f"There is no run {run_id} in {self.path or 'this store'}.")
+            return as_run(row, db)
 
     def events(self, run_id: int, kind: str | None = None) -> list[dict]:
         """The stored events of a run, in the order they happened; only one kind if given.
@@ -184,12 +306,8 @@ class RunStore:
         >>> [e["val_acc"] for e in store.events(run_id, "epoch")]
         [0.52]
         """
-        query, params = "SELECT payload FROM events WHERE run_id = ?", [run_id]
-        if kind is not None:
-            query, params = query + " AND kind = ?", params + [kind]
         with self.connect() as db:
-            rows = db.execute(query + " ORDER BY id", params).fetchall()
-        return [json.loads(row["payload"]) for row in rows]
+            return stored_events(db, run_id, kind)
 
     def delete(self, run_id: int):
         """Remove a run and its events.
@@ -208,6 +326,8 @@ class RunStore:
 
         >>> store.export_csv("runs.csv")
         """
+        if isinstance(path_or_file, (str, os.PathLike)):
+            check_export_path(Path(path_or_file))
         runs = self.runs()[::-1]
         if run_ids is not None:
             wanted = set(run_ids)
@@ -226,10 +346,97 @@ class RunStore:
                 rows.append(row)
         columns = run_columns + epoch_columns + [f"config.{key}" for key in sorted(config_columns)]
         if isinstance(path_or_file, (str, os.PathLike)):
-            with open(path_or_file, "w", newline="", encoding="utf-8") as file:
-                write_rows(file, columns, rows)
+            try:
+                with open(path_or_file, "w", newline="", encoding="utf-8") as file:
+                    write_rows(file, columns, rows)
+            except OSError as error:
+                raise ConfigError(f"Could not write {path_or_file} ({error.strerror}): choose another file "
+                                  "or free some space.") from error
         else:
             write_rows(path_or_file, columns, rows)
+
+
+def check_export_path(path: Path):
+    """A CSV file name in a folder that exists, or ConfigError saying what to give instead."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder: give a file name for the CSV, for example {path / 'runs.csv'}.")
+    if not path.parent.is_dir():
+        raise ConfigError(f"The folder {path.parent} does not exist: create it first, or give a CSV file "
+                          "in a folder that exists.")
+
+
+def insert(table: str, columns: tuple[str, ...]) -> str:
+    """The INSERT statement of `columns` into `table`, with one ? per value."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def sidecars(path: Path) -> list[Path]:
+    """The files SQLite keeps beside a WAL store while it is open: its log and shared memory."""
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def read_where_runs_are_written(db):
+    """Read the pages a new run touches, so that a damaged store fails here, before any write.
+
+    SQLite raises on the first damaged page it reads. (PRAGMA quick_check would read every page,
+    which takes longer the more runs a learner keeps: here only the runs table and the end of the
+    events are read.)
+    """
+    tables = {row["name"] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "runs" in tables:
+        db.execute("SELECT count(*) FROM runs").fetchone()
+    if "events" in tables:
+        db.execute("SELECT * FROM events ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def check_columns(db, path):
+    """RunStoreError for a required column (NOT NULL, no default) that this version never fills."""
+    for table, known in (("runs", RUN_COLUMNS), ("events", EVENT_COLUMNS)):
+        for column in db.execute(f"PRAGMA table_info({table})"):
+            if column["notnull"] and column["dflt_value"] is None and not column["pk"] \
+                    and column["name"] not in known:
+                raise RunStoreError(
+                    f"The run store {path} was written by another version of tl-lessons (its {table} "
+                    f"need a value for '{column['name']}', which this one does not know): upgrade "
+                    "tl-lessons, or set TL_LESSONS_RUNS to another file."
+                )
+
+
+def damaged(path, why: str) -> RunStoreError:
+    """The error for a store file SQLite cannot read."""
+    name = path.name if path else "runs.sqlite"
+    return RunStoreError(
+        f"The run store {path} is damaged ({why}): move it aside (for example rename it to "
+        f"{name}.broken) so that a new one is made, or set TL_LESSONS_RUNS to another file."
+    )
+
+
+def store_problem(error: sqlite3.Error, path) -> RunStoreError:
+    """The learner's sentence for an error SQLite raised on the store at `path`."""
+    # Python 3.11 names the error (SQLITE_FULL, ...); older ones only have the message's words.
+    code, text = getattr(error, "sqlite_errorname", ""), str(error)
+    elsewhere = "or set TL_LESSONS_RUNS to another file"
+    if code.startswith("SQLITE_READONLY") or "readonly" in text:
+        return RunStoreError(f"The run store {path} cannot be written (it or its folder is read-only): make it "
+                             f"writable, {elsewhere} in a folder you can write to.")
+    if code.startswith("SQLITE_FULL") or "disk is full" in text:
+        return RunStoreError(f"The disk holding the run store {path} is full: free some space there, "
+                             f"{elsewhere} on another disk.")
+    if code.startswith("SQLITE_IOERR") or "disk I/O" in text:
+        return RunStoreError(f"The run store {path} could not be written to its disk ({text}; is the disk "
+                             f"full?): free some space there, {elsewhere} on another disk.")
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
+        return damaged(path, text)
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return RunStoreError(f"The run store {path} stayed locked by another program for {BUSY_TIMEOUT_S:.0f} s: "
+                             f"let its run (in a notebook or the dashboard) finish, {elsewhere}.")
+    if code.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        if path is not None and path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+            return RunStoreError(f"The run store {path} cannot be written (its folder is read-only): make "
+                                 f"{path.parent} writable, {elsewhere} in a folder you can write to.")
+        return RunStoreError(f"The run store {path} cannot be opened: check that its folder exists and can be "
+                             f"written, {elsewhere}.")
+    return RunStoreError(f"The run store {path} cannot be used ({text}): move it aside, {elsewhere}.")
 
 
 def write_rows(file, columns, rows):
@@ -239,12 +446,87 @@ def write_rows(file, columns, rows):
     writer.writerows(rows)
 
 
+def decoded(text):
+    """A JSON text as Python values, or None when it is not JSON (a damaged row)."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def run_as_dict(row) -> dict:
-    """A runs-table row as a dict, with config and results decoded from JSON."""
+    """A runs-table row as a dict, with config and results decoded from JSON.
+
+    A value that is not a JSON object (a damaged row, another program's) reads as {} and is named
+    in "unreadable", so that one bad row does not hide the others.
+    """
     run = dict(row)
+    run["unreadable"] = []
     for key in ("config", "results"):
-        run[key] = json.loads(run[key])
+        run[key] = decoded(run[key])
+        if not isinstance(run[key], dict):
+            run["unreadable"].append(key)
+            run[key] = {}
     return run
+
+
+def stored_events(db, run_id: int, kind: str | None = None) -> list[dict]:
+    """The events of a run in the order they happened, skipping any that cannot be read."""
+    query, params = "SELECT payload FROM events WHERE run_id = ?", [run_id]
+    if kind is not None:
+        query, params = query + " AND kind = ?", params + [kind]
+    events = [decoded(row["payload"]) for row in db.execute(query + " ORDER BY id", params)]
+    return [event for event in events if isinstance(event, dict)]
+
+
+def as_run(row, db) -> dict:
+    """A runs-table row as a dict; a "running" run whose process has gone reads as "interrupted"."""
+    run = run_as_dict(row)
+    if run["status"] == "running" and recorder_gone(run):
+        run["status"] = INTERRUPTED
+        run["results"] = {**summary(stored_events(db, run["id"], "epoch")), **run["results"]}
+        run["message"] = (f"The process that recorded this run (pid {run['pid']}) ended without closing it "
+                          "(it was killed, or the computer stopped); the epochs it stored are kept.")
+    return run
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux), or None when it has ended.
+
+    Process ids are reused, so a pid names one process only together with its start time.
+    Systems without /proc (macOS, Windows) give None.
+
+    >>> process_start(os.getpid())
+    '1234567'
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 of proc(5), counted after the command name (which may hold spaces and brackets).
+    state, *fields = stat.rsplit(")", 1)[1].split()
+    return None if state == "Z" else fields[18]  # "Z": a zombie has ended, only its exit status is left
+
+
+def recorder_gone(run: dict) -> bool:
+    """True when the process that recorded `run` has certainly ended.
+
+    Only a process on this computer can be checked; a run from an older store (no owner) or from
+    another computer is never called gone.
+    """
+    if run.get("pid") is None or run.get("host") != socket.gethostname():
+        return False
+    if run.get("process_start") is not None:
+        return process_start(run["pid"]) != run["process_start"]
+    if os.name != "posix":
+        return False  # os.kill(pid, 0) would end the process on Windows, not just look for it
+    try:
+        os.kill(run["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, run by another user
+        pass
+    return False
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -278,6 +560,40 @@ def summary(epochs: list[dict]) -> dict:
     }
 
 
+class StoredRun:
+    """One run being written into a store, until the store fails; after that it writes nothing.
+
+    Every write that fails is a `RunStoreError`; the first one becomes `notice`, the sentence that
+    tells the learner the rest of the run is not stored.
+    """
+
+    def __init__(self, store: RunStore, config, label: str):
+        self.store, self.notice, self.told = store, None, False
+        self.run_id = self.keep(store.start, config, label)
+
+    def keep(self, write, *args):
+        if self.notice is None:
+            try:
+                return write(*args)
+            except RunStoreError as error:
+                self.notice = f"{error} The rest of this run is not stored; training goes on."
+        return None
+
+    def log(self, events: list[dict]):
+        if events:
+            self.keep(self.store.log_many, self.run_id, events)
+
+    def finish(self, status: str, results: dict, message: str = ""):
+        self.keep(self.store.finish, self.run_id, status, results, message)
+
+    def news(self) -> dict:
+        """{"store_notice": sentence} once, on the first event after the store failed; else {}."""
+        if self.notice is None or self.told:
+            return {}
+        self.told = True
+        return {"store_notice": self.notice}
+
+
 def record(stream, store: RunStore, config, label: str):
     """Pass a `fit()` stream through unchanged while storing it as a run.
 
@@ -285,12 +601,13 @@ def record(stream, store: RunStore, config, label: str):
     on carries the new run's id as "run_id". The run ends as the stream's "end" event says;
     if the stream raises, the run is marked "failed" with the error and the error goes on;
     if the consumer stops early (breaks out of the loop), the run is marked "stopped" and
-    keeps the epochs it has.
+    keeps the epochs it has. If the store fails, training goes on unstored: the next event
+    carries a "store_notice" sentence saying so.
 
     >>> for event in record(fit(model, train_set), RunStore(), config, "scratch"):
     ...     pass
     """
-    run_id = store.start(config, label)
+    run = StoredRun(store, config, label)
     pending, epochs, last_flush = [], [], time.monotonic()
     ended = False
     try:
@@ -299,29 +616,44 @@ def record(stream, store: RunStore, config, label: str):
             if event["kind"] == "epoch":
                 epochs.append(event)
             if event["kind"] != "step" or time.monotonic() - last_flush > FLUSH_EVERY_S:
-                store.log_many(run_id, pending)
+                run.log(pending)
                 pending, last_flush = [], time.monotonic()
             if event["kind"] == "end":
                 results = {**summary(epochs), **{k: v for k, v in event.items()
                                                  if k not in ("kind", "status", "message")}}
-                store.finish(run_id, event["status"], results, event.get("message", ""))
+                run.finish(event["status"], results, event.get("message", ""))
                 ended = True
-            yield {**event, "run_id": run_id}
+            yield {**event, "run_id": run.run_id, **run.news()}
     except (GeneratorExit, KeyboardInterrupt):
         # The consumer left the loop (or the learner pressed interrupt): keep what was trained.
-        store.log_many(run_id, pending)
+        run.log(pending)
         if not ended:
-            store.finish(run_id, "stopped", summary(epochs), "Stopped before the end of training.")
+            run.finish("stopped", summary(epochs), "Stopped before the end of training.")
         close = getattr(stream, "close", None)
         if close is not None:
             close()
         raise
     except Exception as error:
-        store.log_many(run_id, pending)
-        store.finish(run_id, "failed", summary(epochs), f"{type(error).__name__}: {error}")
+        run.log(pending)
+        run.finish("failed", summary(epochs), f"{type(error).__name__}: {error}")
         raise
-    if pending:
-        store.log_many(run_id, pending)
+    run.log(pending)
     if not ended:
         # A stream without an "end" event (not from fit) still gets a closed run.
-        store.finish(run_id, "finished", summary(epochs))
+        run.finish("finished", summary(epochs))
+
+
+def open_store(path=None) -> tuple[RunStore, str | None]:
+    """The run store at `path` and None, or, when it cannot be used, a store in memory and why.
+
+    Training then goes on as usual, but its runs are gone when the program ends; the sentence
+    says what to do about the file.
+
+    >>> store, notice = open_store()
+    >>> if notice: print(notice)
+    """
+    try:
+        return RunStore(path), None
+    except RunStoreError as error:
+        return RunStore(MEMORY), (f"{error} Until then, runs are not stored: they train as usual "
+                                  "but are gone when this program ends.")

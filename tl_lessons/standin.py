@@ -50,7 +50,7 @@ def coarse_names() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# The official files' format: a protocol-2 pickle of Python 2 strings, ints, lists and uint8 arrays
+# The official files' format: a protocol-2 pickle of Python 2 strings, ints, floats, lists and uint8 arrays
 #
 # The official batch files were written by Python 2's cPickle. Their strings are Python 2 byte
 # strings (the SHORT_BINSTRING / BINSTRING opcodes), which is why they load with str keys under
@@ -70,7 +70,10 @@ def _py2_str(text) -> bytes:
 def _int(number: int) -> bytes:
     if 0 <= number < 256:
         return pickle.BININT1 + bytes([number])
-    return pickle.BININT + struct.pack("<i", number)
+    if -(2**31) <= number < 2**31:
+        return pickle.BININT + struct.pack("<i", number)
+    raw = number.to_bytes(number.bit_length() // 8 + 1, "little", signed=True)  # a Python 2 long
+    return pickle.LONG1 + bytes([len(raw)]) + raw
 
 
 def _global(module: str, name: str) -> bytes:
@@ -104,6 +107,8 @@ def _value(value) -> bytes:
         return _py2_str(value)
     if isinstance(value, int):
         return _int(value)
+    if isinstance(value, float):
+        return pickle.BINFLOAT + struct.pack(">d", value)
     if isinstance(value, list):
         if not value:
             return pickle.EMPTY_LIST

@@ -1,0 +1,65 @@
+"""The dashboard's Streamlit settings: `.streamlit/config.toml` is what Streamlit reads, and `make app` uses it."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the lock installs tomli, tomllib's original
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / ".streamlit" / "config.toml"
+SETTINGS = {
+    "server.address": "127.0.0.1",  # this computer only, unless a teacher opens it on purpose
+    "server.fileWatcherType": "poll",  # watch the app's files, not every folder under it (.venv)
+    "client.toolbarMode": "viewer",
+    "browser.gatherUsageStats": False,
+}
+
+
+@pytest.fixture()
+def streamlit_config(monkeypatch):
+    """Streamlit's own config loader, reading as `streamlit run` does in the project folder."""
+    from streamlit import config
+
+    for key in SETTINGS:  # an environment variable would win over the file
+        monkeypatch.delenv("STREAMLIT_" + key.upper().replace(".", "_"), raising=False)
+    monkeypatch.chdir(ROOT)
+    yield config, config.get_config_options(force_reparse=True)
+    monkeypatch.undo()
+    config.get_config_options(force_reparse=True)
+
+
+def test_streamlit_reads_the_settings_from_the_projects_file(streamlit_config):
+    config, options = streamlit_config
+    for key, value in SETTINGS.items():
+        assert config.get_option(key) == value, key
+        assert options[key].where_defined == str(CONFIG), key
+    parsed = tomllib.loads(CONFIG.read_text())
+    in_file = {f"{section}.{name}" for section, values in parsed.items() for name in values}
+    assert in_file == set(SETTINGS)  # nothing Streamlit would ignore as unknown
+    assert not any(options[key].deprecated for key in in_file)
+
+
+def make_app(*settings):
+    """The commands `make app` would run (make -n), without installing anything first."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed here (CI and the README's commands need it)")
+    result = subprocess.run([make, "-n", "-o", ".venv/.installed-stamp", "app", *settings],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()
+
+
+def test_make_app_stays_on_this_computer_unless_asked():
+    assert make_app() == [
+        ".venv/bin/python -m tl_lessons check-port 127.0.0.1 8501",
+        ".venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501",
+    ]
+    assert make_app("ADDRESS=0.0.0.0", "PORT=8502") == [
+        ".venv/bin/python -m tl_lessons check-port 0.0.0.0 8502",
+        ".venv/bin/streamlit run app.py --server.address 0.0.0.0 --server.port 8502",
+    ]
