@@ -43,7 +43,8 @@ def setup(tmp_path, monkeypatch):
     path = checkpoints.save_checkpoint(tmp_path / "source.pt", source, arch="fastnet", classes=source_set.classes,
                                        mean=source_set.mean, std=source_set.std, dataset="synthetic10",
                                        source="test", arch_options={"width": WIDTH})
-    return TransferSetup(source=str(path), target="synthetic100", epochs=1, batch_size=64, k=2)
+    return TransferSetup(source=str(path), target="synthetic100", per_class=2, val_per_class=2, epochs=1,
+                         batch_size=64, k=2)
 
 
 def backbone_state(model):
@@ -78,10 +79,29 @@ def test_compare_strategies_reports_budget_and_what_trained(setup):
     for result in results:
         assert result["status"] == "finished" and len(result["epochs"]) == 1 and result["seconds"] > 0
         assert 0 <= result["best_val_acc"] <= 1 and "model" not in result
+        assert 0 <= result["test_acc"] <= 1          # measured once, after training
+        assert result["train_images"] == 200 and result["val_images"] == 200
     json.dumps(results)  # plain data
     rows = analysis.summary(results)
-    assert rows[1]["trainable params at start"] == head_params
-    assert rows[0]["best val acc %"] == round(100 * scratch["best_val_acc"], 1)
+    assert rows[1]["trainable at start"] == f"{head_params:,}"
+    assert rows[0]["test acc %"] == f"{100 * scratch['test_acc']:.1f}" and rows[0]["seeds"] == 1
+
+
+@pytest.mark.slow
+def test_seeds_change_the_training_not_the_images_and_spread_sums_them_up(setup):
+    results = analysis.compare_strategies([dataclasses.replace(setup, strategy="finetune", lr=0.1)], seeds=(0, 1, 2))
+    assert [r["config"]["seed"] for r in results] == [0, 1, 2]
+    assert len({r["train_images"] for r in results}) == 1
+    (row,) = analysis.spread(results, "test_acc")
+    values = [r["test_acc"] for r in results]
+    assert row["n"] == 3 and row["low"] == min(values) and row["high"] == max(values)
+    assert row["mean"] == pytest.approx(sum(values) / 3)
+    assert analysis.summary(results)[0]["test acc %"].startswith(f"{100 * row['mean']:.1f} (")
+
+
+def test_differ_needs_ranges_that_do_not_overlap():
+    assert analysis.differ({"low": 0.10, "high": 0.12}, {"low": 0.13, "high": 0.15})
+    assert not analysis.differ({"low": 0.10, "high": 0.13}, {"low": 0.12, "high": 0.15})
 
 
 @pytest.mark.slow
@@ -96,9 +116,11 @@ def test_linear_probe_keeps_the_backbone_and_finetune_changes_it(setup):
 
 @pytest.mark.slow
 def test_label_regimes_and_freeze_depth(setup):
-    rows = analysis.label_regimes(analysis.strategy_setups(setup, strategies=("linear_probe",)), (1, 2))
+    rows = analysis.label_regimes(analysis.strategy_setups(setup, strategies=("linear_probe",)), (1, 2), seeds=(0,))
     assert [(r["per_class"], r["train_images"], r["classes"]) for r in rows] == [(1, 100, 100), (2, 200, 100)]
-    depth = analysis.freeze_depth_curve(setup, (0, 4))
+    # Equal optimiser steps: 100 images make 2 batches of 64 per epoch, 200 make 4, so 1 per class trains 2 epochs.
+    assert [r["config"]["epochs"] for r in rows] == [2, 1]
+    depth = analysis.freeze_depth_curve(setup, (0, 4), seeds=(0,))
     trainable = [r["trainable_params"] for r in depth]
     assert [r["config"]["k"] for r in depth] == [0, 4] and trainable[0] > trainable[1] == WIDTH[-1] * 100 + 100
     figure = analysis.plot_label_regimes(rows)
@@ -107,21 +129,27 @@ def test_label_regimes_and_freeze_depth(setup):
     assert isinstance(analysis.plot_comparison(depth), Figure)
 
 
-def test_tune_learning_rates_uses_a_carve_out_and_picks_the_best(setup, monkeypatch):
+def test_tune_learning_rates_picks_the_best_on_validation_and_never_looks_at_the_test_split(setup, monkeypatch):
     seen = []
 
     def fake_compare(trials, root=None, **options):
-        seen.extend(trials)
+        seen.append(options)
         return [{"final_val_acc": 1.0 if t.lr == 0.03 else 0.5} for t in trials]
 
     monkeypatch.setattr(analysis, "compare_strategies", fake_compare)
     tuned = analysis.tune_learning_rates(analysis.strategy_setups(setup, strategies=("finetune",)), lrs=(0.01, 0.03))
     assert tuned == {"finetune": {"best_lr": 0.03, "scores": {0.01: 0.5, 0.03: 1.0}}}
-    assert {t.val for t in seen} == {0.2}
+    assert [options["test"] for options in seen] == [False]
+
+
+def test_equal_step_epochs():
+    base = TransferSetup(per_class=5, epochs=10, batch_size=64)
+    assert [analysis.equal_step_epochs(base, n, 100) for n in (1, 2, 5)] == [40, 20, 10]
+    assert analysis.steps_per_epoch(129, 64) == 2   # a last batch of one image is dropped
 
 
 def test_a_sweep_shows_one_progress_bar_over_its_runs(setup, monkeypatch, capsys):
-    monkeypatch.setattr(analysis, "train_setup", lambda trial, root=None: {"label": trial.label(), "model": None})
+    monkeypatch.setattr(analysis, "train_setup", lambda trial, root=None, test=True: {"label": trial.label(), "model": None})
     setups = analysis.strategy_setups(setup, strategies=("finetune", "linear_probe", "scratch"))
     results = analysis.compare_strategies(setups, progress=True, desc="tuning")
     assert [r["label"] for r in results] == [s.label() for s in setups] and "model" not in results[0]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tl_lessons import models, transfer
+from tl_lessons import data, models, transfer
 from tl_lessons.dashboard import settings
 from tl_lessons.transfer_setup import TransferSetup
 
@@ -18,11 +18,12 @@ def problems(setup):
 
 def test_a_first_visit_starts_from_the_setup_defaults_on_few_labels():
     first = settings.first_setup("shipped", "cifar100", smallest_class=500)
-    assert first == TransferSetup(source="shipped", target="cifar100", per_class=settings.FIRST_PER_CLASS)
+    assert first == TransferSetup(source="shipped", target="cifar100")
+    assert first.per_class == data.FEW_SHOT == 5     # the kit's few-shot task
     assert settings.first_setup("scratch", "cifar100", 500).strategy == "scratch"  # random weights: nothing to freeze
     assert settings.first_setup("shipped", "cifar100", smallest_class=4).per_class == 4
     tiny = settings.first_setup("shipped", "synthetic100", 20, tiny=True)
-    assert (tiny.per_class, tiny.epochs) == (2, 1) and tiny.problems(STAGES, 20) == {}
+    assert (tiny.per_class, tiny.val_per_class, tiny.epochs) == (2, 1, 1) and tiny.problems(STAGES, 20) == {}
 
 
 # ---------------------------------------------------------------------------------------

@@ -494,3 +494,71 @@ def test_real_cifar10_has_50000_plus_10000_balanced_images(real_cifar_root):
     # The stored mean matches the pixels (a JPEG-rebuilt copy is within a few thousandths).
     measured = train.images[:10_000].float().div(255).mean(dim=(0, 2, 3))
     assert torch.allclose(measured, torch.tensor(train.mean), atol=0.01)
+
+
+# ---------------------------------------------------------------------------------------
+# The few-shot task: training images, and validation images from the rest of the training split
+# ---------------------------------------------------------------------------------------
+
+
+def _task_set(counts):
+    """An ImageSet whose class c has counts[c] images (pixel value = row number, to follow rows)."""
+    from tl_lessons.imageset import ImageSet
+
+    labels = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
+    images = torch.arange(len(labels), dtype=torch.int64).view(-1, 1, 1, 1).expand(-1, 3, 32, 32).to(torch.uint8)
+    return ImageSet(images.contiguous(), labels, [f"c{c}" for c in range(len(counts))], "cifar100", "train",
+                    "test rows", (0.5,) * 3, (0.25,) * 3)
+
+
+def _rows(ds):
+    return set(ds.images[:, 0, 0, 0].tolist())
+
+
+def test_task_split_gives_the_budget_and_disjoint_validation_images():
+    ds = _task_set([20, 20, 20])
+    train, val = data.task_split(ds, per_class=5, val_per_class=5)
+    assert train.class_counts() == [5, 5, 5] and val.class_counts() == [5, 5, 5]
+    assert not _rows(train) & _rows(val) and val.split == "val" and train.split == "train"
+
+
+def test_the_validation_images_do_not_depend_on_the_training_budget():
+    ds = _task_set([30, 30])
+    vals = [_rows(data.task_split(ds, per_class=n, val_per_class=5)[1]) for n in (1, 5, 25)]
+    assert vals[0] == vals[1] == vals[2]
+    # ... and a larger budget keeps the smaller one's images: the same draw, more of it
+    assert _rows(data.task_split(ds, per_class=1)[0]) < _rows(data.task_split(ds, per_class=5)[0])
+
+
+def test_a_small_class_gives_fewer_validation_images_and_never_shares_one():
+    ds = _task_set([5, 7, 30])     # like the partial copy's smallest classes
+    train, val = data.task_split(ds, per_class=5, val_per_class=5)
+    assert train.class_counts() == [5, 5, 5] and val.class_counts() == [0, 2, 5]
+    assert not _rows(train) & _rows(val)
+
+
+def test_every_image_but_the_validation_ones_and_fractions():
+    ds = _task_set([12, 30])
+    train, val = data.task_split(ds, per_class=None, val_per_class=5)
+    assert train.class_counts() == [7, 25] and val.class_counts() == [5, 5]
+    train, _ = data.task_split(ds, per_class=None, fraction=0.2, val_per_class=5)
+    assert train.class_counts() == [1, 5]
+
+
+def test_the_task_draw_is_fixed_and_checked():
+    ds = _task_set([10, 10])
+    assert _rows(data.task_split(ds)[0]) == _rows(data.task_split(ds)[0])
+    assert data.task_split(ds, val_per_class=0)[1] is None
+    with pytest.raises(ConfigError, match="at most 10 per class"):
+        data.task_split(ds, per_class=11)
+    with pytest.raises(ConfigError, match="No training image .* is left to validate on"):
+        data.task_split(ds, per_class=10)
+
+
+def test_a_dataset_is_read_once_and_again_when_its_file_changes(tmp_path):
+    content = write_cifar10(tmp_path)
+    first = data.load_dataset("cifar10", "test", root=tmp_path)
+    assert data.load_dataset("cifar10", "test", root=tmp_path) is first     # no second read
+    write_cifar10(tmp_path, n_test=40, seed=1)                               # the file changed on disk
+    again = data.load_dataset("cifar10", "test", root=tmp_path)
+    assert again is not first and len(again) == 40 and len(first) == len(content["test_labels"])

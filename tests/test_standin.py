@@ -54,3 +54,10 @@ def test_it_never_overwrites_a_real_cifar100(tmp_path):
 def test_the_official_sizes_are_the_default():
     assert standin.OFFICIAL_PER_CLASS == {"train": 500, "test": 100}
     assert data.OFFICIAL_SIZES == {"train": 100 * 500, "test": 100 * 100}
+
+
+def test_the_data_layer_names_it_a_stand_in_without_a_checksum_warning(small_standin, recwarn):
+    root, _ = small_standin
+    train = data.load_cifar100("train", root=root)
+    assert "STAND-IN" in train.source and "not CIFAR-100" in train.source
+    assert not [w for w in recwarn if issubclass(w.category, data.ChecksumMismatchWarning)]

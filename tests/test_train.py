@@ -156,6 +156,18 @@ def test_caching_frozen_stages_gives_the_same_linear_probe(small):
     assert any(e["kind"] == "features" for e in cached)
 
 
+def test_augmented_runs_are_never_cached_so_every_strategy_sees_the_same_crops(small):
+    """The cache is exact only without augmentation: with it, frozen stages see new crops every epoch."""
+    train_set, test_set = small
+    model = FastNet(10)
+    strategy = apply_strategy(model, "linear_probe")
+    first_stage_images = []
+    model.stem.register_forward_hook(lambda module, inputs, output: first_stage_images.append(len(output)))
+    events = list(fit(model, train_set, test_set, config(epochs=2, augment=True), strategy=strategy))
+    assert events[0]["cached_stages"] == 0 and not any(e["kind"] == "features" for e in events)
+    assert sum(first_stage_images) >= 2 * len(train_set)   # the frozen stem ran on every epoch's images
+
+
 def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
     train_set, _ = small
     with pytest.raises(ConfigError, match=r"replace_head\(model, 10\)"):
@@ -260,14 +272,16 @@ def test_transfer_beats_scratch_with_few_labels():
     """The lesson of the kit, on the synthetic sets: with 10 labels per class, reusing a network
     trained on synthetic10 beats training the same network from scratch for the same epochs.
 
-    Runs of this code with seeds 0, 1, 2 (data, model and batches) gave a source at 97-98.5 % on
-    synthetic10, then linear probe 0.328 / 0.312 / 0.358 against scratch 0.022 / 0.006 / 0.006:
-    the smallest margin was 0.306, the test asks for 0.15.
+    Runs of this code with seeds 0, 1, 2 (data, model and batches; /tmp script, 2026-11-30) gave
+    linear probe 0.280 / 0.376 / 0.316 against scratch 0.042 / 0.046 / 0.018: the smallest margin
+    was 0.238, the test asks for 0.15.
     """
     from tl_lessons.data import per_class_subset
 
-    # float32 and the usual layout everywhere, so the margin does not depend on the CPU's bfloat16 support.
-    budget = dataclasses.replace(PRESETS["quick"], epochs=5, batch_size=64, lr=0.2, bf16=False, channels_last=False)
+    # float32 and the usual layout everywhere, so the margin does not depend on the CPU's bfloat16 support;
+    # no augmentation for either run, so that both train on exactly the same images (a fair comparison).
+    budget = dataclasses.replace(PRESETS["quick"], epochs=5, batch_size=64, lr=0.2, bf16=False, channels_last=False,
+                                 augment=False)
     source_train = make_synthetic(10, "train", n_per_class=200)
     torch.manual_seed(0)
     source = FastNet(10, width=0.5)

@@ -15,7 +15,7 @@ from tl_lessons.dashboard import sources
 from tl_lessons.errors import ConfigError
 from tl_lessons.transfer_setup import TransferSetup
 
-TINY = TransferSetup(target="synthetic100", per_class=2, epochs=1, batch_size=50, val=0.2)
+TINY = TransferSetup(target="synthetic100", per_class=2, epochs=1, batch_size=50, val_per_class=2)
 STAGES = ["stem", "stage1", "stage2", "stage3", "head"]
 
 
@@ -39,7 +39,7 @@ def test_a_label_shows_only_the_options_the_strategy_takes():
     assert TransferSetup(strategy="freeze", k=3, per_class=10).label() == "freeze k=3 · bn eval · lr 0.3 · 10/class"
     assert TransferSetup(strategy="discriminative", fraction=0.1).label() == (
         "discriminative · head×10 decay 0.5 · lr 0.03 · 10% labels")
-    assert TransferSetup(strategy="finetune", source="runs/sources/mine.pt").label() == "finetune · lr 0.1 · from mine.pt"
+    assert TransferSetup(strategy="finetune", source="runs/sources/mine.pt").label() == "finetune · lr 0.1 · 5/class · from mine.pt"
 
 
 def test_a_sensible_setup_has_no_problems():
@@ -66,7 +66,7 @@ def test_a_sensible_setup_has_no_problems():
         ({"batch_size": 0}, "batch_size", "at least 1"),
         ({"seed": -1}, "seed", "from 0 up"),
         ({"target": "imagenet"}, "target", "cifar100"),
-        ({"val": "train"}, "val", "'test'"),
+        ({"val_per_class": 0}, "val_per_class", "at least 1"),
         ({"extra": {"colour": "red"}}, "extra", "colour"),
         ({"strategy": "head_first", "head_epochs": 8, "epochs": 8}, "head_epochs", "1 to 7"),
         ({"strategy": "head_first", "head_epochs": 0}, "head_epochs", "1 or more"),
@@ -180,3 +180,24 @@ def test_extra_settings_may_override_the_normalisation():
     setup = dataclasses.replace(TINY, strategy="scratch", extra={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)})
     *_, config = transfer_setup.prepare(setup)
     assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)
+
+
+def test_a_setup_validates_on_held_out_training_images_and_tests_on_the_test_split():
+    train_set, val_set = transfer_setup.load_target(TINY)
+    test_set = transfer_setup.load_test(TINY)
+    assert train_set.class_counts() == [2] * 100 and val_set.class_counts() == [2] * 100
+    assert val_set.split == "val" and test_set.split == "test"
+    full_train = data.load_dataset("synthetic100", "train")
+    # every validation image is a training-split image, and none is trained on
+    rows = {image.numpy().tobytes(): None for image in full_train.images}
+    assert all(image.numpy().tobytes() in rows for image in val_set.images)
+    assert not {i.numpy().tobytes() for i in train_set.images} & {i.numpy().tobytes() for i in val_set.images}
+    # the seed of a run changes its training, not its images
+    other, _ = transfer_setup.load_target(dataclasses.replace(TINY, seed=7))
+    assert torch.equal(other.images, train_set.images)
+
+
+def test_the_default_task_is_the_few_shot_one():
+    setup = TransferSetup()
+    assert (setup.per_class, setup.val_per_class) == (data.FEW_SHOT, data.VAL_PER_CLASS) == (5, 5)
+    assert setup.label().endswith("5/class")

@@ -49,7 +49,10 @@ TUNING_RECORD = {
 STRATEGY_LRS = {name: row.lr for name, row in transfer.STRATEGY_TABLE.items()}
 """The rates the chapter's runs start from: each strategy's `lr` in the strategy table."""
 CHAPTER_SETUP = TransferSetup(target="cifar100", epochs=10, batch_size=64, seed=0, k=2)
-"""The budget every strategy of chapter 04 gets: the same epochs, batch size, seed and data."""
+"""The budget every strategy of chapter 04 gets: the same task (TransferSetup's few-shot default), epochs and batch size."""
+SEEDS = (0, 1, 2)
+"""The training seeds of every comparison: each setting runs once per seed, and a difference between
+two settings is read as real only when it is larger than what the seeds alone change (`differ`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,20 +71,26 @@ def strategy_setups(base: TransferSetup = CHAPTER_SETUP, lrs: dict | None = None
     return [dataclasses.replace(base, strategy=name, lr=lrs[name]) for name in strategies]
 
 
-def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict:
+def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: bool = True) -> dict:
     """Train one setup exactly as the dashboard does; returns its result, the trained model under "model".
 
-    The result holds the setup ("config"), every epoch event, the final and best validation
-    accuracy, the seconds `fit` took, and the trainable and total parameter counts at the start.
+    The result holds the setup ("config", its seed included), every epoch event, the final and
+    best validation accuracy, the seconds `fit` took, the trainable and total parameter counts at
+    the start, and "test_acc": the accuracy on the target's test split, measured once after
+    training (None when `test` is False: runs that choose something, like the tuning, never look
+    at the test split).
 
     >>> result = train_setup(TransferSetup(target="synthetic100", per_class=5, epochs=2))
-    >>> result["best_val_acc"], result["model"]
+    >>> result["best_val_acc"], result["test_acc"], result["model"]
     """
     # The new head is drawn from torch's global random state: seed it, so a run repeats exactly
     # whatever ran before it in the same process.
     torch.manual_seed(setup.seed)
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
     history = train.train(model, train_set, val_set, config, strategy=strategy, progress=progress)
+    test_acc = None
+    if test and history.status == "finished":
+        _, test_acc = train.evaluate(model, transfer_setup.load_test(setup, root=root), mean=config.mean, std=config.std)
     return {
         "label": setup.label(),
         "strategy": setup.strategy,
@@ -91,27 +100,32 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False) -> dict
         "epochs": history.epochs,
         "final_val_acc": history.end.get("val_acc"),
         "best_val_acc": history.end.get("best_val_acc"),
+        "test_acc": test_acc,
         "seconds": history.end.get("elapsed"),
         "trainable_params": history.start["trainable"],
         "total_params": history.start["trainable"] + history.start["frozen"],
         "train_images": len(train_set),
+        "val_images": len(val_set) if val_set is not None else 0,
         "classes": train_set.num_classes,
         "model": model,
     }
 
 
-def compare_strategies(setups, root=None, keep_models: bool = False, progress: bool = False,
-                       desc: str = "runs") -> list[dict]:
-    """Train every setup in turn; returns one plain result per setup (see `train_setup`).
+def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False, progress: bool = False,
+                       desc: str = "runs", test: bool = True) -> list[dict]:
+    """Train every setup once per seed; returns one plain result per run (see `train_setup`).
 
-    The trained models are dropped unless `keep_models` (they are large and not plain data).
-    `progress` shows one bar over the runs, naming the one in progress.
+    The seed changes only the training's randomness (the new head's start, the batch order, the
+    augmentation): every run of a setup sees the same images. The trained models are dropped
+    unless `keep_models` (they are large and not plain data). `progress` shows one bar over the
+    runs, naming the one in progress.
 
-    >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)))
+    >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)), seeds=SEEDS)
     """
     results = []
-    for setup in each_run(setups, desc, progress):
-        result = train_setup(setup, root=root)
+    trials = [dataclasses.replace(setup, seed=seed) for setup in setups for seed in seeds]
+    for setup in each_run(trials, desc, progress):
+        result = train_setup(setup, root=root, test=test)
         if not keep_models:
             del result["model"]
         results.append(result)
@@ -129,35 +143,91 @@ def each_run(setups, desc: str, progress: bool):
 
     with tqdm(setups, desc=desc, unit="run", mininterval=1.0) as bar:
         for setup in bar:
-            bar.set_postfix_str(setup.label(), refresh=False)
+            bar.set_postfix_str(f"{setup.label()} · seed {setup.seed}", refresh=False)
             yield setup
 
 
-def summary(results) -> list[dict]:
-    """The comparison table: one row per result (accuracies in %, seconds, trainable parameters).
+def setting_of(result: dict) -> str:
+    """What a run tried, without its seed: runs of the same setting differ only by chance.
 
-    >>> pd.DataFrame(summary(results))
+    >>> setting_of(result)
+    'freeze k=2 · bn eval · lr 0.3 · 5/class'
     """
-    return [{
-        "run": r["label"],
-        "final val acc %": None if r["final_val_acc"] is None else round(100 * r["final_val_acc"], 1),
-        "best val acc %": None if r["best_val_acc"] is None else round(100 * r["best_val_acc"], 1),
-        "seconds": round(r["seconds"], 1),
-        "trainable params at start": r["trainable_params"],
-        "status": r["status"],
-    } for r in results]
+    return result["label"]
 
 
-def tune_learning_rates(setups, lrs=TUNING_LRS, val_fraction: float = 0.2, root=None, progress: bool = False) -> dict:
-    """For each setup's strategy, the learning rate with the best final accuracy on a validation carve-out.
+def spread(results, key: str = "test_acc") -> list[dict]:
+    """Each setting's runs summed up: the mean of `key` over its seeds and the range they span.
 
-    The carve-out comes from the training split, so the test split stays untouched by tuning.
-    Returns {strategy: {"best_lr": lr, "scores": {lr: final val acc}}}.
+    Returns one row per setting, in the order the settings first appear: setting, strategy, n (runs),
+    mean, low, high, values. A difference between two settings is worth reading only when their
+    ranges do not overlap (`differ`).
+
+    >>> spread(compare_strategies(setups, seeds=SEEDS))[0]["mean"]
+    """
+    groups = {}
+    for result in results:
+        value = result.get(key)
+        groups.setdefault(setting_of(result), {"strategy": result["strategy"], "results": [], "values": []})
+        groups[setting_of(result)]["results"].append(result)
+        if value is not None:
+            groups[setting_of(result)]["values"].append(value)
+    rows = []
+    for name, group in groups.items():
+        values = group["values"]
+        rows.append({"setting": name, "strategy": group["strategy"], "n": len(values),
+                     "mean": sum(values) / len(values) if values else None,
+                     "low": min(values) if values else None, "high": max(values) if values else None,
+                     "values": values, "config": group["results"][0]["config"]})
+    return rows
+
+
+def differ(a: dict, b: dict) -> bool:
+    """Whether two `spread` rows differ by more than their seeds do: their ranges do not overlap.
+
+    >>> differ({"low": 0.10, "high": 0.12}, {"low": 0.13, "high": 0.15})
+    True
+    """
+    return a["high"] < b["low"] or b["high"] < a["low"]
+
+
+def summary(results) -> list[dict]:
+    """The comparison table: one row per setting, its test and final validation accuracy as mean and
+    range over its seeds (in %), its mean seconds and its trainable parameters at the start.
+
+    >>> print(text.table(summary(results)))
+    """
+    rows = []
+    for test_row, val_row in zip(spread(results, "test_acc"), spread(results, "final_val_acc")):
+        seconds = [r["seconds"] for r in results if setting_of(r) == test_row["setting"] and r["seconds"] is not None]
+        first = next(r for r in results if setting_of(r) == test_row["setting"])
+        rows.append({"setting": test_row["setting"], "seeds": test_row["n"] or val_row["n"],
+                     "test acc %": _mean_and_range(test_row), "final val acc %": _mean_and_range(val_row),
+                     "seconds": f"{sum(seconds) / len(seconds):.1f}" if seconds else "-",
+                     "trainable at start": f"{first['trainable_params']:,}"})
+    return rows
+
+
+def _mean_and_range(row: dict) -> str:
+    """'12.3 (11.0-13.1)': the mean and the range over seeds, in %."""
+    if row["mean"] is None:
+        return "-"
+    if row["n"] == 1:
+        return f"{100 * row['mean']:.1f}"
+    return f"{100 * row['mean']:.1f} ({100 * row['low']:.1f}-{100 * row['high']:.1f})"
+
+
+def tune_learning_rates(setups, lrs=TUNING_LRS, root=None, progress: bool = False) -> dict:
+    """For each setup's strategy, the learning rate with the best final accuracy on the validation images.
+
+    The validation images are held out from the target's training split (`transfer_setup.load_target`);
+    the test split plays no part. Returns {strategy: {"best_lr": lr, "scores": {lr: final val acc}}}.
 
     >>> tune_learning_rates(strategy_setups(strategies=("finetune",)))["finetune"]["best_lr"]
     """
-    trials = [dataclasses.replace(setup, lr=lr, val=val_fraction) for setup in setups for lr in lrs]
-    results = compare_strategies(trials, root=root, progress=progress, desc="tuning")
+    trials = [dataclasses.replace(setup, lr=lr) for setup in setups for lr in lrs]
+    results = compare_strategies(trials, seeds=(trials[0].seed,) if trials else (0,), root=root,
+                                 progress=progress, desc="tuning", test=False)
     tuned = {}
     for trial, result in zip(trials, results):
         tuned.setdefault(trial.strategy, {"scores": {}})["scores"][trial.lr] = result["final_val_acc"] or 0.0
@@ -166,27 +236,58 @@ def tune_learning_rates(setups, lrs=TUNING_LRS, val_fraction: float = 0.2, root=
     return tuned
 
 
-def label_regimes(setups, per_class_values=(1, 2, 5, None), root=None, progress: bool = False) -> list[dict]:
-    """Each setup trained on `n` labelled images per class, for every n (None: every training image).
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch over `images` images (`fit` drops a last batch of a single image).
 
-    Returns one row per (n, setup): per_class, train_images, classes, strategy, label, final and best
-    val acc, seconds.
+    >>> steps_per_epoch(500, 64), steps_per_epoch(100, 64), steps_per_epoch(129, 64)
+    (8, 2, 2)
+    """
+    steps = -(-images // batch_size)
+    return steps - 1 if images % batch_size == 1 and images > 1 else steps
+
+
+def equal_step_epochs(base: TransferSetup, per_class: int, num_classes: int) -> int:
+    """The epochs that give a run on `per_class` images per class as many optimiser steps as `base` makes.
+
+    With fewer images an epoch is shorter; equal epochs would give a 1-image-per-class run a handful
+    of steps and measure the step budget instead of the labels. (Capped at the kit's epoch limit.)
+
+    >>> equal_step_epochs(TransferSetup(per_class=5, epochs=10, batch_size=64), 1, 100)
+    40
+    """
+    steps = base.epochs * steps_per_epoch(base.per_class * num_classes, base.batch_size)
+    epochs = round(steps / steps_per_epoch(per_class * num_classes, base.batch_size))
+    return max(1, min(transfer_setup.MAX_EPOCHS, epochs))
+
+
+def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, progress: bool = False) -> list[dict]:
+    """Each setup trained on `n` labelled images per class for every n, at equal optimiser steps, once per seed.
+
+    Every regime gets the number of steps the setup itself makes (`equal_step_epochs`), so the
+    regimes differ only in how many different images those steps see. Returns the runs' results
+    (see `train_setup`), each with "per_class" and "train_images".
 
     >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
     """
-    trials = [dataclasses.replace(setup, per_class=n, fraction=None) for n in per_class_values for setup in setups]
-    keys = ("train_images", "classes", "strategy", "label", "final_val_acc", "best_val_acc", "seconds")
-    return [{"per_class": trial.per_class, **{key: result[key] for key in keys}}
-            for trial, result in zip(trials, compare_strategies(trials, root=root, progress=progress, desc="labels"))]
+    trials = []
+    for setup in setups:
+        classes = transfer_setup.load_target(setup, root=root)[0].num_classes
+        for n in per_class_values:
+            trials.append(dataclasses.replace(setup, per_class=n, fraction=None,
+                                              epochs=equal_step_epochs(setup, n, classes)))
+    results = compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="labels")
+    for result in results:
+        result["per_class"] = result["config"]["per_class"]
+    return results
 
 
-def freeze_depth_curve(base: TransferSetup, ks, root=None, progress: bool = False) -> list[dict]:
-    """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head).
+def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress: bool = False) -> list[dict]:
+    """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head), per seed.
 
     >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
     """
     trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
-    return compare_strategies(trials, root=root, progress=progress, desc="freeze depth")
+    return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,63 +562,98 @@ def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "l
 # ---------------------------------------------------------------------------------------------
 
 
-def plot_comparison(results, title: str = "Strategies at the same budget") -> Figure:
-    """Training loss and validation accuracy per epoch, one line per result.
+def _by_setting(results) -> dict:
+    """{setting: its runs}, in the order the settings first appear."""
+    groups = {}
+    for result in results:
+        groups.setdefault(setting_of(result), []).append(result)
+    return groups
 
-    >>> fig = plot_comparison(compare_strategies(strategy_setups()))
+
+def _band(axis, xs, runs_values, colour, label, marker="-o"):
+    """The mean over seeds as a line, and the range the seeds span as a shaded band around it."""
+    columns = list(zip(*runs_values))
+    means = [sum(column) / len(column) for column in columns]
+    axis.plot(xs, means, marker, color=colour, label=label)
+    if len(runs_values) > 1:
+        axis.fill_between(xs, [min(column) for column in columns], [max(column) for column in columns],
+                          color=colour, alpha=0.18, linewidth=0)
+
+
+def plot_comparison(results, title: str = "Strategies at the same budget") -> Figure:
+    """Validation accuracy per epoch (mean over seeds, their range shaded), and each setting's test
+    accuracy (mean, with the range of its seeds as a bar).
+
+    >>> fig = plot_comparison(compare_strategies(strategy_setups(), seeds=SEEDS))
     """
+    groups = _by_setting(results)
     with projector_style():
-        figure = Figure(figsize=(13, 4.8), layout="constrained")
-        loss_axis, acc_axis = figure.subplots(1, 2)
-        for index, result in enumerate(results):
-            epochs = [e["epoch"] for e in result["epochs"]]
-            name = result["label"].split(" · ")[0]
-            loss_axis.plot(epochs, [e["train_loss"] for e in result["epochs"]], "-o", color=f"C{index}", label=name)
-            acc_axis.plot(epochs, [e["val_acc"] for e in result["epochs"]], "-o", color=f"C{index}", label=name)
-        loss_axis.set(title="Training loss", xlabel="epoch", ylabel="cross-entropy (with label smoothing)")
-        acc_axis.set(title="Validation accuracy", xlabel="epoch", ylabel="fraction correct")
-        for axis in (loss_axis, acc_axis):
+        figure = Figure(figsize=(14, 5), layout="constrained")
+        curve_axis, test_axis = figure.subplots(1, 2, width_ratios=(3, 2))
+        for index, (name, runs) in enumerate(groups.items()):
+            epochs = [e["epoch"] for e in runs[0]["epochs"]]
+            finished = [run for run in runs if len(run["epochs"]) == len(epochs)]
+            if finished and epochs:
+                _band(curve_axis, epochs, [[e["val_acc"] for e in run["epochs"]] for run in finished],
+                      f"C{index}", name.split(" · ")[0])
+        rows = spread(results, "test_acc")
+        for index, row in enumerate(rows):
+            if row["mean"] is None:
+                continue
+            test_axis.errorbar(row["mean"], index, xerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]],
+                               fmt="o", color=f"C{index}", capsize=6, markersize=9, linewidth=3)
+        test_axis.set_yticks(range(len(rows)), [row["setting"].split(" · ")[0] for row in rows])
+        test_axis.invert_yaxis()
+        seeds = max((row["n"] for row in rows), default=0)
+        curve_axis.set(title=f"Validation accuracy (mean of {seeds} seeds, range shaded)", xlabel="epoch",
+                       ylabel="fraction correct")
+        test_axis.set(title="Test accuracy, once at the end (mean and range)", xlabel="fraction correct")
+        for axis in (curve_axis, test_axis):
             axis.grid(alpha=0.3)
-        acc_axis.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+        curve_axis.legend(loc="upper left", fontsize=11)
         figure.suptitle(title)
     return figure
 
 
-def plot_label_regimes(rows, title: str = "Where transfer helps most: few labels") -> Figure:
-    """Final validation accuracy against labelled images per class, one line per strategy.
+def plot_label_regimes(results, title: str = "Where transfer helps most: few labels") -> Figure:
+    """Test accuracy against labelled images per class, one line per strategy (mean over seeds, range shaded).
 
     >>> fig = plot_label_regimes(label_regimes(setups))
     """
     with projector_style():
         figure = Figure(figsize=(8, 5), layout="constrained")
         axis = figure.subplots()
-        for index, strategy in enumerate(dict.fromkeys(row["strategy"] for row in rows)):
-            mine = [row for row in rows if row["strategy"] == strategy]
-            # "Every image" (per_class None) is plotted at its average number of images per class.
-            per_class = [row["train_images"] / row["classes"] if row["per_class"] is None else row["per_class"]
-                         for row in mine]
-            axis.plot(per_class, [row["final_val_acc"] for row in mine], "-o", color=f"C{index}",
-                      label=strategy.replace("_", " "))
+        for index, strategy in enumerate(dict.fromkeys(r["strategy"] for r in results)):
+            mine = [r for r in results if r["strategy"] == strategy and r["test_acc"] is not None]
+            budgets = sorted({r["per_class"] for r in mine})
+            seeds = sorted({r["config"]["seed"] for r in mine})
+            table = [[next(r["test_acc"] for r in mine if r["per_class"] == n and r["config"]["seed"] == seed)
+                      for n in budgets] for seed in seeds]
+            _band(axis, budgets, table, f"C{index}", strategy.replace("_", " "))
         axis.set_xscale("log")
-        axis.set(title=title, xlabel="labelled images per class (log scale)", ylabel="final validation accuracy")
+        axis.set_xticks(sorted({r["per_class"] for r in results}), [str(n) for n in sorted({r["per_class"] for r in results})])
+        axis.set(title=title, xlabel="labelled images per class (equal optimiser steps)", ylabel="test accuracy")
         axis.grid(alpha=0.3)
         axis.legend()
     return figure
 
 
 def plot_freeze_depth(results, stages, title: str = "How many stages to freeze") -> Figure:
-    """Final and best validation accuracy against the number of frozen stages k (stage names under the ticks).
+    """Test and final validation accuracy against the number of frozen stages k (mean over seeds, range shaded).
 
     >>> fig = plot_freeze_depth(freeze_depth_curve(setup, range(5)), models.stage_names(model))
     """
     with projector_style():
         figure = Figure(figsize=(8, 5), layout="constrained")
         axis = figure.subplots()
-        ks = [r["config"]["k"] for r in results]
-        axis.plot(ks, [r["best_val_acc"] for r in results], "-o", label="best")
-        axis.plot(ks, [r["final_val_acc"] for r in results], "--s", label="final")
+        ks = sorted({r["config"]["k"] for r in results})
+        seeds = sorted({r["config"]["seed"] for r in results})
+        for index, (key, name) in enumerate((("test_acc", "test"), ("final_val_acc", "validation (final)"))):
+            table = [[next(r[key] for r in results if r["config"]["k"] == k and r["config"]["seed"] == seed)
+                      for k in ks] for seed in seeds]
+            _band(axis, ks, table, f"C{index}", name, marker="-o" if index == 0 else "--s")
         axis.set_xticks(ks, [f"k={k}\n{'none' if k == 0 else 'to ' + stages[k - 1]}" for k in ks])
-        axis.set(title=title, xlabel="frozen stages (input side first)", ylabel="validation accuracy")
+        axis.set(title=title, xlabel="frozen stages (input side first)", ylabel="accuracy")
         axis.grid(alpha=0.3)
         axis.legend()
     return figure

@@ -254,6 +254,8 @@ def mismatched_files(name: str, root=None) -> list[str]:
     ]
 
 
+STANDIN_MARKER = "STANDIN.txt"  # the file tl_lessons.standin leaves in a stand-in's folder
+
 OFFICIAL_SIZES = {"train": 50_000, "test": 10_000}  # images per split, for CIFAR-10 and CIFAR-100 alike
 
 
@@ -401,6 +403,10 @@ def _load_cifar(name: str, split: str, root, download: bool, names: dict[str, st
     parts = [_read_batch(folder / file, name, classes) for file in files.files(split)]
     images = torch.cat([images for images, _ in parts]) if len(parts) > 1 else parts[0][0]
     labels = [torch.cat([part_labels[i] for _, part_labels in parts]) for i in range(len(names))]
+    if (folder / STANDIN_MARKER).is_file():  # written by tl_lessons.standin: say so, and hash nothing
+        source = (f"a full-size synthetic STAND-IN for {DISPLAY_NAMES[name]} in {folder} (synthetic100 images in "
+                  f"{DISPLAY_NAMES[name]}'s layout and sizes, for measuring time and memory; not {DISPLAY_NAMES[name]})")
+        return images, labels, list(classes.values()), source
     mismatched = mismatched_files(name, folder.parent)
     _warn_once(name, folder, mismatched)
     return images, labels, list(classes.values()), _source_sentence(name, split, folder, mismatched, len(images))
@@ -463,15 +469,39 @@ def data_status(root=None) -> list[dict]:
 def load_dataset(name: str, split: str = "train", root=None, download: bool = False, seed: int = 0) -> ImageSet:
     """Any of the four datasets by name; `seed` only changes the synthetic ones.
 
+    A dataset is read (or generated) once per program: asking again returns the same ImageSet, so
+    that the many runs of a chapter's sweep do not each spend a second reading 50,000 images. Treat
+    it as read-only (`take`, `task_split` and the other subsets make copies). A CIFAR file that
+    changed on disk since is read again.
+
     >>> train = load_dataset("synthetic10", "train")
     """
-    if name == "cifar10":
-        return load_cifar10(split, root, download)
-    if name == "cifar100":
-        return load_cifar100(split, root, download)
-    if name in ("synthetic10", "synthetic100"):
-        return make_synthetic(int(name.removeprefix("synthetic")), split, seed=seed)
-    raise ConfigError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
+    if name not in DATASETS:
+        raise ConfigError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
+    if name.startswith("synthetic"):
+        key = (name, split, seed)
+    else:
+        folder = _data_folder(root) / cifar_files(name).folder
+        key = (name, split, str(folder), _files_state(folder))
+    if key not in _LOADED:
+        if name == "cifar10":
+            _LOADED[key] = load_cifar10(split, root, download)
+        elif name == "cifar100":
+            _LOADED[key] = load_cifar100(split, root, download)
+        else:
+            _LOADED[key] = make_synthetic(int(name.removeprefix("synthetic")), split, seed=seed)
+    return _LOADED[key]
+
+
+_LOADED: dict = {}  # what load_dataset has read or generated in this program
+
+
+def _files_state(folder: Path) -> tuple:
+    """The size and modification time of every data file in a folder (not the kit's own checksum notes)."""
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                        for entry in folder.iterdir() if entry.is_file() and not entry.name.startswith(".")))
 
 
 # ---------------------------------------------------------------------------------------
@@ -528,6 +558,62 @@ def label_fraction(ds: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
         raise ConfigError(f"The label fraction must be above 0 and at most 1 (e.g. 0.1), not {fraction}.")
     counts = [max(1, round(fraction * count)) for count in ds.class_counts()]
     return ds.take(_split_per_class(ds, counts, seed)[0])
+
+
+# The kit's few-shot transfer task: both the official CIFAR-100 (500 training images per class) and
+# the partial development copy (5 to 22) can give every class this many labelled training images.
+FEW_SHOT = 5
+# Validation images per class, held out from the other training images (fewer where a class has no more).
+VAL_PER_CLASS = 5
+# The draw of a task's images is part of the task: fixed, whatever seed a training run uses.
+TASK_SEED = 0
+
+
+def task_split(ds: ImageSet, per_class: int | None = FEW_SHOT, fraction: float | None = None,
+               val_per_class: int = VAL_PER_CLASS, seed: int = TASK_SEED) -> tuple[ImageSet, ImageSet | None]:
+    """The labelled images of a task drawn from the training split `ds`: (training images, validation images).
+
+    Each class's images are put in an order fixed by `seed`. The training images are the first
+    `per_class` of them (or `fraction` of the class's images not held out; with neither, all of them);
+    the validation images are the last `val_per_class` of the images left over. So the validation
+    images never overlap the training ones, they come from the training split (the test split is kept
+    for the final, reported number), and on a copy with enough images per class they are the same
+    images whatever the training budget. A class with too few images gives fewer validation images
+    (the partial development copy of CIFAR-100 has classes of 5). Returns (train, None) when
+    `val_per_class` is 0.
+
+    >>> train, val = task_split(load_dataset("cifar100", "train"))   # 5 per class, and up to 5 to validate
+    """
+    smallest, smallest_name = _smallest_class(ds)
+    if per_class is not None:
+        if not isinstance(per_class, numbers.Integral) or per_class < 1:
+            raise ConfigError(f"Images per class must be a whole number of at least 1, not {per_class!r}.")
+        if per_class > smallest:
+            raise ConfigError(
+                f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split} has only {smallest} images of class "
+                f"'{smallest_name}': ask for at most {smallest} per class.")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError(f"The label fraction must be above 0 and at most 1 (e.g. 0.1), not {fraction}.")
+    train_rows, val_rows = [], []
+    for indices in _indices_by_class(ds, seed):
+        held = min(val_per_class, len(indices) - 1)  # every class keeps an image to train on
+        if per_class is not None:
+            count = per_class
+        elif fraction is not None:
+            count = max(1, round(fraction * (len(indices) - held)))
+        else:
+            count = len(indices) - held
+        train_rows.append(indices[:count])
+        val_rows.append(indices[max(count, len(indices) - held):])
+    train = ds.take(torch.cat(train_rows).sort().values)
+    if val_per_class == 0:
+        return train, None
+    val_rows = torch.cat(val_rows).sort().values
+    if len(val_rows) == 0:
+        raise ConfigError(
+            f"No training image of {DISPLAY_NAMES.get(ds.name, ds.name)} is left to validate on: "
+            f"ask for fewer images per class (at most {smallest - 1}).")
+    return train, ds.take(val_rows, split="val")
 
 
 def split_validation(ds: ImageSet, val_fraction: float = 0.1, seed: int = 0) -> tuple[ImageSet, ImageSet]:

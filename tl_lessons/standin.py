@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tl_lessons import synthetic
+from tl_lessons import data, synthetic
 from tl_lessons.errors import ConfigError
 
-MARKER = "STANDIN.txt"
+MARKER = data.STANDIN_MARKER
 """The file that marks a `cifar-100-python` folder as a stand-in (its text says what it holds)."""
 
 OFFICIAL_PER_CLASS = {"train": 500, "test": 100}

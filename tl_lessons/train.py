@@ -337,11 +337,12 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         BatchNorm), or None to train every parameter that has requires_grad.
     stop: anything with `is_set()` (a `threading.Event`): checked before every step; when set,
         the run ends with status "stopped" and keeps the epochs it finished.
-    cache_frozen: when the first stages stay frozen for the whole run, compute their outputs
-        once for every training and validation image and train the rest on those features.
-        Much faster (a linear probe becomes a few seconds of work per epoch), but augmentation
-        then no longer reaches the frozen part: every epoch sees the same features, so the
-        training images are used without augmentation.
+    cache_frozen: when the first stages stay frozen for the whole run and the training images
+        are not augmented (`config.augment` False), compute the frozen stages' outputs once for
+        every image and train the rest on those features: the same run, much faster (a linear
+        probe becomes a few seconds of work per epoch). With augmentation every epoch shows the
+        frozen stages new crops, so there is nothing to cache: the cache never changes what a
+        strategy trains on, and strategies compared at the same `config` see the same data.
 
     The model is left in eval mode. The body names the phases; each is a function below.
 
@@ -414,7 +415,10 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
         val_batches = Loader(val, config.eval_batch_size, device=device, channels_last=channels_last,
                              mean=mean, std=std)
     optimizer = make_optimizer(model, strategy, config)
-    cached = cacheable_stages(model, strategy, len(train) + (len(val) if val is not None else 0)) if cache_frozen else 0
+    # Only an exact shortcut: augmented images differ every epoch, so their features cannot be reused.
+    cached = 0
+    if cache_frozen and not config.augment:
+        cached = cacheable_stages(model, strategy, len(train) + (len(val) if val is not None else 0))
     unaugmented = None
     if cached:
         unaugmented = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,

@@ -50,12 +50,15 @@ class TransferSetup:
         path, or "scratch" (the shipped architecture, randomly initialised: the baseline
         transfer must beat).
     target: a dataset name from `tl_lessons.data.load_dataset` ("cifar100", "synthetic100", ...).
-    per_class / fraction: how many target labels to train on (at most one of them; neither:
-        every training image).
+    per_class / fraction: how many labelled target images per class to train on, as a number or as
+        a fraction of each class (fraction=1.0: every training image but the validation ones). With
+        neither, the kit's few-shot task: `data.FEW_SHOT` images per class, drawn once and for all
+        (`data.task_split`).
+    val_per_class: validation images per class, held out from the *training* split: the curves,
+        the tuning and every choice look at them. The test split is kept for the one reported
+        number at the end (`load_test`).
     k ... head_epochs: the strategy's options, with `transfer.Strategy`'s defaults.
     lr: the peak learning rate; None starts from the strategy's tuned rate (`transfer.STRATEGY_TABLE`).
-    val: "test" evaluates on the target's test split; a float carves that fraction off the
-        training labels instead (the honest choice when you tune settings on it).
     """
 
     source: str = "shipped"
@@ -72,11 +75,13 @@ class TransferSetup:
     epochs: int = 8
     lr: float | None = None
     batch_size: int = 128
-    seed: int = 0
-    val: str | float = "test"
+    seed: int = 0                  # the training run's randomness (new head, batch order, augmentation), not the task's
+    val_per_class: int = data.VAL_PER_CLASS
     extra: dict = field(default_factory=dict)  # further TrainConfig fields, e.g. {"augment": False}
 
     def __post_init__(self):
+        if self.per_class is None and self.fraction is None:
+            self.per_class = data.FEW_SHOT
         if self.lr is None and self.strategy in transfer.STRATEGY_TABLE:
             self.lr = transfer.STRATEGY_TABLE[self.strategy].lr
 
@@ -91,6 +96,8 @@ class TransferSetup:
         parts.append(f"lr {self.lr:g}")
         if self.per_class:
             parts.append(f"{self.per_class}/class")
+        elif self.fraction == 1:
+            parts.append("all labels")
         elif self.fraction:
             parts.append(f"{self.fraction:.0%} labels")
         if self.source != "shipped":
@@ -149,8 +156,9 @@ class TransferSetup:
             problems["head_epochs"] = (
                 f"Train the head alone for 1 to {self.epochs - 1} epochs, so that some epochs are left "
                 "for the whole network (or raise the number of epochs).")
-        if self.val != "test" and not (is_number(self.val) and 0 < self.val < 1):
-            problems["val"] = "val is 'test' (the target's test split) or a fraction of the training images, such as 0.1."
+        if not (is_whole_number(self.val_per_class) and self.val_per_class >= 1):
+            problems["val_per_class"] = ("Hold out a whole number of validation images per class, at least 1: "
+                                         "the curves and every choice are made on them.")
         settings = {f.name for f in dataclasses.fields(TrainConfig)}
         if unknown := [name for name in self.extra if name not in settings]:
             problems["extra"] = f"extra holds TrainConfig settings, and {', '.join(unknown)} is not one of them."
@@ -202,20 +210,24 @@ def load_source(source: str):
 
 
 def load_target(setup: TransferSetup, root=None):
-    """The target training and validation sets chosen by `setup` (subset and split applied).
+    """The target's training and validation images for `setup`, both from the target's training split.
+
+    The draw is the task's (`data.task_split`, fixed seed), not the run's: every run of a task, whatever
+    its seed, trains and validates on the same images.
 
     >>> train_set, val_set = load_target(TransferSetup(target="synthetic100", per_class=5))  # doctest: +SKIP
     """
-    full_train = data.load_dataset(setup.target, "train", root=root, seed=setup.seed)
-    if setup.val == "test":
-        train_set, val_set = full_train, data.load_dataset(setup.target, "test", root=root, seed=setup.seed)
-    else:
-        train_set, val_set = data.split_validation(full_train, val_fraction=setup.val, seed=setup.seed)
-    if setup.per_class:
-        train_set = data.per_class_subset(train_set, setup.per_class, seed=setup.seed)
-    elif setup.fraction:
-        train_set = data.label_fraction(train_set, setup.fraction, seed=setup.seed)
-    return train_set, val_set
+    full_train = data.load_dataset(setup.target, "train", root=root)
+    return data.task_split(full_train, per_class=setup.per_class, fraction=setup.fraction,
+                           val_per_class=setup.val_per_class)
+
+
+def load_test(setup: TransferSetup, root=None):
+    """The target's test split: touched once per reported number, after every choice was made on validation.
+
+    >>> _, test_acc = train.evaluate(model, load_test(setup), mean=config.mean, std=config.std)  # doctest: +SKIP
+    """
+    return data.load_dataset(setup.target, "test", root=root)
 
 
 def source_meta(source: str) -> dict:

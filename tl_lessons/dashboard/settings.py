@@ -16,29 +16,28 @@ import math
 
 import pandas as pd
 
-from tl_lessons import transfer
+from tl_lessons import data, transfer
 from tl_lessons.dashboard import sources
 from tl_lessons.transfer_setup import TransferSetup
 
 BATCH_SIZES = (16, 32, 64, 128, 256)
 TARGETS = ("cifar100", "synthetic100")  # the lab's targets: 100 classes, few labels each
-FIRST_PER_CLASS = 10  # a first visit trains on few labels: where transfer shines
 
 
 def first_setup(source: str, target: str, smallest_class: int, tiny: bool = False) -> TransferSetup:
     """The setup a first visit (or a link without settings) starts from.
 
-    TransferSetup's defaults (the strategy's own learning rate among them) on a few labels;
-    `tiny` (the automated tests) cuts the sizes so that a run takes seconds.
+    TransferSetup's defaults: the kit's few-shot task (few labels: where transfer shines) and the
+    strategy's own learning rate; `tiny` (the automated tests) cuts the sizes so that a run takes seconds.
 
     >>> first_setup("shipped", "cifar100", smallest_class=500).label()
-    'linear probe · bn eval · lr 1 · 10/class'
+    'linear probe · bn eval · lr 1 · 5/class'
     """
     strategy = "scratch" if source == "scratch" else TransferSetup.strategy  # random weights: nothing to keep
-    setup = TransferSetup(source=source, target=target, per_class=min(FIRST_PER_CLASS, smallest_class),
+    setup = TransferSetup(source=source, target=target, per_class=min(data.FEW_SHOT, smallest_class),
                           strategy=strategy)
     if tiny:
-        setup = dataclasses.replace(setup, per_class=min(2, smallest_class), epochs=1, batch_size=32)
+        setup = dataclasses.replace(setup, per_class=min(2, smallest_class), val_per_class=1, epochs=1, batch_size=32)
     return setup
 
 
