@@ -285,6 +285,45 @@ def test_joint_training_and_gradient_ascent_on_the_target_loss():
     assert ascent["history"][-1]["target_loss"] > joint["history"][-1]["target_loss"]
 
 
+@pytest.mark.slow
+def test_sequential_fine_tuning_never_runs_the_source_images():
+    """With source_weight 0 the source batches must not even pass through BatchNorm in training mode."""
+    source_set, target_set = make_synthetic(10, "train", n_per_class=40), small_dataset("synthetic100")
+    torch.manual_seed(0)
+    source = models.FastNet(10, width=WIDTH)
+    batch_sizes = []
+
+    def record(module, inputs, output):  # a forward hook must return None, or it replaces the output
+        if module.training:
+            batch_sizes.append(len(inputs[0]))
+
+    source.stem.register_forward_hook(record)
+    analysis.joint_train(source, source_set, target_set, source_set, target_set, source_weight=0.0, epochs=1,
+                         lr=0.05, batch_size=32)
+    sequential = set(batch_sizes)
+    batch_sizes.clear()
+    analysis.joint_train(source, source_set, target_set, source_set, target_set, source_weight=1.0, epochs=1,
+                         lr=0.05, batch_size=32)
+    assert sequential == {32} and set(batch_sizes) == {64}   # joint: one batch of each task, together
+
+
+@pytest.mark.slow
+def test_forgetting_also_fits_a_fresh_probe_on_the_transferred_features():
+    source_train, source_test = make_synthetic(10, "train", n_per_class=30), small_dataset("synthetic10", "test")
+    torch.manual_seed(0)
+    source = models.FastNet(10, width=WIDTH).eval()
+    other = models.FastNet(100, width=WIDTH).eval()
+    result = analysis.forgetting(source, {"same": copy.deepcopy(source), "other": other}, source_test, source_train)
+    same = result["same"]
+    assert same["after"] == same["before"] and same["probe after"] == same["probe before"]
+    features = analysis.penultimate_features(other, source_train)
+    centre, scale = features.mean(0), features.std(0) + 1e-6
+    linear = analysis.fit_linear_map((features - centre) / scale, source_train.labels, 10)
+    test_features = (analysis.penultimate_features(other, source_test) - centre) / scale
+    assert result["other"]["probe after"] == analysis.map_accuracy(linear, test_features, source_test.labels)
+    assert set(analysis.forgetting(source, {"same": source}, source_test)["same"]) == {"before", "after", "forgotten"}
+
+
 def test_plot_feature_space_draws_one_panel_per_projection():
     points = torch.randn(40, 2)
     figure = analysis.plot_feature_space({"before": points, "after": points}, torch.arange(40) % 4, list("abcd"))

@@ -348,20 +348,35 @@ def with_head(model: nn.Module, head: nn.Module) -> nn.Sequential:
     return nn.Sequential(stages)
 
 
-def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, mean=None, std=None) -> dict:
-    """Source-task accuracy before transfer, and after it with the source head re-attached, per model.
+def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, source_train: ImageSet | None = None,
+               mean=None, std=None) -> dict:
+    """What each transferred model still knows of the source task, measured two ways.
 
-    transferred: {name: model trained on the target}. Returns {name: {"before": acc, "after": acc,
-    "forgotten": before - after}}; "before" is the source model's own accuracy on `source_test`.
-    `mean`/`std`: the normalisation the source learnt with (its checkpoint's); None: the test set's own.
+    "after": the source's own head re-attached to the transferred backbone: does the old head
+    still fit the features? "probe after": a fresh linear probe (`fit_linear_map`) trained on the
+    transferred backbone's features of `source_train` images: are the features themselves gone,
+    or only the old head's fit to them? "before" and "probe before" are the same two numbers for
+    the source model itself. Every accuracy is on `source_test`. `mean`/`std`: the normalisation
+    the source learnt with (its checkpoint's); None: each set's own. Without `source_train` the
+    two probe numbers are left out.
 
-    >>> forgetting(source, {"finetune": finetuned}, load_dataset("cifar10", "test"))["finetune"]["forgotten"]
+    >>> forgetting(source, {"finetune": finetuned}, cifar10_test, cifar10_part)["finetune"]["probe after"]
     """
+    def probe_accuracy(model):
+        train_features = penultimate_features(model, source_train, mean=mean, std=std)
+        test_features = penultimate_features(model, source_test, mean=mean, std=std)
+        centre, scale = train_features.mean(0), train_features.std(0) + 1e-6
+        linear = fit_linear_map((train_features - centre) / scale, source_train.labels, source_train.num_classes)
+        return map_accuracy(linear, (test_features - centre) / scale, source_test.labels)
+
     _, before = train.evaluate(source, source_test, mean=mean, std=std)
+    probe_before = probe_accuracy(source) if source_train is not None else None
     rows = {}
     for name, model in transferred.items():
         _, after = train.evaluate(with_head(model, copy.deepcopy(source.head)), source_test, mean=mean, std=std)
         rows[name] = {"before": before, "after": after, "forgotten": before - after}
+        if source_train is not None:
+            rows[name].update({"probe before": probe_before, "probe after": probe_accuracy(model)})
     return rows
 
 
@@ -484,8 +499,9 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     The backbone is shared; the source head starts as the source model's, the target head is new.
     Each step takes one batch of each set (an epoch ends with the smaller set) and runs them through
     the backbone together. The recipe is `fit`'s: SGD with Nesterov momentum and weight decay, the
-    one-cycle rate, label smoothing. Special cases: source_weight=0 is plain sequential fine-tuning,
-    and a negative target_weight *maximises* the target loss. Every image, of either task, is
+    one-cycle rate, label smoothing. Special cases: source_weight=0 is plain sequential fine-tuning
+    (the source images are then not run at all: even unweighted, they would move BatchNorm's
+    running statistics towards the source), and a negative target_weight *maximises* the target loss. Every image, of either task, is
     normalised with `mean`/`std` (the source's own, as in `transfer_setup.prepare`); None: each set's own.
 
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
@@ -513,11 +529,16 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
         for (xs, ys), (xt, yt) in zip(sources, targets):
             for group in optimizer.param_groups:
                 group["lr"] = train.learning_rate(step, total_steps, config)
-            features = backbone(torch.cat([xs, xt]))
-            source_loss = F.cross_entropy(source_model.head(features[:len(xs)]), ys,
-                                          label_smoothing=config.label_smoothing)
-            target_loss = F.cross_entropy(target_head(features[len(xs):]), yt, label_smoothing=config.label_smoothing)
-            loss = source_weight * source_loss + target_weight * target_loss
+            if source_weight == 0:  # sequential: only target images go through the backbone
+                target_loss = F.cross_entropy(target_head(backbone(xt)), yt, label_smoothing=config.label_smoothing)
+                loss = target_weight * target_loss
+            else:
+                features = backbone(torch.cat([xs, xt]))
+                source_loss = F.cross_entropy(source_model.head(features[:len(xs)]), ys,
+                                              label_smoothing=config.label_smoothing)
+                target_loss = F.cross_entropy(target_head(features[len(xs):]), yt,
+                                              label_smoothing=config.label_smoothing)
+                loss = source_weight * source_loss + target_weight * target_loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
