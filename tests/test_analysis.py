@@ -363,3 +363,19 @@ def test_plot_joint_draws_target_and_source_panels():
     history = [{"epoch": 1, "source_acc": 0.5, "target_acc": 0.1}, {"epoch": 2, "source_acc": 0.4, "target_acc": 0.2}]
     figure = analysis.plot_joint({"joint": history}, chance=0.01)
     assert len(figure.axes) == 2 and figure.axes[0].get_lines()[0].get_ydata().tolist() == [0.1, 0.2]
+
+
+def test_read_spread_only_calls_differences_beyond_the_seeds_real():
+    def row(setting, strategy, values):
+        return {"setting": setting, "strategy": strategy, "n": len(values), "mean": sum(values) / len(values),
+                "low": min(values), "high": max(values), "values": values}
+
+    rows = [row("scratch · lr 0.1 · 5/class", "scratch", [0.04, 0.05, 0.06]),
+            row("linear probe · bn eval · lr 1 · 5/class", "linear_probe", [0.05, 0.07, 0.08]),
+            row("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", [0.12, 0.13, 0.15]),
+            row("gradual · bn eval · lr 0.3 · 5/class", "gradual", [0.11, 0.12, 0.14])]
+    reading = analysis.read_spread(rows, baseline="scratch").splitlines()
+    assert reading[0] == ("Highest test accuracy: freeze k=2 · bn eval, 13.3 % (over 3 seeds, 12.0 % to 15.0 %); "
+                          "within its range, so not shown to be worse: gradual · bn eval.")
+    assert reading[1] == ("Against scratch (5.0 %, range 4.0 % to 6.0 %): above its range: freeze k=2 · bn eval, "
+                          "gradual · bn eval; within its range: linear probe · bn eval.")

@@ -21,17 +21,40 @@ REFERENCE = {
 
 
 def test_recorded_runs_read_back_with_where_they_come_from(tmp_path, monkeypatch):
-    """The sweep itself is chapter 04's (tests/test_analysis.py); here, what is written and read back."""
+    """The sweeps themselves are chapter 04's (tests/test_analysis.py); here, what is written and read back."""
+    base = TransferSetup(target="synthetic100", per_class=2, val_per_class=1)
     setups = [TransferSetup(target="synthetic100", strategy=name, per_class=2) for name in ("finetune", "linear_probe")]
-    results = [{"label": s.label(), "strategy": s.strategy, "epochs": [{"epoch": 1, "val_acc": 0.1}],
-                "trainable_params": 100 * (i + 1)} for i, s in enumerate(setups)]
-    monkeypatch.setattr(analysis, "compare_strategies", lambda trials, **options: results)
-    monkeypatch.setattr(transfer_setup, "load_target",
-                        lambda setup: (make_synthetic(100, "train", n_per_class=2), None))
-    out = reference_runs.record_reference_runs(tmp_path / "reference.json", setups)
+    results = [{"label": s.label(), "strategy": s.strategy, "epochs": [{"epoch": 1, "val_acc": 0.1}], "sweep": sweep,
+                "trainable_params": 100 * (i + 1)} for i, (s, sweep) in enumerate(zip(setups, ("comparison", "labels")))]
+    monkeypatch.setattr(reference_runs, "chapter_runs", lambda base, seeds: results)
+    monkeypatch.setattr(transfer_setup, "load_target", lambda setup: (make_synthetic(100, "train", n_per_class=2),
+                                                                      make_synthetic(100, "test", n_per_class=1)))
+    monkeypatch.setattr(transfer_setup, "load_test", lambda setup: make_synthetic(100, "test", n_per_class=1))
+    out = reference_runs.record_reference_runs(tmp_path / "reference.json", base)
     reference = load_reference_runs(out)
     assert reference["runs"] == results and "synthetic100" in reference["data"]
+    assert reference["task"] == ("2 training images per class (200), 100 validation images held out from the "
+                                 "training split, 100 test images")
+    assert reference_runs.comparison_runs(reference) == results[:1]
     assert charts.reference_table(reference)["trainable params"].tolist() == [100, 200]
+
+
+@pytest.mark.slow
+def test_chapter_runs_tag_each_sweep(monkeypatch):
+    seen = {}
+
+    def fake(name):
+        def sweep(setups, *args, seeds, progress, **options):
+            seen[name] = (len(list(setups)) if not isinstance(setups, TransferSetup) else 1, seeds)
+            return [{"label": name, "strategy": "x"}]
+        return sweep
+
+    monkeypatch.setattr(analysis, "compare_strategies", fake("comparison"))
+    monkeypatch.setattr(analysis, "label_regimes", fake("labels"))
+    monkeypatch.setattr(analysis, "freeze_depth_curve", fake("freeze depth"))
+    runs = reference_runs.chapter_runs(seeds=(0, 1))
+    assert [run["sweep"] for run in runs] == list(reference_runs.SWEEPS)
+    assert seen == {"comparison": (7, (0, 1)), "labels": (3, (0, 1)), "freeze depth": (1, (0, 1))}
 
 
 def test_reference_runs_do_not_carry_the_recording_machines_data_folder(tmp_path):

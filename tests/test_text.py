@@ -65,3 +65,10 @@ def test_state_mismatches_are_the_tensors_load_state_dict_refuses():
     assert text.state_mismatches(source.state_dict(), target) == [
         "head.fc.weight: 10x128 saved, 100x128 in the model", "head.fc.bias: 10 saved, 100 in the model"]
     assert text.state_mismatches(source.state_dict(), models.FastNet(10)) == []
+
+
+def test_code_shows_a_function_without_its_docstring():
+    shown = text.code(models.replace_head)
+    assert shown.startswith("def replace_head(model, num_classes):")
+    assert '"""' not in shown and "model.head[-1] = new" in shown
+    assert len(shown.splitlines()) < len(__import__("inspect").getsource(models.replace_head).splitlines())

@@ -191,6 +191,49 @@ def differ(a: dict, b: dict) -> bool:
     return a["high"] < b["low"] or b["high"] < a["low"]
 
 
+def short_name(row: dict) -> str:
+    """A setting's name without its learning rate and task: "freeze k=2 · bn eval" from its full label.
+
+    >>> short_name({"setting": "freeze k=2 · bn eval · lr 0.3 · 5/class"})
+    'freeze k=2 · bn eval'
+    """
+    return " · ".join(part for part in row["setting"].split(" · ")
+                      if not part.startswith("lr ") and not part.endswith(("/class", "labels")))
+
+
+def read_spread(rows, baseline: str | None = None, what: str = "test accuracy", name=short_name) -> str:
+    """What a `spread` table says, in sentences that only call a difference real when it beats the seeds.
+
+    The best setting, and which others are within its range (a tie on this evidence); with
+    `baseline` (a strategy), which settings are above, within and below the baseline's range.
+
+    >>> print(read_spread(spread(results), baseline="scratch"))
+    """
+    def percent(value):
+        return f"{100 * value:.1f} %"
+
+    ranked = sorted((row for row in rows if row["mean"] is not None), key=lambda row: -row["mean"])
+    if not ranked:
+        return f"No run finished, so there is no {what} to read."
+    best = ranked[0]
+    tied = [name(row) for row in ranked[1:] if not differ(row, best)]
+    seeds = f"over {best['n']} seeds, {percent(best['low'])} to {percent(best['high'])}" if best["n"] > 1 else "one seed"
+    lines = [f"Highest {what}: {name(best)}, {percent(best['mean'])} ({seeds}); "
+             + (f"within its range, so not shown to be worse: {', '.join(tied)}." if tied
+                else "every other setting is below its range.")]
+    base = next((row for row in ranked if row["strategy"] == baseline), None)
+    if base is not None:
+        groups = {"above": [], "within": [], "below": []}
+        for row in ranked:
+            if row is not base:
+                side = "above" if row["low"] > base["high"] else "below" if row["high"] < base["low"] else "within"
+                groups[side].append(name(row))
+        lines.append(f"Against {name(base)} ({percent(base['mean'])}, range {percent(base['low'])} to "
+                     f"{percent(base['high'])}): " + "; ".join(
+                         f"{side} its range: {', '.join(names)}" for side, names in groups.items() if names) + ".")
+    return "\n".join(lines)
+
+
 def summary(results) -> list[dict]:
     """The comparison table: one row per setting, its test and final validation accuracy as mean and
     range over its seeds (in %), its mean seconds and its trainable parameters at the start.

@@ -25,21 +25,61 @@ from tl_lessons.errors import LessonError
 REFERENCE_RUNS = Path(__file__).parent / "assets" / "reference_runs.json"
 
 
-def record_reference_runs(out=REFERENCE_RUNS, setups=None) -> Path:
-    """Train chapter 04's strategies (or `setups`) and write them, with where they come from, to `out`.
+SWEEPS = ("comparison", "labels", "freeze depth")
+"""What the file holds: chapter 04's comparison of every strategy, its label regimes and its freeze-depth curve."""
+
+
+def chapter_runs(base=None, seeds=None, progress: bool = True) -> list[dict]:
+    """Chapter 04's three sweeps on `base` (its setup), every setting once per seed, each run tagged with its "sweep".
+
+    The comparison trains every strategy at its tuned rate; the label regimes train scratch, the
+    linear probe and fine-tuning on 1, 2 and 5 images per class at equal optimiser steps; the
+    freeze-depth curve trains `freeze` for every k. Each result is `analysis.train_setup`'s.
+
+    >>> runs = chapter_runs(seeds=(0,))
+    """
+    base = analysis.CHAPTER_SETUP if base is None else base
+    seeds = analysis.SEEDS if seeds is None else seeds
+    setups = analysis.strategy_setups(base)
+    sweeps = {
+        "comparison": analysis.compare_strategies(setups, seeds=seeds, progress=progress, desc="comparison"),
+        "labels": analysis.label_regimes([s for s in setups if s.strategy in ("scratch", "linear_probe", "finetune")],
+                                         seeds=seeds, progress=progress),
+        "freeze depth": analysis.freeze_depth_curve(next(s for s in setups if s.strategy == "freeze"),
+                                                    range(len(transfer_setup.source_stages(base.source))),
+                                                    seeds=seeds, progress=progress),
+    }
+    return [{**run, "sweep": sweep} for sweep, runs in sweeps.items() for run in runs]
+
+
+def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None) -> Path:
+    """Train chapter 04's sweeps (`chapter_runs`) and write them, with where they come from, to `out`.
 
     >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
     """
-    setups = analysis.strategy_setups() if setups is None else setups
-    results = analysis.compare_strategies(setups, progress=True, desc="reference runs")
-    train_set, _ = transfer_setup.load_target(setups[0])
-    reference = {"data": portable_source(train_set.source, data_dir()), "machine": platform.processor() or platform.machine(),
-                 "torch": torch.__version__, "recorded": time.strftime("%Y-%m-%d"), "runs": results}
+    base = analysis.CHAPTER_SETUP if base is None else base
+    runs = chapter_runs(base, seeds)
+    train_set, val_set = transfer_setup.load_target(base)
+    test_set = transfer_setup.load_test(base)
+    reference = {"data": portable_source(train_set.source, data_dir()),
+                 "task": (f"{base.per_class} training images per class ({len(train_set):,}), {len(val_set):,} "
+                          f"validation images held out from the training split, {len(test_set):,} test images"),
+                 "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                 "recorded": time.strftime("%Y-%m-%d"), "recorded_with": "python -m tl_lessons reference-runs",
+                 "runs": runs}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(reference, indent=1), encoding="utf-8")
-    print(f"wrote {out}: {len(results)} runs")
+    print(f"wrote {out}: {len(runs)} runs")
     return out
+
+
+def comparison_runs(reference: dict) -> list[dict]:
+    """The runs of the strategy comparison (files recorded before the sweeps were tagged hold only those).
+
+    >>> [run["strategy"] for run in comparison_runs(load_reference_runs())][:3]
+    """
+    return [run for run in reference.get("runs", []) if run.get("sweep", "comparison") == "comparison"]
 
 
 def portable_source(source: str, root) -> str:

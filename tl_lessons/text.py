@@ -11,7 +11,10 @@ versions; the kit's sentences do not. So the chapters print through these functi
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import math
+import textwrap
 
 import torch
 from torch import nn
@@ -137,3 +140,21 @@ def state_mismatches(state: dict, model: nn.Module) -> list[str]:
     wanted = model.state_dict()
     return [f"{name}: {'x'.join(map(str, tensor.shape))} saved, {'x'.join(map(str, wanted[name].shape))} in the model"
             for name, tensor in state.items() if name in wanted and wanted[name].shape != tensor.shape]
+
+
+def code(function) -> str:
+    """A function's source without its docstring: the lines a chapter wants to show.
+
+    The docstring is the function's documentation (`help(function)` shows it); in a chapter the code
+    itself is the lesson, so the printout keeps the signature and the body.
+
+    >>> print(code(code))  # doctest: +SKIP
+    """
+    source = textwrap.dedent(inspect.getsource(function))
+    lines = source.splitlines()
+    definition = ast.parse(source).body[0]
+    first = definition.body[0]
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+            and isinstance(first.value.value, str) and len(definition.body) > 1:
+        lines = lines[:first.lineno - 1] + lines[first.end_lineno:]
+    return "\n".join(lines)

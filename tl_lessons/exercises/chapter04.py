@@ -183,3 +183,43 @@ def check_cifar10_again(fn) -> str:
     if not torch.allclose(outputs, expected, atol=1e-5):
         raise NotYet("The outputs are not the source head applied to the fine-tuned backbone's features.")
     return "The fine-tuned backbone with the CIFAR-10 head: evaluate it on CIFAR-10 to measure forgetting."
+
+
+@exercise
+def check_predicted_ranking(predicted, rows) -> str:
+    """Compare the learner's predicted order of strategies (best first) with the measured `spread` rows.
+
+    A pair counts as right when the measurement agrees beyond the spread of its seeds, as wrong when
+    it disagrees beyond it, and as "too close to call" when the two ranges overlap: the data cannot
+    say, so neither answer is wrong.
+
+    >>> check_predicted_ranking(["freeze", "linear_probe", "scratch"], analysis.spread(results))
+    """
+    if predicted is None or not isinstance(predicted, (list, tuple)) or not predicted:
+        raise NotYet("Write your prediction first: a list of strategy names, best first, "
+                      "for example [\"freeze\", \"linear_probe\", \"scratch\"].")
+    measured = {row["strategy"]: row for row in rows if row["mean"] is not None}
+    unknown = [name for name in predicted if name not in measured]
+    if unknown:
+        raise NotYet(f"{', '.join(map(str, unknown))} is not among the strategies measured here: "
+                     f"choose from {', '.join(measured)}.")
+    if len(set(predicted)) != len(predicted) or len(predicted) < 2:
+        raise NotYet("Name at least two different strategies, each once, best first.")
+    right, wrong, close = [], [], []
+    for i, better in enumerate(predicted):
+        for worse in predicted[i + 1:]:
+            a, b = measured[better], measured[worse]
+            pair = f"{better} above {worse}"
+            if a["low"] > b["high"]:
+                right.append(pair)
+            elif a["high"] < b["low"]:
+                wrong.append(f"{pair} (measured {100 * a['mean']:.1f} % against {100 * b['mean']:.1f} %)")
+            else:
+                close.append(pair)
+    said = [f"right beyond the seeds' spread: {', '.join(right)}" if right else "",
+            f"too close to call (their ranges overlap): {', '.join(close)}" if close else ""]
+    said = "; ".join(part for part in said if part)
+    if wrong:
+        raise NotYet(f"The measurement disagrees with {', '.join(wrong)}"
+                     + (f"; {said}" if said else "") + ". Can you explain why?")
+    return f"No pair of your prediction is contradicted: {said}."
