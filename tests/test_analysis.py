@@ -379,3 +379,26 @@ def test_read_spread_only_calls_differences_beyond_the_seeds_real():
                           "within its range, so not shown to be worse: gradual · bn eval.")
     assert reading[1] == ("Against scratch (5.0 %, range 4.0 % to 6.0 %): above its range: freeze k=2 · bn eval, "
                           "gradual · bn eval; within its range: linear probe · bn eval.")
+
+
+def test_lookalike_votes_count_the_models_answers_per_class():
+    from tl_lessons.imageset import ImageSet
+
+    class Always(nn.Module):
+        """A 'model' that answers class 3 ("cat") for everything."""
+        def forward(self, x):
+            out = torch.zeros(len(x), 10)
+            out[:, 3] = 1.0
+            return out
+
+    images = torch.zeros(6, 3, 32, 32, dtype=torch.uint8)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    ds = ImageSet(images, labels, ["leopard", "rocket", "otter"], "cifar100", "train", "test", (0.5,) * 3, (0.25,) * 3)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    model = Always()
+    model.dummy = nn.Linear(1, 1)   # predict() asks the model for its device
+    rows = analysis.lookalike_votes(model, ds, classes, {"cat": ["leopard"], "airplane": ["rocket"]},
+                                    mean=(0.5,) * 3, std=(0.25,) * 3)
+    assert rows[0] == {"CIFAR-100 class": "leopard", "looks like": "cat", "images": 2, "most often predicted": "cat",
+                       "share": "100%", "predicted as a lookalike": "100%", "agrees": True}
+    assert rows[1]["CIFAR-100 class"] == "rocket" and rows[1]["agrees"] is False and rows[1]["images"] == 3

@@ -102,8 +102,22 @@ def test_soft_targets():
 def test_transfer_quiz():
     right = {key: truth for key, (_, truth, _) in ex.TRANSFER_QUIZ.items()}
     assert ex.check_transfer_quiz(right).ok
-    data_parallel_is_transfer = dict(right, a=True)
-    feedback = ex.check_transfer_quiz(data_parallel_is_transfer)
-    assert not feedback.ok and "(a)" in feedback.message and "GPUs" in feedback.message
+    # Fine-tuning the CIFAR-10 weights is transfer whether or not DataParallel wraps the model.
+    assert right["a"] is True and right["d"] is False
+    feedback = ex.check_transfer_quiz(dict(right, a=False))
+    assert not feedback.ok and "(a)" in feedback.message and "fine-tuning" in feedback.message
+    same_task_distillation = ex.check_transfer_quiz(dict(right, d=True))
+    assert not same_task_distillation.ok and "the task and the domain stay the same" in same_task_distillation.message
     assert "still open: b" in ex.check_transfer_quiz({"a": False}).message
     assert not ex.check_transfer_quiz(["a"]).ok
+
+
+def test_the_copy_prediction_is_judged_against_the_spread():
+    copied, scratch = {"mean": 0.15, "low": 0.14, "high": 0.16}, {"mean": 0.08, "low": 0.07, "high": 0.09}
+    assert ex.check_copy_prediction(True, copied, scratch).ok
+    wrong = ex.check_copy_prediction(False, copied, scratch)
+    assert not wrong.ok and "won by more than the seeds' spread" in wrong.message
+    overlapping = {"mean": 0.085, "low": 0.08, "high": 0.10}
+    assert ex.check_copy_prediction(False, overlapping, scratch).ok
+    assert "not shown" in ex.check_copy_prediction(True, overlapping, scratch).message
+    assert "Write your prediction" in ex.check_copy_prediction(None, copied, scratch).message

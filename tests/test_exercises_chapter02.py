@@ -112,3 +112,11 @@ def test_check_learning_rate_calls_a_tiny_rate_too_cautious_and_the_limit_too_cl
                                             (True, "finite number"), (-0.1, "positive"), (0, "positive")])
 def test_check_learning_rate_rejects_non_answers(answer, phrase):
     assert rejected(check_learning_rate(answer), phrase)
+
+
+def test_a_descent_prediction_is_checked_against_the_run():
+    assert chapter02.check_descent_prediction("diverged", lr=0.105).ok
+    wrong = chapter02.check_descent_prediction("converged", lr=0.105)
+    assert not wrong.ok and "the limit for plain descent is 2/20 = 0.1" in wrong.message
+    assert chapter02.check_descent_prediction("converged", lr=0.09).ok
+    assert "Write your prediction" in chapter02.check_descent_prediction(None, lr=0.09).message

@@ -52,3 +52,13 @@ def test_top1_accuracy_accepts_reference():
     assert feedback.ok and feedback.message.startswith("0.6")
     assert ex.check_top1_accuracy(lambda logits, labels: (logits.softmax(1).argmax(1) == labels).double().mean()).ok
     assert not ex.check_top1_accuracy(unfinished).ok
+
+
+def test_the_time_prediction_names_the_recipe_that_got_there_first():
+    times = {"tutorial": 34.0, "tutorial_fast": 10.0}
+    assert ex.check_time_prediction("tutorial_fast", times).ok
+    wrong = ex.check_time_prediction("tutorial", times)
+    assert not wrong.ok and "tutorial_fast got there first" in wrong.message
+    assert "Write your prediction" in ex.check_time_prediction(None, times).message
+    assert not ex.check_time_prediction("tutorial", {"tutorial": None, "tutorial_fast": None}).ok
+    assert "tutorial never" in ex.check_time_prediction("tutorial_fast", {"tutorial": None, "tutorial_fast": 9.0}).message

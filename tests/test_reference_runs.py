@@ -91,3 +91,19 @@ def test_reading_them_needs_neither_altair_nor_pandas():
             "print(sorted(name for name in ('altair', 'pandas', 'streamlit') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_comparison_table_reads_the_seeds_spread_against_scratch():
+    def run(label, strategy, seed, acc, sweep="comparison"):
+        return {"label": label, "strategy": strategy, "sweep": sweep, "test_acc": acc,
+                "config": {"seed": seed, "strategy": strategy}}
+
+    reference = {"runs": [run("scratch · lr 0.1 · 5/class", "scratch", s, a) for s, a in enumerate((0.05, 0.06, 0.07))]
+                 + [run("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", s, a) for s, a in enumerate((0.12, 0.13, 0.14))]
+                 + [run("linear probe · bn eval · lr 1 · 5/class", "linear_probe", s, a) for s, a in enumerate((0.06, 0.08, 0.09))]
+                 + [run("scratch · lr 0.1 · 1/class", "scratch", 0, 0.5, sweep="labels")]}
+    table = reference_runs.comparison_table(reference)
+    assert [row["setting"].split(" ·")[0] for row in table] == ["freeze k=2", "linear probe", "scratch"]
+    assert table[0] == {"setting": "freeze k=2 · bn eval · lr 0.3 · 5/class", "seeds": 3, "test acc %": "13.0 (12.0-14.0)",
+                        "vs scratch (points)": "+7.0 (beyond the seeds)"}
+    assert table[1]["vs scratch (points)"] == "+1.7 (within the seeds)" and table[2]["vs scratch (points)"] == ""

@@ -178,7 +178,7 @@ def spread(results, key: str = "test_acc") -> list[dict]:
         rows.append({"setting": name, "strategy": group["strategy"], "n": len(values),
                      "mean": sum(values) / len(values) if values else None,
                      "low": min(values) if values else None, "high": max(values) if values else None,
-                     "values": values, "config": group["results"][0]["config"]})
+                     "values": values, "config": group["results"][0].get("config")})
     return rows
 
 
@@ -245,13 +245,13 @@ def summary(results) -> list[dict]:
         seconds = [r["seconds"] for r in results if setting_of(r) == test_row["setting"] and r["seconds"] is not None]
         first = next(r for r in results if setting_of(r) == test_row["setting"])
         rows.append({"setting": test_row["setting"], "seeds": test_row["n"] or val_row["n"],
-                     "test acc %": _mean_and_range(test_row), "final val acc %": _mean_and_range(val_row),
+                     "test acc %": mean_and_range(test_row), "final val acc %": mean_and_range(val_row),
                      "seconds": f"{sum(seconds) / len(seconds):.1f}" if seconds else "-",
                      "trainable at start": f"{first['trainable_params']:,}"})
     return rows
 
 
-def _mean_and_range(row: dict) -> str:
+def mean_and_range(row: dict) -> str:
     """'12.3 (11.0-13.1)': the mean and the range over seeds, in %."""
     if row["mean"] is None:
         return "-"
@@ -353,6 +353,30 @@ def stage_output_shapes(model: nn.Module, image_size: int = 32) -> list[dict]:
         for name, stage in model.named_children():
             x = stage(x)
             rows.append({"stage": name, "shape": tuple(x.shape[1:]), "flattened": x[0].numel()})
+    return rows
+
+
+def lookalike_votes(model: nn.Module, ds: ImageSet, model_classes: list[str], lookalikes: dict,
+                    mean=None, std=None) -> list[dict]:
+    """For each CIFAR-100 class of a resemblance table, which of its own classes a CIFAR-10 model calls it most.
+
+    lookalikes: {CIFAR-10 class: [CIFAR-100 classes that look like it]} (`vocabulary.LOOKALIKES`).
+    Returns one row per CIFAR-100 class: the class, what it looks like, its images in `ds`, the
+    model's most frequent answer and its share, the share answered with a lookalike class, and
+    whether the most frequent answer is one of them.
+
+    >>> rows = lookalike_votes(source, cifar100_train, meta["classes"], vocabulary.LOOKALIKES)
+    """
+    predicted = train.predict(model, ds.images, mean, std).argmax(1)
+    rows = []
+    for name in dict.fromkeys(n for names in lookalikes.values() for n in names):
+        looks_like = [source for source, targets in lookalikes.items() if name in targets]
+        votes = torch.bincount(predicted[ds.labels == ds.classes.index(name)], minlength=len(model_classes))
+        top = model_classes[int(votes.argmax())]
+        share = sum(votes[model_classes.index(c)] for c in looks_like) / max(int(votes.sum()), 1)
+        rows.append({"CIFAR-100 class": name, "looks like": " or ".join(looks_like), "images": int(votes.sum()),
+                     "most often predicted": top, "share": f"{votes.max() / max(int(votes.sum()), 1):.0%}",
+                     "predicted as a lookalike": f"{share:.0%}", "agrees": top in looks_like})
     return rows
 
 
@@ -723,23 +747,30 @@ def plot_freeze_depth(results, stages, title: str = "How many stages to freeze")
     return figure
 
 
-def plot_feature_space(panels: dict, coarse_labels, coarse_classes, title: str | None = None) -> Figure:
-    """Scatter plots of 2-D feature projections side by side, coloured by CIFAR-100 superclass.
+def plot_feature_space(panels: dict, coarse_labels, coarse_classes, title: str | None = None,
+                       shown=None) -> Figure:
+    """Scatter plots of 2-D feature projections side by side, coloured by superclass.
 
-    panels: {panel title: (N, 2) points}, every panel for the same N images.
+    panels: {panel title: (N, 2) points}, every panel for the same N images. shown: the indices of
+    the superclasses to colour (default: all); the others are drawn in light grey behind them, so that
+    a few groups stay readable on a projector instead of twenty colours no one can tell apart.
 
-    >>> fig = plot_feature_space({"before": pca_2d(f0), "after": pca_2d(f1)}, test.coarse_labels, test.coarse_classes)
+    >>> fig = plot_feature_space({"before": pca_2d(f0), "after": pca_2d(f1)}, test.coarse_labels, test.coarse_classes, shown=[0, 5, 8])
     """
-    colours = colormaps["tab20"]
+    shown = list(range(len(coarse_classes))) if shown is None else list(shown)
+    colours = colormaps["tab10" if len(shown) <= 10 else "tab20"]
     with projector_style():
-        figure = Figure(figsize=(6.5 * len(panels) + 3, 6), layout="constrained")
+        figure = Figure(figsize=(6.5 * len(panels) + 3.5, 6), layout="constrained")
         axes = figure.subplots(1, len(panels), squeeze=False)[0]
         for axis, (name, points) in zip(axes, panels.items()):
-            for c, superclass in enumerate(coarse_classes):
+            others = ~torch.isin(coarse_labels, torch.tensor(shown))
+            if others.any():
+                axis.scatter(points[others, 0], points[others, 1], s=8, color="0.85", label="other superclasses")
+            for index, c in enumerate(shown):
                 rows = coarse_labels == c
-                axis.scatter(points[rows, 0], points[rows, 1], s=12, color=colours(c % 20), label=superclass)
+                axis.scatter(points[rows, 0], points[rows, 1], s=22, color=colours(index), label=coarse_classes[c])
             axis.set(title=name, xlabel="principal component 1", ylabel="principal component 2")
-        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, markerscale=2)
+        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=13, markerscale=2)
         if title:
             figure.suptitle(title)
     return figure

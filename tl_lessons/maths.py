@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from tl_lessons.errors import ConfigError
+from tl_lessons.plots import projector_style
 
 # ---------------------------------------------------------------------------------------------
 # Softmax and log-softmax
@@ -174,16 +175,17 @@ def plot_saturation(margins, class_counts=(2, 10)):
 
     >>> fig = plot_saturation(torch.linspace(0, 15, 31))
     """
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for loss_fn, colour in ((cross_entropy, "tab:blue"), (softmax_squared_error, "tab:red")):
-        for num_classes, style in zip(class_counts, ("--", "-")):
-            grads = [abs(gradient_on_true_logit(loss_fn, float(m), num_classes)) for m in margins]
-            ax.semilogy(margins, grads, style, color=colour, label=f"{loss_fn.__name__}, {num_classes} classes")
-    ax.set_xlabel("margin: wrong logit minus true logit")
-    ax.set_ylabel("|dL / d(true logit)|")
-    ax.set_title("A confidently wrong prediction: cross-entropy keeps pushing, squared error stops")
-    ax.legend()
-    fig.tight_layout()
+    with projector_style():  # the projector-sized fonts of the kit's other figures
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for loss_fn, colour in ((cross_entropy, "tab:blue"), (softmax_squared_error, "tab:red")):
+            for num_classes, style in zip(class_counts, ("--", "-")):
+                grads = [abs(gradient_on_true_logit(loss_fn, float(m), num_classes)) for m in margins]
+                ax.semilogy(margins, grads, style, color=colour, label=f"{loss_fn.__name__}, {num_classes} classes")
+        ax.set_xlabel("margin: wrong logit minus true logit")
+        ax.set_ylabel("|dL / d(true logit)|")
+        ax.set_title("A confidently wrong prediction: cross-entropy keeps pushing, squared error stops")
+        ax.legend()
+        fig.tight_layout()
     return fig
 
 
@@ -352,25 +354,26 @@ def plot_descent(surface: Surface, paths: dict):
 
     >>> fig = plot_descent(SURFACES["bowl"], {"lr 0.05": gradient_descent(SURFACES["bowl"].grad, (-4, 1.5), lr=0.05)})
     """
-    fig, (ax_map, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
-    xs = torch.linspace(*surface.xlim, 200, dtype=torch.float64)
-    ys = torch.linspace(*surface.ylim, 200, dtype=torch.float64)
-    grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
-    height = surface.loss(grid_x, grid_y) - surface.min_loss()
-    # Log-spaced contour levels: the interesting part of a valley is its nearly flat floor.
-    levels = torch.logspace(-2, math.log10(height.max().item()), 20)
-    ax_map.contour(grid_x, grid_y, height, levels=levels, cmap="viridis", linewidths=0.8)
-    for label, path in paths.items():
-        line = ax_map.plot(path[:, 0], path[:, 1], ".-", markersize=3, linewidth=1, label=label)[0]
-        ax_map.plot(path[0, 0], path[0, 1], "o", color=line.get_color())
-        above_min = (surface.loss(path[:, 0], path[:, 1]) - surface.min_loss()).clamp(min=1e-16)
-        ax_loss.semilogy(above_min, color=line.get_color(), label=label)
-    for x, y in surface.minima:  # drawn last so that no path hides them
-        ax_map.plot(x, y, "*", color="gold", markersize=14, markeredgecolor="black", zorder=5)
-    ax_map.set(xlim=surface.xlim, ylim=surface.ylim, xlabel="x", ylabel="y", title=surface.name)
-    ax_map.legend(loc="upper right", fontsize=8)
-    ax_loss.set(xlabel="step", ylabel="loss above the minimum", title="loss per step (log scale)")
-    fig.tight_layout()
+    with projector_style():  # the projector-sized fonts of the kit's other figures
+        fig, (ax_map, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+        xs = torch.linspace(*surface.xlim, 200, dtype=torch.float64)
+        ys = torch.linspace(*surface.ylim, 200, dtype=torch.float64)
+        grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
+        height = surface.loss(grid_x, grid_y) - surface.min_loss()
+        # Log-spaced contour levels: the interesting part of a valley is its nearly flat floor.
+        levels = torch.logspace(-2, math.log10(height.max().item()), 20)
+        ax_map.contour(grid_x, grid_y, height, levels=levels, cmap="viridis", linewidths=0.8)
+        for label, path in paths.items():
+            line = ax_map.plot(path[:, 0], path[:, 1], ".-", markersize=3, linewidth=1, label=label)[0]
+            ax_map.plot(path[0, 0], path[0, 1], "o", color=line.get_color())
+            above_min = (surface.loss(path[:, 0], path[:, 1]) - surface.min_loss()).clamp(min=1e-16)
+            ax_loss.semilogy(above_min, color=line.get_color(), label=label)
+        for x, y in surface.minima:  # drawn last so that no path hides them
+            ax_map.plot(x, y, "*", color="gold", markersize=14, markeredgecolor="black", zorder=5)
+        ax_map.set(xlim=surface.xlim, ylim=surface.ylim, xlabel="x", ylabel="y", title=surface.name)
+        ax_map.legend(loc="upper right", fontsize=8)
+        ax_loss.set(xlabel="step", ylabel="loss above the minimum", title="loss per step (log scale)")
+        fig.tight_layout()
     return fig
 
 
@@ -514,15 +517,16 @@ def plot_batch_size_curves(curves: dict, min_loss: float):
     >>> X, y = make_regression()
     >>> fig = plot_batch_size_curves(batch_size_curves(X, y, (1, 16), 0.05, 20, 3), min_loss=0.2)
     """
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for batch_size, losses in curves.items():
-        excess = (losses - min_loss).clamp(min=1e-16)
-        low, middle, high = torch.quantile(excess, torch.tensor([0.1, 0.5, 0.9], dtype=excess.dtype), dim=0)
-        line = ax.semilogy(middle, label=f"batch size {batch_size}")[0]
-        ax.fill_between(range(len(middle)), low, high, color=line.get_color(), alpha=0.25)
-    ax.set(xlabel="step", ylabel="full-data loss above its minimum", title="SGD: median over seeds, 10-90% band")
-    ax.legend()
-    fig.tight_layout()
+    with projector_style():  # the projector-sized fonts of the kit's other figures
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for batch_size, losses in curves.items():
+            excess = (losses - min_loss).clamp(min=1e-16)
+            low, middle, high = torch.quantile(excess, torch.tensor([0.1, 0.5, 0.9], dtype=excess.dtype), dim=0)
+            line = ax.semilogy(middle, label=f"batch size {batch_size}")[0]
+            ax.fill_between(range(len(middle)), low, high, color=line.get_color(), alpha=0.25)
+        ax.set(xlabel="step", ylabel="full-data loss above its minimum", title="SGD: median over seeds, 10-90% band")
+        ax.legend()
+        fig.tight_layout()
     return fig
 
 
@@ -646,19 +650,35 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
+def plot_training_losses(runs: dict):
+    """Figure: the loss per step of several training runs on one log axis, e.g. {"by hand": losses, ...}.
+
+    >>> fig = plot_training_losses({"by hand": hand_losses, "torch.optim.SGD": torch_losses})
+    """
+    with projector_style():  # the projector-sized fonts of the kit's other figures
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for (label, losses), style in zip(runs.items(), ("-", "--", ":", "-.")):
+            ax.semilogy(losses, style, label=label, linewidth=2.5)
+        ax.set(xlabel="step", ylabel="cross-entropy", title="the training runs, step by step")
+        ax.legend()
+        fig.tight_layout()
+    return fig
+
+
 def plot_decision_regions(params: dict, X: torch.Tensor, y: torch.Tensor):
     """Figure: the data coloured by class over the network's predicted class regions.
 
     >>> fig = plot_decision_regions(init_mlp(), *make_moons())
     """
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    xs = torch.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 200)
-    ys = torch.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 200)
-    grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
-    with torch.no_grad():
-        prob_class_1 = softmax(mlp_logits(params, torch.stack((grid_x.flatten(), grid_y.flatten()), dim=1)))[:, 1]
-    ax.contourf(grid_x, grid_y, prob_class_1.reshape(grid_x.shape), levels=20, cmap="coolwarm", alpha=0.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="black", linewidths=0.5, s=18)
-    ax.set(title="predicted probability of class 1", xlabel="x1", ylabel="x2")
-    fig.tight_layout()
+    with projector_style():  # the projector-sized fonts of the kit's other figures
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        xs = torch.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 200)
+        ys = torch.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 200)
+        grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
+        with torch.no_grad():
+            prob_class_1 = softmax(mlp_logits(params, torch.stack((grid_x.flatten(), grid_y.flatten()), dim=1)))[:, 1]
+        ax.contourf(grid_x, grid_y, prob_class_1.reshape(grid_x.shape), levels=20, cmap="coolwarm", alpha=0.5)
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="black", linewidths=0.5, s=18)
+        ax.set(title="predicted probability of class 1", xlabel="x1", ylabel="x2")
+        fig.tight_layout()
     return fig

@@ -82,6 +82,27 @@ def comparison_runs(reference: dict) -> list[dict]:
     return [run for run in reference.get("runs", []) if run.get("sweep", "comparison") == "comparison"]
 
 
+def comparison_table(reference: dict) -> list[dict]:
+    """The recorded strategy comparison, one row per strategy: its test accuracy over the seeds and its gap to scratch.
+
+    Rows hold: setting, seeds, test acc % (mean and range), and "vs scratch": the gap between the
+    means in points, with "beyond the seeds" when the two ranges do not overlap.
+
+    >>> print(text.table(comparison_table(load_reference_runs())))
+    """
+    rows = analysis.spread(comparison_runs(reference), "test_acc")
+    scratch = next((row for row in rows if row["strategy"] == "scratch" and row["mean"] is not None), None)
+    table = []
+    for row in sorted((row for row in rows if row["mean"] is not None), key=lambda row: -row["mean"]):
+        gap = ""
+        if scratch is not None and row is not scratch:
+            gap = f"{100 * (row['mean'] - scratch['mean']):+.1f}" + (" (beyond the seeds)" if analysis.differ(row, scratch)
+                                                                    else " (within the seeds)")
+        table.append({"setting": row["setting"], "seeds": row["n"], "test acc %": analysis.mean_and_range(row),
+                      "vs scratch (points)": gap})
+    return table
+
+
 def portable_source(source: str, root) -> str:
     """`source` without the recording machine's data folder: reference runs are shipped to other machines.
 

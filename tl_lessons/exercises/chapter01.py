@@ -146,14 +146,17 @@ def check_soft_targets(fn) -> str:
 
 # Statements about the CIFAR-10 model and a CIFAR-100 target; True = it is transfer learning.
 TRANSFER_QUIZ = {
-    "a": ("Wrap the CIFAR-10 model in nn.DataParallel, then train it on CIFAR-100.", False,
-          "DataParallel only splits each batch across GPUs; which weights the model starts from is a separate question."),
+    "a": ("Wrap the CIFAR-10 model in nn.DataParallel (new 100-way head), then train it on CIFAR-100.", True,
+          "The CIFAR-10 weights are trained further on CIFAR-100: that is fine-tuning. DataParallel only splits each "
+          "batch across GPUs and changes nothing about which weights the model starts from: it is irrelevant either way."),
     "b": ("Build a fresh FastNet(100) and train it on CIFAR-100 with the same recipe as the CIFAR-10 model.", False,
           "Same architecture and recipe, but no learned weight or output reaches the new model: that is training from scratch."),
     "c": ("Copy stem..stage3 from the CIFAR-10 model into FastNet(100), freeze them and train only the head.", True,
           "The copied stages carry what was learned on CIFAR-10: feature extraction, a form of parameter transfer."),
-    "d": ("Train a small network to match the CIFAR-10 model's softened outputs on unlabelled images.", True,
-          "The teacher's outputs carry its knowledge to the student: knowledge distillation."),
+    "d": ("Train a smaller CIFAR-10 network to match the CIFAR-10 model's softened outputs on CIFAR-10 images.", False,
+          "Knowledge moves from one model to another (distillation, here as model compression), but the task and the "
+          "domain stay the same: nothing learned on a source reaches a different target. Distillation is transfer "
+          "learning when the student's task or data differ from the teacher's."),
 }
 
 
@@ -175,4 +178,29 @@ def check_transfer_quiz(answers) -> str:
         key = wrong[0]
         statement, truth, reason = TRANSFER_QUIZ[key]
         raise NotYet(f"{len(wrong)} answer(s) to rethink. ({key}) \"{statement}\" is {'' if truth else 'not '}transfer: {reason}")
-    return "All four right: transfer means something learned on the source (weights, features or outputs) reaches the target model."
+    return ("All four right: transfer means something learned on a source task (weights, features or outputs) reaches "
+            "a model for a different target task or domain; wrappers such as DataParallel change nothing about it.")
+
+
+@exercise
+def check_copy_prediction(predicted, copied: dict, scratch: dict) -> str:
+    """Check a prediction (True/False): do the copied weights beat training from scratch beyond the seeds' spread?
+
+    `copied` and `scratch` are `analysis.spread` rows (mean, low, high over seeds) of the two runs.
+
+    >>> check_copy_prediction(True, rows["copied"], rows["scratch"])
+    """
+    if not isinstance(predicted, bool):
+        raise NotYet("Write your prediction first: True (copying wins by more than the seeds' spread) or False.")
+    beyond = copied["low"] > scratch["high"]
+    worse = copied["high"] < scratch["low"]
+    measured = (f"copied {100 * copied['mean']:.1f} % (seeds {100 * copied['low']:.1f} to {100 * copied['high']:.1f}), "
+                f"scratch {100 * scratch['mean']:.1f} % ({100 * scratch['low']:.1f} to {100 * scratch['high']:.1f})")
+    if predicted == beyond:
+        return f"Your prediction matches the measurement: {measured}."
+    if worse:
+        raise NotYet(f"The copy did worse beyond the spread here ({measured}): negative transfer. What could cause it?")
+    if beyond:
+        raise NotYet(f"Copying won by more than the seeds' spread ({measured}). Why can a source help so much with few labels?")
+    raise NotYet(f"The ranges overlap ({measured}): on this evidence the difference is not shown. "
+                 "How could you measure it more precisely?")

@@ -113,3 +113,24 @@ def check_learning_rate(lr) -> str:
     raise NotYet(f"lr = {lr:g} is too close to the limit 2/{steep:g} = {2 / steep:g}: the steep y direction flips sign every "
                  f"step and shrinks by only |1 - {steep:g} lr| = {abs(1 - steep * lr):.3f} per step, so after {steps} steps "
                  f"the loss is still {loss:.2g}. Try a slightly smaller rate.")
+
+
+VERDICTS = ("converged", "oscillating", "diverged", "slow", "stuck")
+
+
+@exercise
+def check_descent_prediction(predicted, lr: float, surface: str = "bowl", momentum: float = 0.0, steps: int = 100) -> str:
+    """Compare a predicted verdict for plain gradient descent at `lr` with what the run then does.
+
+    >>> check_descent_prediction("diverged", lr=0.105)
+    """
+    if predicted not in VERDICTS:
+        raise NotYet(f"Write your prediction first: one of {', '.join(map(repr, VERDICTS))}.")
+    summary = maths.explore_descent(lr=lr, momentum=momentum, surface=surface, steps=steps, show=False)
+    largest = max(maths.hessian_eigenvalues(maths.SURFACES[surface], maths.SURFACES[surface].minima[0]))
+    said = (f"at lr {lr:g} the run {summary['verdict']} (loss {summary['final_loss']:.3g} after {summary['steps']} "
+            f"steps); the limit for plain descent is 2/{largest:g} = {2 / largest:.3g}")
+    if summary["verdict"] == predicted:
+        return f"Right: {said}."
+    raise NotYet(f"Not what happened: {said}. Each step multiplies the distance along the steepest direction "
+                 f"by |1 - lr * {largest:g}|: is that above or below 1?")

@@ -114,3 +114,23 @@ def check_top1_accuracy(fn) -> str:
         raise NotYet(f"Here {right} of {len(labels)} rows have their largest logit at the label, so the accuracy is "
                      f"{right / len(labels)}, not {answer:g}: take `argmax` along dim 1 (over the classes of each row).")
     return f"{answer:g}: {right} of {len(labels)} predictions are right. Softmax is not needed: it never changes which logit is largest."
+
+
+@exercise
+def check_time_prediction(predicted, seconds: dict) -> str:
+    """Check which recipe the learner predicted to reach the target accuracy first.
+
+    seconds: {recipe: seconds it took to reach the target, or None when it never did}.
+
+    >>> check_time_prediction("tutorial_fast", {"tutorial": 34.0, "tutorial_fast": 10.0})
+    """
+    if predicted not in seconds:
+        raise NotYet(f"Write your prediction first: one of {', '.join(map(repr, seconds))}.")
+    reached = {name: time for name, time in seconds.items() if time is not None}
+    if not reached:
+        raise NotYet("Neither recipe reached the target in this run, so there is nothing to compare yet.")
+    first = min(reached, key=reached.get)
+    said = ", ".join(f"{name} {'never' if time is None else f'after {time:.0f} s'}" for name, time in seconds.items())
+    if predicted == first:
+        return f"Right: {first} got there first ({said}). Which of its settings do you think mattered most?"
+    raise NotYet(f"{first} got there first ({said}). Look at the settings table: which difference could explain it?")
