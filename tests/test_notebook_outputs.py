@@ -60,3 +60,31 @@ def test_the_scan_recognises_library_wording():
 
 def test_there_are_four_chapters():
     assert [path.stem[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04"]
+
+
+def committed_output(path: Path, marker: str) -> str:
+    """The committed text output of the one code cell whose source contains `marker`."""
+    notebook = json.loads(path.read_text())
+    (cell,) = [c for c in notebook["cells"] if c["cell_type"] == "code" and marker in "".join(c["source"])]
+    return "".join("".join(output.get("text", "")) for output in cell.get("outputs", []))
+
+
+def test_chapter_01s_recorded_comparison_is_what_the_shipped_file_says():
+    """A committed output derived from a shipped asset goes stale when the asset is recorded again."""
+    from tl_lessons import reference_runs, text
+
+    chapter = next(path for path in NOTEBOOKS if path.stem.startswith("01"))
+    reference = reference_runs.load_reference_runs()
+    expected = (f"task: {reference.get('task', '-')}\nrecorded on: {reference['data']}\n"
+                f"{text.table(reference_runs.comparison_table(reference))}\n")
+    assert committed_output(chapter, "reference_runs.comparison_table(reference)") == expected
+
+
+def test_chapter_04s_tuning_record_is_the_librarys():
+    from tl_lessons import analysis, text, transfer
+
+    chapter = next(path for path in NOTEBOOKS if path.stem.startswith("04"))
+    expected = text.table([{"strategy": name, **{f"lr {lr:g}": f"{acc:.1%}" for lr, acc in scores.items()},
+                            "chosen": f"{transfer.STRATEGY_TABLE[name].lr:g}"}
+                           for name, scores in analysis.TUNING_RECORD.items()]) + "\n"
+    assert committed_output(chapter, "analysis.TUNING_RECORD.items()") == expected
