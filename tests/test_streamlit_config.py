@@ -1,4 +1,5 @@
 """The dashboard's Streamlit settings: `.streamlit/config.toml` is what Streamlit reads, and `make app` uses it."""
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,8 +50,11 @@ def make_app(*settings):
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed here (CI and the README's commands need it)")
-    result = subprocess.run([make, "-n", "-o", ".venv/.installed-stamp", "app", *settings],
-                            cwd=ROOT, capture_output=True, text=True, check=True)
+    # Under `make test` this runs inside another make: its MAKEFLAGS and level would add
+    # "Entering directory" lines, so the command runs as a learner's top-level make would.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    result = subprocess.run([make, "--no-print-directory", "-n", "-o", ".venv/.installed-stamp", "app", *settings],
+                            cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     return result.stdout.splitlines()
 
 
