@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import threading
 
 import pytest
@@ -101,13 +102,78 @@ def test_a_huge_learning_rate_is_reported_as_diverged(small):
     assert sum(e["kind"] == "epoch" for e in events) < 5
 
 
+def watch(num_classes=10, **changes) -> DivergenceWatch:
+    return DivergenceWatch(config(**changes), num_classes)
+
+
 def test_divergence_watch_ignores_noise_and_catches_growth():
-    watch = DivergenceWatch(config(diverge_after=5))
-    assert all(watch.update(2.3 + 0.5 * (step % 2), step) is None for step in range(1, 50))
-    assert watch.update(float("inf"), 50) is not None
-    growing = DivergenceWatch(config(diverge_after=5))
+    noisy = watch(batch_size=4)
+    assert all(noisy.update(2.3 + 2.0 * (step % 2), step) is None for step in range(1, 200))
+    assert noisy.update(float("inf"), 200) is not None
+    growing = watch()
     messages = [growing.update(2.3 * 1.2 ** step, step) for step in range(1, 40)]
-    assert any(messages) and "blew up" in next(m for m in messages if m)
+    assert any(messages) and "more than 3 times" in next(m for m in messages if m)
+
+
+def test_a_blow_up_in_the_first_steps_is_not_taken_for_the_start():
+    """The loss before the first update cannot be the learning rate's fault; the next ones can."""
+    early = watch(batch_size=512)
+    assert early.update(2.31, 1) is None
+    message = early.update(4.89e21, 2)
+    assert message == ("The loss rose to 4.89e+21 at step 2, more than 3 times the 2.31 it started from: "
+                       "the learning rate 0.05 is too large; try 0.005 or smaller.")
+
+
+def test_the_start_is_the_loss_of_a_guess_or_higher():
+    """log(classes) is what a model that guesses scores; a model that starts worse is judged from there."""
+    low_start = watch(batch_size=512)  # 0.2 at first, as a model already good at the task: 3 x log(10) still holds
+    assert [low_start.update(loss, step) for step, loss in enumerate([0.2, 0.3, 6.0], 1)] == [None] * 3
+    assert low_start.update(7.0, 4) is not None and low_start.start == pytest.approx(math.log(10))
+    high_start = watch(batch_size=512)  # large initial logits: not the learning rate's doing
+    assert [high_start.update(loss, step) for step, loss in enumerate([9.0, 8.5, 8.0], 1)] == [None] * 3
+    hundred = watch(num_classes=100, batch_size=512)
+    assert hundred.update(4.6, 1) is None and hundred.update(12.0, 2) is None and hundred.update(14.0, 3)
+
+
+def test_a_run_that_ends_above_its_start_having_never_come_below_it_diverged():
+    worse = watch(batch_size=512)
+    assert all(worse.update(loss, step) is None for step, loss in enumerate([2.3, 3.0, 4.2, 4.0, 3.9], 1))
+    assert worse.at_end() == ("After 5 steps the loss was 3.9, above the 2.3 it started from, and it never came "
+                              "below that: the learning rate 0.05 is too large; try 0.005 or smaller.")
+    learning = watch(batch_size=512)
+    for step, loss in enumerate([2.3, 2.5, 2.1, 4.0], 1):
+        learning.update(loss, step)
+    assert learning.at_end() is None  # it did get better once: unstable, not diverged
+    short = watch(batch_size=512)
+    short.update(2.3, 1), short.update(2.4, 2)
+    assert short.at_end() is None  # two steps that barely moved: too early to tell
+
+
+def test_a_short_run_at_a_huge_learning_rate_is_reported_as_diverged(small):
+    train_set, test_set = small
+    cfg = config(lr=10.0, epochs=1)
+    assert len(train_set) / cfg.batch_size <= 10  # the old watch never looked at runs this short
+    events = list(fit(tutorial_net(), train_set, test_set, cfg))
+    assert events[-1]["status"] == "diverged" and "learning rate 10 is too large" in events[-1]["message"]
+
+
+@pytest.mark.parametrize("preset", ["tutorial", "tutorial_fast", "quick"])
+def test_the_presets_do_not_trip_the_watch(small, preset):
+    train_set, test_set = small
+    recipe = dataclasses.replace(PRESETS[preset], epochs=2)
+    torch.manual_seed(0)
+    model = FastNet(10) if recipe.arch == "fastnet" else TutorialNet(10)
+    assert list(fit(model, train_set, test_set, recipe))[-1]["status"] == "finished"
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.1, 1.0])
+def test_transfer_at_the_tuning_rates_does_not_trip_the_watch(lr):
+    from tl_lessons.transfer_setup import TransferSetup, prepare
+
+    for strategy in ("linear_probe", "finetune"):
+        model, strategy, train_set, val_set, cfg = prepare(
+            TransferSetup(target="synthetic100", per_class=5, strategy=strategy, lr=lr, epochs=2, batch_size=64))
+        assert list(fit(model, train_set, val_set, cfg, strategy))[-1]["status"] == "finished"
 
 
 @pytest.mark.slow

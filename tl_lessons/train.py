@@ -66,8 +66,7 @@ class TrainConfig:
     channels_last: bool | str = "auto"  # NHWC memory layout for convolutions; "auto": on CPU and CUDA
     log_every_s: float = 0.25      # a "step" event at most this often ...
     log_every_steps: int = 0       # ... or, when > 0, exactly every this many steps instead
-    diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start ...
-    diverge_after: int = 10        # ... checked from this step on (NaN/inf is caught at once)
+    diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start (see DivergenceWatch)
 
     def problems(self) -> dict:
         """What cannot train in these settings, as {setting: sentence} (empty when all is well).
@@ -226,32 +225,60 @@ def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config
 class DivergenceWatch:
     """Notices a training run that blew up: a NaN/inf loss, or a loss far above where it started.
 
-    Single batches are noisy (a batch of 4 images can have a huge loss by chance), so the
-    comparison uses a running average of the loss, not the last value.
+    Where a run starts: a model that guesses (equal odds for every class) has a loss of
+    log(classes), 2.30 for 10 classes; a model that starts worse than that is judged from its
+    first loss instead. Both are known before the first update, so a blow-up in the first steps
+    cannot pass for the start, and every step is checked from the first one.
 
-    >>> watch = DivergenceWatch(PRESETS["quick"])
+    Single batches are noisy (a batch of 4 images can have a huge loss by chance), so the
+    comparison uses a running average of the loss over about `SMOOTHING_IMAGES` images: a
+    batch of 512 counts alone, a batch of 4 is averaged with the 63 before it.
+
+    >>> watch = DivergenceWatch(PRESETS["quick"], num_classes=10)
     >>> watch.update(2.3, step=1)   # None: all is well
     """
 
-    def __init__(self, config: TrainConfig):
+    SMOOTHING_IMAGES = 256
+    ENDED_ABOVE = 1.5  # a run that never got better and ended this many times above its start made things worse
+
+    def __init__(self, config: TrainConfig, num_classes: int):
         self.config = config
-        self.start = None
-        self.smoothed = None
+        self.guess = math.log(max(num_classes, 2))  # the loss of equal odds for every class
+        self.weight = min(1.0, config.batch_size / self.SMOOTHING_IMAGES)
+        self.start = self.smoothed = self.lowest = None
+        self.step = 0
 
     def update(self, loss: float, step: int) -> str | None:
         """Feed one step's loss; returns the learner-facing message when the run diverged."""
-        lr = self.config.lr
-        advice = f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
+        self.step = step
         if not math.isfinite(loss):
-            return f"The loss became {loss} at step {step}: {advice}"
-        self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
-        if step <= self.config.diverge_after:
-            # The starting value: the running average over the first few steps.
-            self.start = self.smoothed
+            return f"The loss became {loss} at step {step}: {self.advice()}"
+        if self.start is None:
+            # The loss before the first update: the model's, not the learning rate's doing.
+            self.start = max(self.guess, loss)
+            self.smoothed = loss
             return None
+        self.smoothed += self.weight * (loss - self.smoothed)
+        self.lowest = self.smoothed if self.lowest is None else min(self.lowest, self.smoothed)
         if self.smoothed > self.config.diverge_factor * self.start:
-            return f"The loss blew up to {loss:.3g} at step {step} (it started near {self.start:.3g}): {advice}"
+            return (f"The loss rose to {self.smoothed:.3g} at step {step}, more than {self.config.diverge_factor:g} "
+                    f"times the {self.start:.3g} it started from: {self.advice()}")
         return None
+
+    def at_end(self) -> str | None:
+        """The message for a run that ended well above its start without ever coming below it, else None.
+
+        A short run can end before its loss climbs past `diverge_factor` times the start, yet leave
+        a model worse than one that guesses.
+        """
+        if self.lowest is None or self.lowest < self.start or self.smoothed <= self.ENDED_ABOVE * self.start:
+            return None
+        return (f"After {self.step} steps the loss was {self.smoothed:.3g}, above the {self.start:.3g} it started "
+                f"from, and it never came below that: {self.advice()}")
+
+    def advice(self) -> str:
+        lr = self.config.lr
+        return f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
 
 
 class FeatureBatches:
@@ -365,7 +392,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
                 return
             val_loss, val_seconds = validate(run)
             yield epoch_event(run, epoch, totals, val_loss, val_seconds, unfrozen)
-        yield end_event("finished", "", run)
+        problem = run.divergence.at_end()
+        yield end_event("diverged" if problem else "finished", problem or "", run)
     finally:
         # Also when the consumer stops reading early: the model is ready for evaluation.
         model.eval()
@@ -422,7 +450,7 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
     return Run(model, config, strategy, device, bf16=use_bf16(config, device), channels_last=channels_last,
                batches=batches, val_batches=val_batches, optimizer=optimizer,
                total_steps=config.epochs * len(batches), train_images=len(train), drop_last=drop_last,
-               cached_stages=cached, unaugmented=unaugmented, divergence=DivergenceWatch(config),
+               cached_stages=cached, unaugmented=unaugmented, divergence=DivergenceWatch(config, train.num_classes),
                started=time.perf_counter(), trained=model)
 
 
