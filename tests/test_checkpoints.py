@@ -124,8 +124,8 @@ BAD_FILES = [
     ("code", {}, "could run code"),
     ("wrong_arch", {"arch": "fastnet"}, "holds a tutorialnet model, not a fastnet"),
     ("wrong_classes", {"num_classes": 100}, "classifies 10 classes, not 100.*replace_head"),
-    ("not_numbers", {}, r"not numbers \(NaN or infinite\) in conv1\.conv\.weight and head\.fc\.bias: the file is damaged, "
-                        r"or was saved from a run that diverged\."),
+    ("not_numbers", {}, r"not numbers \(NaN or infinite\) in conv1\.conv\.weight and head\.fc\.bias: "
+                        r"the file is damaged, or was saved from a run that diverged\."),
 ]
 
 

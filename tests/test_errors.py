@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tl_lessons import data
-from tl_lessons.errors import DataUnavailableError, LessonError
+from tl_lessons.errors import DataUnavailableError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -39,7 +39,8 @@ def test_any_other_error_keeps_its_traceback(capsys):
 
 def test_importing_the_kit_does_not_import_ipython():
     code = "import sys, tl_lessons.errors, tl_lessons.data; print('IPython' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "False"
 
 
 @pytest.mark.slow

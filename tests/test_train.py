@@ -222,6 +222,104 @@ def test_caching_frozen_stages_gives_the_same_linear_probe(small):
     assert any(e["kind"] == "features" for e in cached)
 
 
+def features_of(gen):
+    """Drive a `compute_features` generator to its end; returns (its events, what it returned)."""
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as done:
+            return events, done.value
+
+
+def peak_cpu_memory(work):
+    """(work()'s result, the most bytes torch held at once on the CPU while it ran, counted from its start).
+
+    The profiler records every allocation and release in the order they happen.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        result = work()
+    changes = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in profiler.events()
+                     if e.self_cpu_memory_usage)
+    held = peak = 0
+    for _, change in changes:
+        held += change
+        peak = max(peak, held)
+    return result, peak
+
+
+def frozen_stem(seed=0):
+    torch.manual_seed(seed)
+    frozen_part, _ = training.transfer.split_model(FastNet(10), 1)
+    return frozen_part.eval()
+
+
+@pytest.mark.parametrize("bf16, channels_last", [(False, False), (True, True)])
+def test_cached_features_are_the_frozen_stages_outputs_in_order(small, bf16, channels_last):
+    train_set, test_set = small
+    frozen_part = frozen_stem().to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    loaders = [Loader(ds, batch_size=64, channels_last=channels_last) for ds in (train_set, test_set)]
+    events, ((features, labels), (val_features, val_labels)) = features_of(
+        training.compute_features(frozen_part, *loaders, started=0.0, bf16=bf16))
+    for loader, got, got_labels in zip(loaders, (features, val_features), (labels, val_labels)):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            joined = torch.cat([frozen_part(x).float() for x, _ in loader])  # what the cache used to hold
+        assert got.dtype == torch.float32 and torch.equal(got, joined)
+        assert torch.equal(got_labels, loader.ds.labels)
+    assert events[0] == {"kind": "features", "split": "train", "done": 0, "total": len(train_set),
+                         "elapsed": events[0]["elapsed"]}  # said before any image is computed
+    assert [e["done"] for e in events if e["split"] == "val"][-1] == len(test_set)
+
+
+def test_caching_holds_little_more_than_the_features_themselves():
+    images = make_synthetic(10, "train", n_per_class=100)
+    frozen_part = frozen_stem()
+    loader = Loader(images, batch_size=25)
+    (_, ((features, labels), _)), peak = peak_cpu_memory(
+        lambda: features_of(training.compute_features(frozen_part, loader, None, started=0.0, bf16=False)))
+    final = features.numel() * features.element_size() + labels.numel() * labels.element_size()
+    assert final < peak < 1.2 * final  # joining the batches at the end would need twice the final size
+
+
+def test_a_cache_that_would_not_fit_is_skipped_and_said(small, monkeypatch):
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "linear_probe")
+    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 1000)  # 1.0 kB
+    events = list(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    start = events[0]
+    assert start["cached_stages"] == 0 and not any(e["kind"] == "features" for e in events)
+    images = len(train_set) + len(test_set)
+    size = images * (128 * 4 * 4 * 4 + 8)  # FastNet's last stage: 128 channels of 4 x 4 (float32), and a label
+    assert start["note"] == (
+        f"The frozen stages' outputs for {images} images would take {size / 1e6:.1f} MB, more than the 1.0 kB "
+        "this run may keep in memory (the kit's limit for it): training runs the frozen stages on every step "
+        "instead, which is slower, and augments the training images as usual. To cache them, train on fewer images.")
+    assert events[-1]["status"] == "finished"
+
+    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 4 * 2**30)
+    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2 * 2**20)  # 2 MB free: the cache may take 1 MB
+    start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    assert start["cached_stages"] == 0
+    assert "more than the 1.0 MB this run may keep in memory (half of the 2.1 MB free now)" in start["note"]
+    assert start["note"].endswith("To cache them, close other programs or train on fewer images.")
+    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2**30)
+    start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    assert start["cached_stages"] > 0 and start["note"] is None
+
+
+def test_follow_shows_the_note_and_the_features_progress(capsys):
+    stream = [{"kind": "start", "total_steps": 2, "note": "Not caching: too big."},
+              {"kind": "features", "split": "train", "done": 0, "total": 50_000, "elapsed": 0.0},
+              {"kind": "end", "status": "finished", "message": ""}]
+    follow(iter(stream))
+    out, err = capsys.readouterr()
+    assert "Not caching: too big." in out and "0/50,000" in err
+
+
 def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
     train_set, _ = small
     with pytest.raises(ConfigError, match=r"replace_head\(model, 10\)"):
@@ -240,6 +338,15 @@ def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes
     with pytest.raises(ConfigError, match=r"\.$"):  # a sentence from fit, before anything trains
         next(fit(tutorial_net(), small[0], config=config(**changes)))
     assert config().problems() == {}
+
+
+def test_head_first_with_no_epoch_left_for_the_whole_network_is_refused(small):
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "head_first")
+    with pytest.raises(ConfigError, match=r"needs at least 2 epochs: raise the number of epochs, or choose "
+                                          r"linear_probe to train only the head\.$"):
+        next(fit(model, small[0], config=config(epochs=1), strategy=strategy))
 
 
 def test_feature_batches_come_in_the_loaders_order(small):

@@ -342,7 +342,8 @@ class RunStore:
             config = flatten(run["config"])
             config_columns.update(config)
             about = {"run_id": run["id"], "label": run["label"], "status": run["status"],
-                     "strategy": strategy_name(run["config"]), **{f"config.{key}": value for key, value in config.items()}}
+                     "strategy": strategy_name(run["config"]),
+                     **{f"config.{key}": value for key, value in config.items()}}
             ended_early = run["status"] not in ("finished", "running")  # diverged, stopped, failed, interrupted
             epochs = self.events(run["id"], "epoch")
             steps = self.events(run["id"], "step") if ended_early or not epochs else []
