@@ -300,7 +300,7 @@ def test_a_cache_that_would_not_fit_is_skipped_and_said(small, monkeypatch):
         "instead, which is slower, and augments the training images as usual. To cache them, train on fewer images.")
     assert events[-1]["status"] == "finished"
 
-    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 4 * 2**30)
+    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 4 * 10**9)
     monkeypatch.setattr(training, "memory_to_spare", lambda device: 2 * 2**20)  # 2 MB free: the cache may take 1 MB
     start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
     assert start["cached_stages"] == 0

@@ -309,7 +309,7 @@ class FeatureBatches:
 
 # Cached features live in memory (the GPU's, when training there): at most this much, and at most half of
 # the memory free when the run starts, so that the rest of the run and the other programs keep room.
-CACHE_LIMIT_BYTES = 4 * 2**30
+CACHE_LIMIT_BYTES = 4 * 10**9  # 4 GB
 
 
 def cacheable_stages(model: nn.Module, strategy) -> int:
@@ -430,7 +430,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         once for every training and validation image and train the rest on those features.
         Much faster (a linear probe becomes a few seconds of work per epoch), but augmentation
         then no longer reaches the frozen part: every epoch sees the same features, so the
-        training images are used without augmentation.
+        training images are used without augmentation. When the features would not fit in
+        memory, the run trains without them and its start event's "note" says so (`plan_cache`).
 
     The model is left in eval mode. The body names the phases; each is a function below.
 
