@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tl_lessons import analysis, checkpoints, data, models, train, transfer
+from tl_lessons.errors import ConfigError
 from tl_lessons.transfer_setup import TransferSetup
 from tl_lessons.synthetic import make_synthetic
 
@@ -255,6 +256,14 @@ def test_joint_training_and_gradient_ascent_on_the_target_loss():
     # Maximising the target loss: on the images it trained on the model ends at or below chance (1 %).
     assert ascent["history"][-1]["target_acc"] <= 0.01
     assert ascent["history"][-1]["target_loss"] > joint["history"][-1]["target_loss"]
+
+
+@pytest.mark.parametrize("setting, says", [({"lr": "0.1"}, "learning rate must be a number above 0"),
+                                            ({"epochs": 1.5}, "whole number of epochs")])
+def test_joint_training_with_a_setting_that_cannot_train_is_a_sentence(setting, says):
+    source_set = make_synthetic(10, "train", n_per_class=2)
+    with pytest.raises(ConfigError, match=says):
+        analysis.joint_train(models.FastNet(10, width=WIDTH), source_set, source_set, source_set, source_set, **setting)
 
 
 def test_plot_feature_space_draws_one_panel_per_projection():

@@ -396,7 +396,7 @@ def compute_features(frozen_part: nn.Module, train_images, val_images, started: 
                     # One tensor for every image, filled batch by batch: keeping the batches and joining
                     # them at the end would hold every feature twice.
                     features = torch.empty((total, *batch.shape[1:]), dtype=torch.float32, device=batch.device,
-                                           memory_format=layout(batch))
+                                           memory_format=memory_format_of(batch))
                     labels = torch.empty(total, dtype=y.dtype, device=y.device)
                 # Stored as float32 (from bfloat16 too): the rest of the model sees what it would without the cache.
                 features[done:done + len(y)] = batch
@@ -408,7 +408,7 @@ def compute_features(frozen_part: nn.Module, train_images, val_images, started: 
     return results
 
 
-def layout(batch: torch.Tensor) -> torch.memory_format:
+def memory_format_of(batch: torch.Tensor) -> torch.memory_format:
     """The memory layout of a batch of features: channels-last when it is stored so, else the usual one."""
     if batch.dim() == 4 and not batch.is_contiguous() and batch.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
