@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tl_lessons import analysis, checkpoints, data, models, train, transfer
+from tl_lessons.errors import ConfigError
 from tl_lessons.transfer_setup import TransferSetup
 from tl_lessons.synthetic import make_synthetic
 
@@ -322,6 +323,14 @@ def test_forgetting_also_fits_a_fresh_probe_on_the_transferred_features():
     test_features = (analysis.penultimate_features(other, source_test) - centre) / scale
     assert result["other"]["probe after"] == analysis.map_accuracy(linear, test_features, source_test.labels)
     assert set(analysis.forgetting(source, {"same": source}, source_test)["same"]) == {"before", "after", "forgotten"}
+
+
+@pytest.mark.parametrize("setting, says", [({"lr": "0.1"}, "learning rate must be a number above 0"),
+                                            ({"epochs": 1.5}, "whole number of epochs")])
+def test_joint_training_with_a_setting_that_cannot_train_is_a_sentence(setting, says):
+    source_set = make_synthetic(10, "train", n_per_class=2)
+    with pytest.raises(ConfigError, match=says):
+        analysis.joint_train(models.FastNet(10, width=WIDTH), source_set, source_set, source_set, source_set, **setting)
 
 
 def test_plot_feature_space_draws_one_panel_per_projection():

@@ -103,6 +103,13 @@ def write_bad_file(kind, folder):
         path.mkdir()
     elif kind in ("wrong_arch", "wrong_classes"):
         save(path, tutorial_net())
+    elif kind == "not_numbers":
+        # What a run that diverged leaves in its weights.
+        model = tutorial_net()
+        with torch.no_grad():
+            model.conv1.conv.weight[0, 0, 0, 0] = float("nan")
+            model.head.fc.bias[:] = float("inf")
+        save(path, model)
     return path
 
 
@@ -117,6 +124,8 @@ BAD_FILES = [
     ("code", {}, "could run code"),
     ("wrong_arch", {"arch": "fastnet"}, "holds a tutorialnet model, not a fastnet"),
     ("wrong_classes", {"num_classes": 100}, "classifies 10 classes, not 100.*replace_head"),
+    ("not_numbers", {}, r"not numbers \(NaN or infinite\) in conv1\.conv\.weight and head\.fc\.bias: "
+                        r"the file is damaged, or was saved from a run that diverged\."),
 ]
 
 

@@ -290,6 +290,26 @@ def test_a_save_onto_a_full_disk_keeps_the_model_elsewhere(empty_data, run_store
     assert meta["dataset"] == "synthetic10"
 
 
+@pytest.mark.parametrize("command", [
+    TRAIN,
+    ["transfer", "--source", "scratch", "--strategy", "scratch", "--data", "synthetic10", "--per-class", "10",
+     "--batch-size", "16", "--epochs", "1"],
+], ids=["train", "transfer"])
+def test_a_run_that_diverges_exits_3_and_says_the_model_was_not_saved(command, empty_data, run_store_path, tmp_path,
+                                                                       capsys):
+    destination = tmp_path / "model.pt"
+    assert cli.main([*command, "--lr", "10", "--save", str(destination)]) == 3
+    out, err = capsys.readouterr()
+    assert "the learning rate 10 is too large; try 1 or smaller" in out  # the run's own end message
+    assert err.splitlines()[-1] == (f"error: The training diverged, so the model was not saved to {destination}: "
+                                    "run it again with a smaller learning rate, for example --lr 1.")
+    assert not destination.exists() and list(tmp_path.glob("*.tmp")) == []
+    assert RunStore(run_store_path).runs()[0]["status"] == "diverged"
+    assert cli.main([*command, "--lr", "10", "--no-store"]) == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: The training diverged: run it again with a smaller learning rate, for example --lr 1.")
+
+
 SAVE_THEN_TERMINATE = textwrap.dedent("""
     import os, signal, sys, torch
     from tl_lessons import __main__ as cli

@@ -165,6 +165,40 @@ def test_export_csv_has_one_row_per_epoch_with_config(tmp_path):
         assert {row["label"] for row in csv.DictReader(file)} == {"b"}
 
 
+def diverging_fit():
+    """A run whose loss blows up at step 3 of its first epoch: no epoch events at all."""
+    yield {"kind": "start", "total_steps": 8, "epochs": 2}
+    for step, loss in enumerate([2.3, 40.0, float("inf")], 1):
+        yield {"kind": "step", "step": step, "epoch": 1, "loss": loss, "lr": 10.0, "elapsed": 0.1 * step}
+    yield {"kind": "end", "status": "diverged", "message": "The loss became inf at step 3: lower the rate.",
+           "elapsed": 0.3, "val_acc": None, "best_val_acc": None}
+
+
+def exported(store, **options) -> list[dict]:
+    buffer = io.StringIO()
+    store.export_csv(buffer, **options)
+    return list(csv.DictReader(io.StringIO(buffer.getvalue())))
+
+
+def test_a_run_that_diverged_is_exported_with_its_steps_and_how_it_ended(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    list(record(fake_fit(epochs=1), store, {"lr": 0.1}, "fine"))
+    list(record(diverging_fit(), store, {"lr": 10.0}, "too fast"))
+    list(record(fake_fit(epochs=2, status="diverged"), store, {"lr": 3.0}, "late"))
+    rows = exported(store)
+    shown = [(r["label"], r["kind"], r["epoch"], r["step"], r["status"]) for r in rows]
+    assert shown == [
+        ("fine", "epoch", "1", "", "finished"),
+        ("too fast", "step", "1", "1", "diverged"), ("too fast", "step", "1", "2", "diverged"),
+        ("too fast", "step", "1", "3", "diverged"), ("too fast", "end", "1", "3", "diverged"),
+        ("late", "epoch", "1", "", "diverged"), ("late", "epoch", "2", "", "diverged"),
+        ("late", "end", "2", "8", "diverged"),
+    ]
+    assert [r["train_loss"] for r in rows[1:4]] == ["2.3", "40.0", "inf"]
+    assert rows[4]["message"] == "The loss became inf at step 3: lower the rate." and rows[4]["config.lr"] == "10.0"
+    assert rows[0]["message"] == ""
+
+
 # --- a store that cannot be used: a sentence, training goes on, the file is left as it was ---------
 
 

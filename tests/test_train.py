@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import threading
 
 import pytest
@@ -101,13 +102,78 @@ def test_a_huge_learning_rate_is_reported_as_diverged(small):
     assert sum(e["kind"] == "epoch" for e in events) < 5
 
 
+def watch(num_classes=10, **changes) -> DivergenceWatch:
+    return DivergenceWatch(config(**changes), num_classes)
+
+
 def test_divergence_watch_ignores_noise_and_catches_growth():
-    watch = DivergenceWatch(config(diverge_after=5))
-    assert all(watch.update(2.3 + 0.5 * (step % 2), step) is None for step in range(1, 50))
-    assert watch.update(float("inf"), 50) is not None
-    growing = DivergenceWatch(config(diverge_after=5))
+    noisy = watch(batch_size=4)
+    assert all(noisy.update(2.3 + 2.0 * (step % 2), step) is None for step in range(1, 200))
+    assert noisy.update(float("inf"), 200) is not None
+    growing = watch()
     messages = [growing.update(2.3 * 1.2 ** step, step) for step in range(1, 40)]
-    assert any(messages) and "blew up" in next(m for m in messages if m)
+    assert any(messages) and "more than 3 times" in next(m for m in messages if m)
+
+
+def test_a_blow_up_in_the_first_steps_is_not_taken_for_the_start():
+    """The loss before the first update cannot be the learning rate's fault; the next ones can."""
+    early = watch(batch_size=512)
+    assert early.update(2.31, 1) is None
+    message = early.update(4.89e21, 2)
+    assert message == ("The loss rose to 4.89e+21 at step 2, more than 3 times the 2.31 it started from: "
+                       "the learning rate 0.05 is too large; try 0.005 or smaller.")
+
+
+def test_the_start_is_the_loss_of_a_guess_or_higher():
+    """log(classes) is what a model that guesses scores; a model that starts worse is judged from there."""
+    low_start = watch(batch_size=512)  # 0.2 at first, as a model already good at the task: 3 x log(10) still holds
+    assert [low_start.update(loss, step) for step, loss in enumerate([0.2, 0.3, 6.0], 1)] == [None] * 3
+    assert low_start.update(7.0, 4) is not None and low_start.start == pytest.approx(math.log(10))
+    high_start = watch(batch_size=512)  # large initial logits: not the learning rate's doing
+    assert [high_start.update(loss, step) for step, loss in enumerate([9.0, 8.5, 8.0], 1)] == [None] * 3
+    hundred = watch(num_classes=100, batch_size=512)
+    assert hundred.update(4.6, 1) is None and hundred.update(12.0, 2) is None and hundred.update(14.0, 3)
+
+
+def test_a_run_that_ends_above_its_start_having_never_come_below_it_diverged():
+    worse = watch(batch_size=512)
+    assert all(worse.update(loss, step) is None for step, loss in enumerate([2.3, 3.0, 4.2, 4.0, 3.9], 1))
+    assert worse.at_end() == ("After 5 steps the loss was 3.9, above the 2.3 it started from, and it never came "
+                              "below that: the learning rate 0.05 is too large; try 0.005 or smaller.")
+    learning = watch(batch_size=512)
+    for step, loss in enumerate([2.3, 2.5, 2.1, 4.0], 1):
+        learning.update(loss, step)
+    assert learning.at_end() is None  # it did get better once: unstable, not diverged
+    short = watch(batch_size=512)
+    short.update(2.3, 1), short.update(2.4, 2)
+    assert short.at_end() is None  # two steps that barely moved: too early to tell
+
+
+def test_a_short_run_at_a_huge_learning_rate_is_reported_as_diverged(small):
+    train_set, test_set = small
+    cfg = config(lr=10.0, epochs=1)
+    assert len(train_set) / cfg.batch_size <= 10  # the old watch never looked at runs this short
+    events = list(fit(tutorial_net(), train_set, test_set, cfg))
+    assert events[-1]["status"] == "diverged" and "learning rate 10 is too large" in events[-1]["message"]
+
+
+@pytest.mark.parametrize("preset", ["tutorial", "tutorial_fast", "quick"])
+def test_the_presets_do_not_trip_the_watch(small, preset):
+    train_set, test_set = small
+    recipe = dataclasses.replace(PRESETS[preset], epochs=2)
+    torch.manual_seed(0)
+    model = FastNet(10) if recipe.arch == "fastnet" else TutorialNet(10)
+    assert list(fit(model, train_set, test_set, recipe))[-1]["status"] == "finished"
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.1, 1.0])
+def test_transfer_at_the_tuning_rates_does_not_trip_the_watch(lr):
+    from tl_lessons.transfer_setup import TransferSetup, prepare
+
+    for strategy in ("linear_probe", "finetune"):
+        model, strategy, train_set, val_set, cfg = prepare(
+            TransferSetup(target="synthetic100", per_class=5, strategy=strategy, lr=lr, epochs=2, batch_size=64))
+        assert list(fit(model, train_set, val_set, cfg, strategy))[-1]["status"] == "finished"
 
 
 @pytest.mark.slow
@@ -168,6 +234,104 @@ def test_augmented_runs_are_never_cached_so_every_strategy_sees_the_same_crops(s
     assert sum(first_stage_images) >= 2 * len(train_set)   # the frozen stem ran on every epoch's images
 
 
+def features_of(gen):
+    """Drive a `compute_features` generator to its end; returns (its events, what it returned)."""
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as done:
+            return events, done.value
+
+
+def peak_cpu_memory(work):
+    """(work()'s result, the most bytes torch held at once on the CPU while it ran, counted from its start).
+
+    The profiler records every allocation and release in the order they happen.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        result = work()
+    changes = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in profiler.events()
+                     if e.self_cpu_memory_usage)
+    held = peak = 0
+    for _, change in changes:
+        held += change
+        peak = max(peak, held)
+    return result, peak
+
+
+def frozen_stem(seed=0):
+    torch.manual_seed(seed)
+    frozen_part, _ = training.transfer.split_model(FastNet(10), 1)
+    return frozen_part.eval()
+
+
+@pytest.mark.parametrize("bf16, channels_last", [(False, False), (True, True)])
+def test_cached_features_are_the_frozen_stages_outputs_in_order(small, bf16, channels_last):
+    train_set, test_set = small
+    frozen_part = frozen_stem().to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    loaders = [Loader(ds, batch_size=64, channels_last=channels_last) for ds in (train_set, test_set)]
+    events, ((features, labels), (val_features, val_labels)) = features_of(
+        training.compute_features(frozen_part, *loaders, started=0.0, bf16=bf16))
+    for loader, got, got_labels in zip(loaders, (features, val_features), (labels, val_labels)):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            joined = torch.cat([frozen_part(x).float() for x, _ in loader])  # what the cache used to hold
+        assert got.dtype == torch.float32 and torch.equal(got, joined)
+        assert torch.equal(got_labels, loader.ds.labels)
+    assert events[0] == {"kind": "features", "split": "train", "done": 0, "total": len(train_set),
+                         "elapsed": events[0]["elapsed"]}  # said before any image is computed
+    assert [e["done"] for e in events if e["split"] == "val"][-1] == len(test_set)
+
+
+def test_caching_holds_little_more_than_the_features_themselves():
+    images = make_synthetic(10, "train", n_per_class=100)
+    frozen_part = frozen_stem()
+    loader = Loader(images, batch_size=25)
+    (_, ((features, labels), _)), peak = peak_cpu_memory(
+        lambda: features_of(training.compute_features(frozen_part, loader, None, started=0.0, bf16=False)))
+    final = features.numel() * features.element_size() + labels.numel() * labels.element_size()
+    assert final < peak < 1.2 * final  # joining the batches at the end would need twice the final size
+
+
+def test_a_cache_that_would_not_fit_is_skipped_and_said(small, monkeypatch):
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "linear_probe")
+    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 1000)  # 1.0 kB
+    events = list(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    start = events[0]
+    assert start["cached_stages"] == 0 and not any(e["kind"] == "features" for e in events)
+    images = len(train_set) + len(test_set)
+    size = images * (128 * 4 * 4 * 4 + 8)  # FastNet's last stage: 128 channels of 4 x 4 (float32), and a label
+    assert start["note"] == (
+        f"The frozen stages' outputs for {images} images would take {size / 1e6:.1f} MB, more than the 1.0 kB "
+        "this run may keep in memory (the kit's limit for it): training runs the frozen stages on every step "
+        "instead, which is slower, and augments the training images as usual. To cache them, train on fewer images.")
+    assert events[-1]["status"] == "finished"
+
+    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 4 * 10**9)
+    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2 * 2**20)  # 2 MB free: the cache may take 1 MB
+    start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    assert start["cached_stages"] == 0
+    assert "more than the 1.0 MB this run may keep in memory (half of the 2.1 MB free now)" in start["note"]
+    assert start["note"].endswith("To cache them, close other programs or train on fewer images.")
+    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2**30)
+    start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
+    assert start["cached_stages"] > 0 and start["note"] is None
+
+
+def test_follow_shows_the_note_and_the_features_progress(capsys):
+    stream = [{"kind": "start", "total_steps": 2, "note": "Not caching: too big."},
+              {"kind": "features", "split": "train", "done": 0, "total": 50_000, "elapsed": 0.0},
+              {"kind": "end", "status": "finished", "message": ""}]
+    follow(iter(stream))
+    out, err = capsys.readouterr()
+    assert "Not caching: too big." in out and "0/50,000" in err
+
+
 def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
     train_set, _ = small
     with pytest.raises(ConfigError, match=r"replace_head\(model, 10\)"):
@@ -186,6 +350,15 @@ def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes
     with pytest.raises(ConfigError, match=r"\.$"):  # a sentence from fit, before anything trains
         next(fit(tutorial_net(), small[0], config=config(**changes)))
     assert config().problems() == {}
+
+
+def test_head_first_with_no_epoch_left_for_the_whole_network_is_refused(small):
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "head_first")
+    with pytest.raises(ConfigError, match=r"needs at least 2 epochs: raise the number of epochs, or choose "
+                                          r"linear_probe to train only the head\.$"):
+        next(fit(model, small[0], config=config(epochs=1), strategy=strategy))
 
 
 def test_feature_batches_come_in_the_loaders_order(small):

@@ -7,7 +7,8 @@ from tl_lessons.errors import ConfigError
 from tl_lessons.models import FastNet, TutorialNet, count_parameters, stage_names
 from tl_lessons.transfer import (OPTIONS, SCHEDULED, STRATEGIES, STRATEGY_TABLE, Strategy, apply_strategy,
                                  cached_prefix, describe, describe_text, frozen_stages, on_epoch_start,
-                                 option_problems, param_groups, reset_parameters, set_train_mode, split_model)
+                                 option_problems, param_groups, reset_parameters, schedule_problem, set_train_mode,
+                                 split_model)
 
 STAGES = ["stem", "stage1", "stage2", "stage3", "head"]
 
@@ -219,6 +220,20 @@ def test_head_first_trains_the_head_then_everything():
     assert on_epoch_start(model, strategy, 2, optimizer) == STAGES[:-1]
     assert frozen_stages(model) == []
     assert on_epoch_start(model, strategy, 3, optimizer) == []
+
+
+@pytest.mark.parametrize("head_epochs, epochs, says", [
+    (1, 1, "head_first trains the head alone for 1 epoch, then the whole network, so it needs at least 2 epochs: "
+           "raise the number of epochs, or choose linear_probe to train only the head."),
+    (3, 2, "head_first trains the head alone for 3 epochs, then the whole network, so it needs at least 4 epochs: "
+           "raise the number of epochs, or train the head alone for at most 1 epoch."),
+])
+def test_head_first_needs_an_epoch_for_the_whole_network(head_epochs, epochs, says):
+    strategy = Strategy("head_first", head_epochs=head_epochs)
+    assert schedule_problem(strategy, epochs) == says
+    assert schedule_problem(strategy, head_epochs + 1) is None
+    assert schedule_problem(Strategy("gradual", unfreeze_every=5), 2) is None  # unfreezing fewer stages is a lesson too
+    assert schedule_problem(Strategy("freeze"), 1) is None
 
 
 def test_unfreezing_needs_the_stage_in_the_optimizer():

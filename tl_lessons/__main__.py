@@ -8,9 +8,10 @@
     python -m tl_lessons bench --json bench.json
 
 Every command prints a learner-facing sentence and exits with status 2 when something is
-wrong with its input or the data (a `LessonError`), never a stack trace. Ctrl+C, `kill`
-(SIGTERM) and a closing terminal (SIGHUP) all stop a training the same way: the run is stored
-as "stopped" with the epochs it finished.
+wrong with its input or the data (a `LessonError`), never a stack trace. A training that
+diverged exits with status 3 and says so (its model is not saved: `--save` is skipped). Ctrl+C,
+`kill` (SIGTERM) and a closing terminal (SIGHUP) all stop a training the same way: the run is
+stored as "stopped" with the epochs it finished (status 130, or 128 + the signal's number).
 """
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ def save(args, model, **metadata):
     print(f"saved {saved}")
 
 
+DIVERGED = 3
+"""The exit status of a training that diverged: it ran, but its model is not worth keeping."""
+
+
+def diverged(args, lr: float) -> int:
+    """Say that the run diverged and that --save was skipped; returns the exit status."""
+    skipped = f", so the model was not saved to {args.save}" if args.save else ""
+    print(f"error: The training diverged{skipped}: run it again with a smaller learning rate, "
+          f"for example --lr {lr / 10:g}.", file=sys.stderr)
+    return DIVERGED
+
+
 def cmd_train(args):
     from . import data, models, train
 
@@ -122,6 +135,8 @@ def cmd_train(args):
     loss, accuracy = train.evaluate(model, test_set, mean=config.mean, std=config.std)
     print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
           f"after {history.end.get('elapsed', 0):.0f} s of training")
+    if history.status == "diverged":
+        return diverged(args, config.lr)
     if args.save and history.status == "finished":
         save(
             args, model, arch=config.arch, classes=train_set.classes,
@@ -149,6 +164,8 @@ def cmd_transfer(args):
                          {"command": "transfer", **setup.to_dict()}, setup.label())
     print(f"{history.status}: validation accuracy {history.final['val_acc']:.2%}" if history.final
           else history.status)
+    if history.status == "diverged":
+        return diverged(args, config.lr)
     if args.save and history.status == "finished":
         save(
             args, model, arch=config.arch, classes=train_set.classes,
@@ -329,7 +346,7 @@ def main(argv=None) -> int:
     try:
         with stopping_on_signals():
             use_thread_setting()
-            args.run(args)
+            status = args.run(args)
     except LessonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -339,7 +356,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tl_lessons import models, train, transfer, transfer_setup
+from tl_lessons.errors import ConfigError
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.plots import projector_style
@@ -577,6 +578,8 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     >>> joint = joint_train(source, cifar10_part, cifar100_train, cifar10_test, cifar100_test, target_weight=1.0)
     """
     config = dataclasses.replace(train.TrainConfig(), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    if problems := config.problems():
+        raise ConfigError(" ".join(problems.values()))
     torch.manual_seed(seed)
     source_model = copy.deepcopy(source)
     target_head = copy.deepcopy(source.head)

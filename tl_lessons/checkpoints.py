@@ -208,6 +208,12 @@ def load_checkpoint(path, arch: str | None = None, num_classes: int | None = Non
             f"{path} was saved by a newer tl-lessons (checkpoint version {checkpoint['version']}): "
             "upgrade tl-lessons to load it."
         )
+    if damaged := not_numbers(checkpoint["state_dict"]):
+        raise CheckpointError(
+            f"{path} holds weights that are not numbers (NaN or infinite) in {damaged}: the file is damaged, "
+            "or was saved from a run that diverged. Train the model again (with a smaller learning rate "
+            "if it diverged), or load another checkpoint."
+        )
     if arch is not None and checkpoint["arch"] != arch:
         raise CheckpointError(
             f"{path} holds a {checkpoint['arch']} model, not a {arch}: "
@@ -231,6 +237,21 @@ def load_checkpoint(path, arch: str | None = None, num_classes: int | None = Non
     model.eval()
     meta = {key: value for key, value in checkpoint.items() if key != "state_dict"}
     return model, meta
+
+
+def not_numbers(state_dict: dict) -> str:
+    """The names of the tensors holding NaN or infinity, for a sentence ("" when every weight is a number).
+
+    A run that diverged leaves such weights behind; a model built from them predicts nothing useful,
+    and training it further cannot repair it.
+
+    >>> not_numbers({"head.fc.bias": torch.tensor([0.5, float("nan")])})
+    'head.fc.bias'
+    """
+    names = [name for name, tensor in state_dict.items()
+             if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    shown = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+    return " and ".join(filter(None, [", ".join(shown[:-1]), *shown[-1:]]))
 
 
 def load_source_model() -> tuple[nn.Module, dict]:

@@ -1,8 +1,9 @@
 """Errors a learner can meet.
 
 Every one of them carries a message that says what went wrong *and what to do next*.
-The command line, the dashboard and the notebooks catch `LessonError` and show that
-message instead of a stack trace; any other exception is a bug in the kit.
+The command line and the dashboard catch `LessonError` and show that message instead of a stack
+trace, and a notebook shows only the message too (`LessonError._render_traceback_`); any other
+exception is a bug in the kit.
 
 `is_number` and `is_whole_number` are the two type rules behind the ConfigErrors: a setting
 typed as text, or a fractional epoch count, gets a sentence instead of a TypeError from deep
@@ -19,6 +20,16 @@ class LessonError(Exception):
     Traceback (most recent call last):
     LessonError: The learning rate must be positive: try 0.01.
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """What Jupyter shows when a cell raises this: the sentence, without the kit's frames behind it.
+
+        IPython asks an exception for this method before it formats a traceback (no import of
+        IPython is needed here). The frames would only lead a learner into the kit's code, while the
+        sentence already says what to do. Errors that are not LessonErrors keep their full traceback:
+        those are bugs, and their frames show where.
+        """
+        return [f"{type(self).__name__}: {self}"]
 
 
 class DataUnavailableError(LessonError):

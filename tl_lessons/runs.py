@@ -321,8 +321,11 @@ class RunStore:
     def export_csv(self, path_or_file, run_ids=None):
         """Write one CSV row per epoch of each run, with the run's label, strategy and config.
 
-        Open the file in a spreadsheet to compare runs side by side. `run_ids` picks the runs
-        (default: all, oldest first). `path_or_file` is a file name or an open text file.
+        Open the file in a spreadsheet to compare runs side by side. A run that ended before its
+        first epoch (it diverged at once, or was stopped) has its step events instead, so it does
+        not vanish; a run that did not finish gets one more row, kind "end", with the step it
+        ended at and its message. `run_ids` picks the runs (default: all, oldest first).
+        `path_or_file` is a file name or an open text file.
 
         >>> store.export_csv("runs.csv")
         """
@@ -332,18 +335,23 @@ class RunStore:
         if run_ids is not None:
             wanted = set(run_ids)
             runs = [run for run in runs if run["id"] in wanted]
-        run_columns = ["run_id", "label", "strategy", "status"]
-        epoch_columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "elapsed"]
+        run_columns = ["run_id", "label", "strategy", "status", "kind"]
+        epoch_columns = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "elapsed", "message"]
         rows, config_columns = [], set()
         for run in runs:
             config = flatten(run["config"])
             config_columns.update(config)
-            for event in self.events(run["id"], "epoch"):
-                row = {"run_id": run["id"], "label": run["label"], "status": run["status"],
-                       "strategy": strategy_name(run["config"])}
-                row.update({column: event.get(column) for column in epoch_columns})
-                row.update({f"config.{key}": value for key, value in config.items()})
-                rows.append(row)
+            about = {"run_id": run["id"], "label": run["label"], "status": run["status"],
+                     "strategy": strategy_name(run["config"]),
+                     **{f"config.{key}": value for key, value in config.items()}}
+            ended_early = run["status"] not in ("finished", "running")  # diverged, stopped, failed, interrupted
+            epochs = self.events(run["id"], "epoch")
+            steps = self.events(run["id"], "step") if ended_early or not epochs else []
+            rows += [{**about, **csv_columns(event)} for event in epochs or steps]
+            if ended_early:
+                last = steps[-1] if steps else {}
+                rows.append({**about, "kind": "end", "epoch": last.get("epoch"), "step": last.get("step"),
+                             "message": run["message"]})
         columns = run_columns + epoch_columns + [f"config.{key}" for key in sorted(config_columns)]
         if isinstance(path_or_file, (str, os.PathLike)):
             try:
@@ -354,6 +362,13 @@ class RunStore:
                                   "or free some space.") from error
         else:
             write_rows(path_or_file, columns, rows)
+
+
+def csv_columns(event: dict) -> dict:
+    """An epoch or step event as a row of `RunStore.export_csv` (a step's loss is its training loss)."""
+    return {"kind": event["kind"], "epoch": event.get("epoch"), "step": event.get("step"),
+            "train_loss": event.get("train_loss", event.get("loss")), "train_acc": event.get("train_acc"),
+            "val_loss": event.get("val_loss"), "val_acc": event.get("val_acc"), "elapsed": event.get("elapsed")}
 
 
 def check_export_path(path: Path):

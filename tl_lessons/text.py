@@ -45,6 +45,18 @@ def numbers(values, decimals: int = 4) -> str:
     return "[" + ",\n ".join(lines) + "]"
 
 
+def memory_size(size: int) -> str:
+    """A number of bytes in the largest unit that keeps it at 1 or more (1 GB = 1,000,000,000 bytes).
+
+    >>> memory_size(3_932_160_000), memory_size(900)
+    ('3.9 GB', '900 bytes')
+    """
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def _looks_numeric(cell: str) -> bool:
     return cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").replace("+", "").strip().isdigit()
 

@@ -11,7 +11,7 @@ can step through the loop in a debugger:
 Events are plain dicts (JSON-serialisable, so the run store can keep them):
 
 * ``start``: ``total_steps, epochs, trainable, frozen, device`` (parameter counts; + ``cached_stages,
-  batch_size, train_images, bf16, channels_last``)
+  batch_size, train_images, bf16, channels_last``, and ``note``: a sentence to show, or None)
 * ``features``: ``done, total, elapsed`` while the outputs of frozen stages are computed once (see `fit`)
 * ``step``: ``step, epoch, loss, lr, images_per_s, elapsed``
 * ``epoch``: ``epoch, train_loss, train_acc, val_loss, val_acc, elapsed, val_seconds, unfrozen``
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import transfer
+from tl_lessons import text, transfer
 from tl_lessons.models import output_count
 from tl_lessons.imageset import ImageSet
 from tl_lessons.errors import ConfigError, is_number, is_whole_number
@@ -66,8 +66,7 @@ class TrainConfig:
     channels_last: bool | str = "auto"  # NHWC memory layout for convolutions; "auto": on CPU and CUDA
     log_every_s: float = 0.25      # a "step" event at most this often ...
     log_every_steps: int = 0       # ... or, when > 0, exactly every this many steps instead
-    diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start ...
-    diverge_after: int = 10        # ... checked from this step on (NaN/inf is caught at once)
+    diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start (DivergenceWatch)
 
     def problems(self) -> dict:
         """What cannot train in these settings, as {setting: sentence} (empty when all is well).
@@ -205,9 +204,12 @@ def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.opt
     return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig) -> list[str]:
-    """Why `fit` cannot train this, as sentences: the settings' problems, then the data's and the model's."""
+def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig,
+                 strategy=None) -> list[str]:
+    """Why `fit` cannot train this, as sentences: the settings', the strategy's schedule, the data's, the model's."""
     problems = list(config.problems().values())
+    if strategy is not None and (problem := transfer.schedule_problem(strategy, config.epochs)):
+        problems.append(problem)
     if len(train) == 0:
         problems.append("The training set is empty: pick at least one image per class.")
     if not any(p.requires_grad for p in model.parameters()):
@@ -226,32 +228,60 @@ def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config
 class DivergenceWatch:
     """Notices a training run that blew up: a NaN/inf loss, or a loss far above where it started.
 
-    Single batches are noisy (a batch of 4 images can have a huge loss by chance), so the
-    comparison uses a running average of the loss, not the last value.
+    Where a run starts: a model that guesses (equal odds for every class) has a loss of
+    log(classes), 2.30 for 10 classes; a model that starts worse than that is judged from its
+    first loss instead. Both are known before the first update, so a blow-up in the first steps
+    cannot pass for the start, and every step is checked from the first one.
 
-    >>> watch = DivergenceWatch(PRESETS["quick"])
+    Single batches are noisy (a batch of 4 images can have a huge loss by chance), so the
+    comparison uses a running average of the loss over about `SMOOTHING_IMAGES` images: a
+    batch of 512 counts alone, a batch of 4 is averaged with the 63 before it.
+
+    >>> watch = DivergenceWatch(PRESETS["quick"], num_classes=10)
     >>> watch.update(2.3, step=1)   # None: all is well
     """
 
-    def __init__(self, config: TrainConfig):
+    SMOOTHING_IMAGES = 256
+    ENDED_ABOVE = 1.5  # a run that never got better and ended this many times above its start made things worse
+
+    def __init__(self, config: TrainConfig, num_classes: int):
         self.config = config
-        self.start = None
-        self.smoothed = None
+        self.guess = math.log(max(num_classes, 2))  # the loss of equal odds for every class
+        self.weight = min(1.0, config.batch_size / self.SMOOTHING_IMAGES)
+        self.start = self.smoothed = self.lowest = None
+        self.step = 0
 
     def update(self, loss: float, step: int) -> str | None:
         """Feed one step's loss; returns the learner-facing message when the run diverged."""
-        lr = self.config.lr
-        advice = f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
+        self.step = step
         if not math.isfinite(loss):
-            return f"The loss became {loss} at step {step}: {advice}"
-        self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
-        if step <= self.config.diverge_after:
-            # The starting value: the running average over the first few steps.
-            self.start = self.smoothed
+            return f"The loss became {loss} at step {step}: {self.advice()}"
+        if self.start is None:
+            # The loss before the first update: the model's, not the learning rate's doing.
+            self.start = max(self.guess, loss)
+            self.smoothed = loss
             return None
+        self.smoothed += self.weight * (loss - self.smoothed)
+        self.lowest = self.smoothed if self.lowest is None else min(self.lowest, self.smoothed)
         if self.smoothed > self.config.diverge_factor * self.start:
-            return f"The loss blew up to {loss:.3g} at step {step} (it started near {self.start:.3g}): {advice}"
+            return (f"The loss rose to {self.smoothed:.3g} at step {step}, more than {self.config.diverge_factor:g} "
+                    f"times the {self.start:.3g} it started from: {self.advice()}")
         return None
+
+    def at_end(self) -> str | None:
+        """The message for a run that ended well above its start without ever coming below it, else None.
+
+        A short run can end before its loss climbs past `diverge_factor` times the start, yet leave
+        a model worse than one that guesses.
+        """
+        if self.lowest is None or self.lowest < self.start or self.smoothed <= self.ENDED_ABOVE * self.start:
+            return None
+        return (f"After {self.step} steps the loss was {self.smoothed:.3g}, above the {self.start:.3g} it started "
+                f"from, and it never came below that: {self.advice()}")
+
+    def advice(self) -> str:
+        lr = self.config.lr
+        return f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
 
 
 class FeatureBatches:
@@ -277,53 +307,112 @@ class FeatureBatches:
             yield self.features[rows], self.labels[rows]
 
 
-# Cached features live in memory; beyond this size caching is skipped (training then just runs the frozen stages).
-CACHE_LIMIT_BYTES = 4 * 2**30
+# Cached features live in memory (the GPU's, when training there): at most this much, and at most half of
+# the memory free when the run starts, so that the rest of the run and the other programs keep room.
+CACHE_LIMIT_BYTES = 4 * 10**9  # 4 GB
 
 
-def cacheable_stages(model: nn.Module, strategy, images: int) -> int:
-    """How many leading stages can be run once up front for `images` images (0: none).
+def cacheable_stages(model: nn.Module, strategy) -> int:
+    """How many leading stages could be run once up front (0: none).
 
     They must stay frozen, in eval mode, for the whole run: strategies that unfreeze stages
     while training (`transfer.SCHEDULED`) change the frozen part, so they get no cache.
     """
     if strategy is None or strategy.name in transfer.SCHEDULED:
         return 0
-    stages = transfer.cached_prefix(model, strategy)
+    return transfer.cached_prefix(model, strategy)
+
+
+def plan_cache(model: nn.Module, strategy, images: int) -> tuple[int, str | None]:
+    """(leading stages to cache, None), or (0, the sentence why not) when their outputs would not fit in memory.
+
+    The size is known before anything is computed: one image's features, times the images.
+
+    >>> plan_cache(model, apply_strategy(model, "linear_probe"), images=60_000)
+    (4, None)
+    """
+    stages = cacheable_stages(model, strategy)
     if stages == 0:
-        return 0
+        return 0, None
     frozen_part, _ = transfer.split_model(model, stages)
     with evaluation_mode(frozen_part), torch.no_grad():
         one = frozen_part(torch.zeros(1, 3, 32, 32, device=model_device(model)))
-    if one.numel() * one.element_size() * images > CACHE_LIMIT_BYTES:
-        return 0
-    return stages
+    size = images * (one.numel() * 4 + 8)  # float32 features and an int64 label per image
+    spare = memory_to_spare(model_device(model))
+    budget = CACHE_LIMIT_BYTES if spare is None else min(CACHE_LIMIT_BYTES, spare // 2)
+    if size <= budget:
+        return stages, None
+    if budget == CACHE_LIMIT_BYTES:
+        why, remedy = "the kit's limit for it", "train on fewer images"
+    else:
+        why, remedy = f"half of the {text.memory_size(spare)} free now", "close other programs or train on fewer images"
+    return 0, (f"The frozen stages' outputs for {images:,} images would take {text.memory_size(size)}, more than "
+               f"the {text.memory_size(budget)} this run may keep in memory ({why}): training runs the frozen stages "
+               f"on every step instead, which is slower, and augments the training images as usual. To cache "
+               f"them, {remedy}.")
+
+
+def memory_to_spare(device: torch.device) -> int | None:
+    """Bytes free now where the cache would live: the GPU's memory, or the computer's (None: unknown).
+
+    >>> memory_to_spare(torch.device("cpu")) > 0
+    True
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free
+    try:
+        with open("/proc/meminfo") as meminfo:  # Linux: what can be had without swapping
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # other Unixes: free pages
+    except (AttributeError, OSError, ValueError):  # Windows, macOS: unknown, so only the kit's limit applies
+        return None
 
 
 def compute_features(frozen_part: nn.Module, train_images, val_images, started: float, bf16: bool, stop=None):
     """Run the frozen stages once over every training and validation image.
 
-    Yields "features" progress events; returns ((train features, labels), (val features, labels)
-    or None without a validation set), or None when `stop` was set meanwhile.
+    Yields "features" progress events (the first before any image is computed); returns ((train features,
+    labels), (val features, labels) or None without a validation set), or None when `stop` was set meanwhile.
     """
     results = []
     for split, loader in (("train", train_images), ("val", val_images)):
         if loader is None:
             results.append(None)
             continue
-        features, labels, done = [], [], 0
+        total, done, features, labels = len(loader.ds), 0, None, None
+        yield {"kind": "features", "split": split, "done": 0, "total": total, "elapsed": time.perf_counter() - started}
         with torch.no_grad(), torch.autocast(loader.device.type, dtype=torch.bfloat16, enabled=bf16):
             for x, y in loader:
                 if stop is not None and stop.is_set():
                     return None
-                # Kept in float32 so the rest of the model sees what it would see without the cache.
-                features.append(frozen_part(x).float())
-                labels.append(y)
+                batch = frozen_part(x)
+                if features is None:
+                    # One tensor for every image, filled batch by batch: keeping the batches and joining
+                    # them at the end would hold every feature twice.
+                    features = torch.empty((total, *batch.shape[1:]), dtype=torch.float32, device=batch.device,
+                                           memory_format=memory_format_of(batch))
+                    labels = torch.empty(total, dtype=y.dtype, device=y.device)
+                # Stored as float32 (from bfloat16 too): the rest of the model sees what it would without the cache.
+                features[done:done + len(y)] = batch
+                labels[done:done + len(y)] = y
                 done += len(y)
-                yield {"kind": "features", "split": split, "done": done, "total": len(loader.ds),
+                yield {"kind": "features", "split": split, "done": done, "total": total,
                        "elapsed": time.perf_counter() - started}
-        results.append((torch.cat(features), torch.cat(labels)))
+        results.append((features, labels))
     return results
+
+
+def memory_format_of(batch: torch.Tensor) -> torch.memory_format:
+    """The memory layout of a batch of features: channels-last when it is stored so, else the usual one."""
+    if batch.dim() == 4 and not batch.is_contiguous() and batch.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 STOPPED = "Stopped by request: the epochs finished so far are kept."
@@ -343,13 +432,15 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         probe becomes a few seconds of work per epoch). With augmentation every epoch shows the
         frozen stages new crops, so there is nothing to cache: the cache never changes what a
         strategy trains on, and strategies compared at the same `config` see the same data.
+        When the features would not fit in memory, the run trains without them and its start
+        event's "note" says so (`plan_cache`).
 
     The model is left in eval mode. The body names the phases; each is a function below.
 
     >>> for event in fit(model, train_set, val_set, PRESETS["quick"], strategy=strategy):
     ...     print(event)
     """
-    problems = fit_problems(model, train, val, config)
+    problems = fit_problems(model, train, val, config, strategy)
     if problems:
         raise ConfigError(" ".join(problems))
     run = prepare_batches(model, train, val, config, strategy, device, cache_frozen)
@@ -366,7 +457,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
                 return
             val_loss, val_seconds = validate(run)
             yield epoch_event(run, epoch, totals, val_loss, val_seconds, unfrozen)
-        yield end_event("finished", "", run)
+        problem = run.divergence.at_end()
+        yield end_event("diverged" if problem else "finished", problem or "", run)
     finally:
         # Also when the consumer stops reading early: the model is ready for evaluation.
         model.eval()
@@ -389,6 +481,7 @@ class Run:
     train_images: int
     drop_last: bool
     cached_stages: int             # leading stages computed once up front (0: none)
+    note: str | None               # a sentence about how this run trains (why its cache was skipped), or None
     unaugmented: Loader | None     # the training images as they are, to compute the cached features from
     divergence: DivergenceWatch
     started: float                 # time.perf_counter() at the start event
@@ -416,9 +509,9 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
                              mean=mean, std=std)
     optimizer = make_optimizer(model, strategy, config)
     # Only an exact shortcut: augmented images differ every epoch, so their features cannot be reused.
-    cached = 0
+    cached, note = 0, None
     if cache_frozen and not config.augment:
-        cached = cacheable_stages(model, strategy, len(train) + (len(val) if val is not None else 0))
+        cached, note = plan_cache(model, strategy, len(train) + (len(val) if val is not None else 0))
     unaugmented = None
     if cached:
         unaugmented = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
@@ -426,7 +519,8 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
     return Run(model, config, strategy, device, bf16=use_bf16(config, device), channels_last=channels_last,
                batches=batches, val_batches=val_batches, optimizer=optimizer,
                total_steps=config.epochs * len(batches), train_images=len(train), drop_last=drop_last,
-               cached_stages=cached, unaugmented=unaugmented, divergence=DivergenceWatch(config),
+               cached_stages=cached, note=note, unaugmented=unaugmented,
+               divergence=DivergenceWatch(config, train.num_classes),
                started=time.perf_counter(), trained=model)
 
 
@@ -436,7 +530,7 @@ def start_event(run: Run) -> dict:
     return {"kind": "start", "total_steps": run.total_steps, "epochs": run.config.epochs, "trainable": trainable,
             "frozen": sum(p.numel() for p in run.model.parameters()) - trainable, "device": str(run.device),
             "cached_stages": run.cached_stages, "batch_size": run.config.batch_size, "train_images": run.train_images,
-            "bf16": run.bf16, "channels_last": run.channels_last}
+            "bf16": run.bf16, "channels_last": run.channels_last, "note": run.note}
 
 
 def cache_frozen_features(run: Run, stop=None):
@@ -682,7 +776,12 @@ def follow(stream, progress: bool = True) -> History:
         kind = event["kind"]
         if kind == "start":
             history.start = event
+            if progress and event.get("note"):
+                print(event["note"])
             bar = tqdm(total=event["total_steps"], unit="step", disable=not progress)
+        elif kind == "features":
+            bar.set_postfix_str(f"computing the frozen stages' outputs once: {event['split']} "
+                                f"{event['done']:,}/{event['total']:,} images")
         elif kind == "step":
             history.steps.append(event)
             bar.update(event["step"] - bar.n)

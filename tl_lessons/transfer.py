@@ -160,6 +160,26 @@ def option_problems(strategy, stages=None):
     return problems
 
 
+def schedule_problem(strategy: Strategy, epochs) -> str | None:
+    """Why `strategy` cannot follow its schedule within `epochs` epochs (None when it can).
+
+    "head_first" needs an epoch for the whole network after the head's epochs, else it is a
+    linear probe by another name. ("gradual" may end before every stage is unfrozen: how far
+    it gets is part of that lesson.)
+
+    >>> schedule_problem(Strategy("head_first", head_epochs=1), epochs=2) is None
+    True
+    """
+    head = strategy.head_epochs
+    if strategy.name != "head_first" or not (is_whole_number(head) and is_whole_number(epochs)) or head < epochs:
+        return None
+    plural = "epoch" if head == 1 else "epochs"
+    remedy = ("choose linear_probe to train only the head" if epochs <= 1 else
+              f"train the head alone for at most {epochs - 1} epoch{'s' if epochs > 2 else ''}")
+    return (f"head_first trains the head alone for {head} {plural}, then the whole network, so it needs at least "
+            f"{head + 1} epochs: raise the number of epochs, or {remedy}.")
+
+
 def make_strategy(name_or_strategy, **options):
     """A `Strategy` from its name and options (or a `Strategy` with some options changed).
 
