@@ -76,6 +76,11 @@ def errors(app) -> str:
     return " ".join(element.value for element in app.error)
 
 
+def lr_key(app) -> str:
+    """The learning rate's widget: one per strategy (see the lab's `lr_key`)."""
+    return f"lab_lr_{app.selectbox(key='lab_strategy').value}"
+
+
 @pytest.mark.slow
 def test_offline_the_app_offers_synthetic_data_and_says_how_to_get_cifar(lab):
     lab.run()
@@ -126,21 +131,34 @@ def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
     assert lab.multiselect(key="lab_compare").value == table["run"].tolist()
     assert lab.get("download_button")  # the chosen runs as CSV
 
-    # A new session (a reload, or the server restarted) finds the run in the store.
-    fresh = AppTest.from_file(APP, default_timeout=60)
-    fresh.query_params["source"] = "trained:tiny"
-    fresh.run()
-    assert fresh.dataframe[1].value["run"].tolist() == table["run"].tolist()
-    assert "lab_job" not in fresh.session_state  # ... but not this session's live view
+    # A reload (a new session of the same browser: its learner token) finds the run in the store,
+    # and the live view shows how it ended.
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["source"] = "trained:tiny"
+    reloaded.session_state["learner_token"] = lab.session_state["learner_token"]
+    reloaded.run()
+    assert reloaded.dataframe[1].value["run"].tolist() == table["run"].tolist()
+    assert reloaded.success and "Finished" in reloaded.success[0].value
+
+    # Another learner sees their own runs only (none yet); the class view shows everyone's.
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.query_params["source"] = "trained:tiny"
+    other.run()
+    assert "lab_job" not in other.session_state
+    assert any("No runs of yours" in info.value for info in other.info)
+    other.toggle(key="lab_class_view").set_value(True).run()
+    classroom = other.dataframe[1].value
+    assert classroom["run"].tolist() == table["run"].tolist()
+    assert classroom["whose"].tolist()[0].startswith("learner ")
 
 
 def test_invalid_settings_show_a_message_and_disable_train(lab):
     lab.run()
     assert not lab.button(key="lab_train").disabled
-    lab.number_input(key="lab_lr").set_value(0.0).run()
+    lab.number_input(key=lr_key(lab)).set_value(0.0).run()
     assert "learning rate must be a number above 0" in errors(lab)
     assert lab.button(key="lab_train").disabled
-    lab.number_input(key="lab_lr").set_value(0.05).run()
+    lab.number_input(key=lr_key(lab)).set_value(0.05).run()
     lab.number_input(key="lab_per_class").set_value(500).run()
     assert "ask for at most" in errors(lab)
     assert lab.button(key="lab_train").disabled
@@ -157,7 +175,7 @@ def test_a_shared_link_opens_the_same_settings(lab):
     assert not lab.exception
     assert lab.selectbox(key="lab_strategy").value == "freeze"
     assert lab.select_slider(key="lab_k").value == 3
-    assert lab.number_input(key="lab_lr").value == 0.02
+    assert lab.number_input(key=lr_key(lab)).value == 0.02
     assert (lab.number_input(key="lab_epochs").value, lab.number_input(key="lab_seed").value) == (2, 4)
     assert not lab.info or "Ignored" not in " ".join(info.value for info in lab.info)
 
@@ -167,9 +185,9 @@ def test_a_link_with_invalid_values_falls_back_with_a_notice(lab):
     lab.run()
     assert not lab.exception
     notices = " ".join(info.value for info in lab.info)
-    assert "k=42" in notices and "lr=fast" in notices and "'colour'" in notices
+    assert "k=42" in notices and "lr=fast" in notices and "`colour`" in notices
     assert lab.selectbox(key="lab_strategy").value == "freeze"
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["freeze"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["freeze"].lr
     assert not lab.button(key="lab_train").disabled
 
 
@@ -215,14 +233,14 @@ def test_the_data_explorer_shows_a_class_grid(lab):
 
 def test_picking_a_strategy_sets_the_learning_rate_that_suits_it(lab):
     lab.run()
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["linear_probe"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["linear_probe"].lr
     lab.selectbox(key="lab_strategy").select("finetune").run()
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["finetune"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["finetune"].lr
     assert transfer.STRATEGY_TABLE["finetune"].lr < transfer.STRATEGY_TABLE["linear_probe"].lr  # a frozen backbone takes more
-    lab.number_input(key="lab_lr").set_value(0.02).run()  # the learner's own rate stays ...
+    lab.number_input(key=lr_key(lab)).set_value(0.02).run()  # the learner's own rate stays ...
     assert lab.query_params["lr"] == "0.02"
     lab.selectbox(key="lab_strategy").select("discriminative").run()  # ... until the next strategy
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["discriminative"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["discriminative"].lr
 
 
 def test_without_cached_weights_the_imagenet_source_says_how_to_get_them(lab, tmp_path, monkeypatch):

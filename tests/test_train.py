@@ -167,6 +167,7 @@ def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
 @pytest.mark.parametrize("changes, field", [
     ({"lr": "0.1"}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": True}, "lr"), ({"epochs": 2.5}, "epochs"),
     ({"epochs": 0}, "epochs"), ({"batch_size": "32"}, "batch_size"), ({"seed": -1}, "seed"),
+    ({"seed": 10**29}, "seed"),  # a 30-digit seed from a link: no number field could show it
     ({"optimizer": "adam"}, "optimizer"), ({"schedule": "cosine"}, "schedule"),
 ])
 def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes, field):
