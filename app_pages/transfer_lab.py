@@ -22,11 +22,12 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import cifar_on_disk, data_banner, dataset, learner_token, remember_learner, tiny
-from tl_lessons import models, reference_runs, train, transfer, transfer_setup
+from tl_lessons import models, plots, reference_runs, train, transfer, transfer_setup
 from tl_lessons.dashboard import charts, jobs, learnt, settings, sources
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.runs import RunStore, default_path, open_store
 from tl_lessons.transfer_setup import TransferSetup
+from tl_lessons.vocabulary import display_name
 
 TARGET_TEXT = {
     "cifar100": "CIFAR-100 (real photos, 100 classes)",
@@ -652,7 +653,7 @@ def handful_ui(entries: list[dict], val_set):
     """A handful of validation images, each with the model's three best guesses (✓: the true class)."""
     for column, entry in zip(st.columns(len(entries)), entries):
         right = entry["top"][0][0] == entry["label"]
-        column.image(learnt.picture(val_set, entry["index"]), width="stretch",
+        column.image(plots.enlarged(val_set.images[entry["index"]]), width="stretch",
                      caption=("right: " if right else "wrong: ") + learnt.guesses_caption(entry, val_set.classes))
 
 
@@ -841,8 +842,8 @@ def two_runs_ui(store: RunStore, runs: list[dict]):
         if shown:
             st.caption(f"{title} (the first {len(shown)}):")
             for column, index in zip(st.columns(learnt.HANDFUL), shown):
-                column.image(learnt.picture(val_set, index), width="stretch",
-                             caption=learnt.display_name(val_set.classes[int(val_set.labels[index])]))
+                column.image(plots.enlarged(val_set.images[index]), width="stretch",
+                             caption=display_name(val_set.classes[int(val_set.labels[index])]))
 
 
 def reference_ui(reference: dict | None, problem: str | None, chance: float):

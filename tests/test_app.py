@@ -218,8 +218,25 @@ def test_the_gradient_descent_playground_steps(lab):
     lab.button(key="gd_step").click().run()
     lab.button(key="gd_step").click().run()
     assert lab.metric[2].value == "diverged"
+    # Why, in numbers: |1 - lr x curvature| = |1 - 0.5 x 20| = 9 per step.
+    assert "|1 − 0.5 × 20| = 9" in errors(lab) and "below 2 / 20 = 0.1" in errors(lab)
     lab.number_input(key="gd_lr").set_value(0.0).run()
     assert "above 0" in errors(lab)
+
+
+def test_the_whole_path_at_once_and_momentum_circling_the_minimum(lab):
+    lab.run()
+    lab.switch_page("app_pages/gradient_descent.py").run()
+    lab.slider(key="gd_momentum").set_value(0.9).run()
+    lab.button(key="gd_whole").click().run()
+    assert not lab.exception
+    assert lab.metric[0].value == "100 of 100" and lab.button(key="gd_whole").disabled
+    assert lab.metric[2].value == "converging with oscillation"  # not "slow": it circles, closing in
+    assert not lab.error and "0.949" in " ".join(caption.value for caption in lab.caption)
+    lab.number_input(key="gd_lr").set_value(0.11).run()  # just above the limit: the path leaves the map
+    lab.slider(key="gd_momentum").set_value(0.0).run()
+    lab.button(key="gd_whole").click().run()
+    assert "left the map at step" in " ".join(warning.value for warning in lab.warning)
 
 
 @pytest.mark.slow

@@ -24,20 +24,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tl_lessons import plots, train
+from tl_lessons import train
+from tl_lessons.vocabulary import display_name
 from tl_lessons.widgets.predictions import confusion_counts, most_confused
 
 HANDFUL = 8  # validation images shown with their top 3 after every epoch
 STARTING_SAMPLE = 500  # validation images the starting point is measured on: enough to see chance, quick
-
-
-def display_name(name: str) -> str:
-    """A class or superclass name as a learner reads it: "maple_tree" -> "maple tree".
-
-    >>> display_name("large_man-made_outdoor_things")
-    'large man-made outdoor things'
-    """
-    return name.replace("_", " ")
 
 
 def fixed_order(images: int) -> list[int]:
@@ -193,15 +185,6 @@ def guesses_caption(entry: dict, classes: list[str]) -> str:
     guesses = ", ".join(f"{'✓ ' if c == entry['label'] else ''}{display_name(classes[c])} {p:.0%}"
                         for c, p in entry["top"])
     return f"{display_name(classes[entry['label']])} — {guesses}"
-
-
-def picture(val_set, index: int, scale: int = 4):
-    """One validation image as an (H, W, 3) array, each pixel a `scale` x `scale` block (sharp when shown large).
-
-    >>> picture(val_set, 412).shape
-    (128, 128, 3)
-    """
-    return plots.to_display(val_set.images[index]).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def chance(num_classes: int) -> float:
