@@ -217,7 +217,7 @@ def chance_layers(chance: float) -> list[dict]:
     """A dashed line at the chance level with its label, as Vega-Lite layers carrying their own one row.
 
     >>> chance_layers(0.01)[1]["mark"]["text"]
-    'chance = 1 %'
+    'chance = 1%'
     """
     data = {"values": [{"chance": chance}]}
     y = {"field": "chance", "type": "quantitative"}
