@@ -81,7 +81,7 @@ def test_the_time_left_comes_from_the_steps_pace_not_from_computing_features_fir
             {"kind": "features", "split": "train", "done": 500, "total": 1000},
         ]
     )
-    assert fraction == 0.0 and "500 of 1,000" in text
+    assert fraction == 0.0 and "training images: 500 of 1,000" in text
 
 
 def test_stored_runs_become_curves_and_a_results_table(tmp_path):

@@ -307,3 +307,17 @@ def test_stop_while_caching_features_and_leaving_early(small):
             break
     stream.close()  # what a for-loop's break does to a generator when it is garbage-collected
     assert not model.training
+
+
+def test_with_a_cache_the_first_step_waits_only_for_the_training_images(small):
+    """The validation images' features are computed at the first validation, after the first epoch's steps."""
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    events = list(fit(model, train_set, test_set, config(epochs=2, augment=False), apply_strategy(model, "linear_probe")))
+    kinds = [(e["kind"], e.get("split")) for e in events]
+    first_step = kinds.index(("step", None))
+    assert {split for kind, split in kinds[:first_step] if kind == "features"} == {"train"}
+    val_features = [i for i, (kind, split) in enumerate(kinds) if kind == "features" and split == "val"]
+    assert first_step < val_features[0] and val_features[-1] < kinds.index(("epoch", None))
+    assert len([e for e in events if e["kind"] == "features" and e["split"] == "val" and e["done"] == len(test_set)]) == 1

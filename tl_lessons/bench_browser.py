@@ -135,14 +135,14 @@ def first_points(address: str, chromium: str, repeats: int = 3, store_path=None,
                     point = time.perf_counter() - pressed
                     page.wait_for_function(TRAINING_STEP, polling="raf")
                     training_point = time.perf_counter() - pressed
-                    run = {"first_point_s": point, "first_training_point_s": training_point}
-                    if store_path is not None:
-                        run.update(where_the_time_went(store_path, pressed_wall, training_point))
-                    runs.append(run)
                     stop = page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True)
                     if stop.count():
                         stop.click()
                     expect(page.get_by_role("button", name="Train", exact=True)).to_be_enabled(timeout=timeout_s * 1000)
+                    run = {"first_point_s": point, "first_training_point_s": training_point}
+                    if store_path is not None:  # read once the run has ended: its step events are all stored then
+                        run.update(where_the_time_went(store_path, pressed_wall, training_point))
+                    runs.append(run)
                 finally:
                     context.close()
         finally:

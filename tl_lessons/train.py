@@ -372,6 +372,9 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
             totals = yield from train_one_epoch(run, epoch, steps, stop)
             if totals is None:  # stopped or diverged: the end event is out
                 return
+            if not (yield from cache_validation_features(run, stop)):
+                yield end_event("stopped", STOPPED, run)
+                return
             val_loss, val_seconds = validate(run)
             yield epoch_event(run, epoch, totals, val_loss, val_seconds, unfrozen)
             if report_predictions and run.val_predicted is not None:
@@ -403,6 +406,7 @@ class Run:
     divergence: DivergenceWatch
     started: float                 # time.perf_counter() at the start event
     trained: nn.Module             # what each step runs: the whole model, or the stages after the cached ones
+    frozen_part: nn.Module | None = None  # the cached stages (their outputs are computed once per image)
     step: int = 0
     val_acc: float | None = None
     best_val_acc: float | None = None
@@ -448,20 +452,35 @@ def start_event(run: Run) -> dict:
 
 
 def cache_frozen_features(run: Run, stop=None):
-    """Run the frozen leading stages once over every image; from then on each step runs only the rest.
+    """Run the frozen leading stages once over every training image; from then on each step runs only the rest.
 
+    The validation images follow just before the first validation (`cache_validation_features`),
+    so that the first step, and the first point of a live curve, does not wait for them.
     Yields "features" events; returns False when `stop` was set meanwhile, else True.
     """
-    frozen_part, run.trained = transfer.split_model(run.model, run.cached_stages)
-    frozen_part.eval()
-    cache = yield from compute_features(frozen_part, run.unaugmented, run.val_batches, run.started, run.bf16, stop)
+    run.frozen_part, run.trained = transfer.split_model(run.model, run.cached_stages)
+    run.frozen_part.eval()
+    cache = yield from compute_features(run.frozen_part, run.unaugmented, None, run.started, run.bf16, stop)
     if cache is None:
         return False
-    (features, labels), val_cache = cache
+    (features, labels), _ = cache
     run.batches = FeatureBatches(features, labels, run.config.batch_size, shuffle=True, seed=run.config.seed,
                                  drop_last=run.drop_last)
-    if val_cache is not None:
-        run.val_batches = FeatureBatches(*val_cache, run.config.eval_batch_size)
+    return True
+
+
+def cache_validation_features(run: Run, stop=None):
+    """The frozen stages' outputs for the validation images, computed once, before the first validation.
+
+    Yields "features" events; returns False when `stop` was set meanwhile, else True (also when
+    nothing is cached, or the validation features are there already).
+    """
+    if not run.cached_stages or run.val_batches is None or isinstance(run.val_batches, FeatureBatches):
+        return True
+    cache = yield from compute_features(run.frozen_part, None, run.val_batches, run.started, run.bf16, stop)
+    if cache is None:
+        return False
+    run.val_batches = FeatureBatches(*cache[1], run.config.eval_batch_size)
     return True
 
 

@@ -97,18 +97,17 @@ def progress(events: list[dict]) -> tuple[float, str]:
     start = next((e for e in events if e["kind"] == "start"), None)
     if start is None:
         return 0.0, "preparing the data and the model…"
+    steps = [e for e in events if e["kind"] == "step"]
+    done = min(steps[-1]["step"] / start["total_steps"], 1.0) if steps and start["total_steps"] else 0.0
     last = events[-1]
     if last["kind"] == "features":
-        # Frozen stages run once over every image before the first step (see train.fit).
-        return (
-            0.0,
-            f"computing the frozen stages' outputs once ({last['split']}: {last['done']:,} of {last['total']:,} images)",
-        )
-    steps = [e for e in events if e["kind"] == "step"]
+        # Frozen stages run once over every image: the training images before the first step, the
+        # validation images before the first validation (see train.fit).
+        images = "training" if last["split"] == "train" else "validation"
+        return done, f"computing the frozen stages' outputs once ({images} images: {last['done']:,} of {last['total']:,})"
     if not steps or not start["total_steps"]:
         return 0.0, "starting…"
     first, step = steps[0], steps[-1]
-    done = min(step["step"] / start["total_steps"], 1.0)
     where = f"epoch {step['epoch']} of {start['epochs']} · step {step['step']:,} of {start['total_steps']:,}"
     if step["step"] <= first["step"]:
         return done, f"{where} · timing the first steps…"
