@@ -349,3 +349,130 @@ def test_with_real_cifar_a_tiny_run_trains_on_cifar100_and_the_explorer_shows_su
     real_lab.radio(key="dx_view").set_value("superclasses").run()
     assert not real_lab.exception
     assert real_lab.get("image")
+
+
+def start_training(app, **query):
+    """Open the lab with `query` in the link and press Train; returns the session's job (it keeps running)."""
+    app.query_params.update(query)
+    app.run()
+    app.button(key="lab_train").click().run()
+    assert not app.exception
+    return app.session_state["lab_job"]
+
+
+def tiny_session(run_store_path, learner_token=None):
+    """Another browser session of the same dashboard (the same server process, so the same line of runs)."""
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["source"] = "trained:tiny"
+    if learner_token is not None:  # the same browser: its cookie holds this token
+        app.session_state["learner_token"] = learner_token
+    return app
+
+
+@pytest.mark.slow
+def test_after_a_reload_the_learner_finds_their_run_and_can_stop_it(lab, run_store_path):
+    job = start_training(lab, strategy="finetune", epochs="80")
+    reloaded = tiny_session(run_store_path, lab.session_state["learner_token"])
+    reloaded.run()
+    assert reloaded.session_state["lab_job"] is job  # the registry gave it back
+    assert reloaded.button(key="lab_train").disabled
+    assert "you" in reloaded.dataframe[1].value["whose"].tolist()  # the line, shown to everyone
+    reloaded.button(key="lab_stop").click().run()
+    job.wait(60)
+    deadline = time.monotonic() + 30
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.2)
+        reloaded.run()
+    assert job.status == "stopped"
+    reloaded.run()
+    assert any(warning.value.startswith("Stopped") for warning in reloaded.warning)
+
+
+@pytest.mark.slow
+def test_a_run_waiting_in_line_says_who_is_ahead_and_leaves_the_line_at_once(lab, run_store_path):
+    other = tiny_session(run_store_path)
+    first = start_training(other, strategy="finetune", epochs="80", seed="1")
+    try:
+        waiting = start_training(lab, strategy="linear_probe", seed="2")
+        assert waiting.status == "waiting"
+        lab.run()
+        line = lab.dataframe[1].value
+        assert line["state"].tolist() == ["training", "waiting"]
+        assert line["whose"].tolist()[1] == "you" and line["whose"].tolist()[0].startswith("learner ")
+        assert any("1 run must end before yours starts" in info.value for info in lab.info)
+        assert not lab.get("progress")  # no progress bar for a run that has not started
+        lab.button(key="lab_stop").click().run()  # "Leave the line"
+        waiting.wait(10)
+        lab.run()
+        assert waiting.status == "cancelled" and waiting.run_id is None
+        assert any(info.value.startswith("Left the line") and "nothing was trained or stored" in info.value
+                   for info in lab.info)
+        assert not lab.warning or not any("kept with the epochs" in w.value for w in lab.warning)
+    finally:
+        first.stop()
+        first.wait(60)
+
+
+def test_a_store_that_cannot_be_used_keeps_runs_in_memory_and_says_so(lab, tmp_path, monkeypatch):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    monkeypatch.setenv("TL_LESSONS_RUNS", str(folder))  # a folder where the store file should be
+    sources.sources_dir(folder).mkdir(parents=True, exist_ok=True)
+    (sources.sources_dir(folder) / "tiny.pt").write_bytes((sources.sources_dir(tmp_path / "runs.sqlite") / "tiny.pt").read_bytes())
+    lab.run()
+    assert not lab.exception
+    banner = lab.warning[-1].value if lab.warning else ""
+    assert "kept in memory only" in banner and "is a folder" in banner
+    assert not lab.button(key="lab_train").disabled
+
+
+@pytest.mark.slow
+def test_a_store_that_fails_mid_run_is_said_and_the_run_goes_on(lab, monkeypatch):
+    from tl_lessons.errors import RunStoreError
+    from tl_lessons.runs import RunStore as Store
+
+    def full_disk(self, run_id, events):
+        raise RunStoreError("The disk holding the run store is full: free some space there.")
+
+    lab.run()
+    monkeypatch.setattr(Store, "log_many", full_disk)
+    job = train_until_done(lab)
+    assert job.status == "finished"
+    assert any("disk holding the run store is full" in w.value and "training goes on" in w.value for w in lab.warning)
+
+
+def test_runs_whose_training_was_lost_read_interrupted(lab, run_store_path):
+    store = RunStore(run_store_path)
+    lost = store.start({"strategy": "finetune", "target": "synthetic100"}, "lost")  # this process, no job
+    lab.run()
+    lab.toggle(key="lab_class_view").set_value(True).run()
+    table = lab.dataframe[-2].value.set_index("run")
+    assert table.loc[f"#{lost} lost", "status"] == "interrupted before its first step"
+
+
+@pytest.mark.slow
+def test_a_train_click_that_overtakes_a_strategy_change_trains_the_new_strategys_rate(lab):
+    """On a busy server a learner picks another strategy and presses Train before the page has redrawn:
+    the browser still shows, and sends back, the old strategy's rate. Each strategy's rate is its own
+    widget, so that stale value lands on the old strategy's rate and the run takes the new one's."""
+    lab.run()
+    lab.selectbox(key="lab_strategy").select("finetune").run()
+    lab.number_input(key="lab_lr_finetune").set_value(0.1).run()
+    lab.selectbox(key="lab_strategy").select("linear_probe").run()
+    lab.session_state["lab_lr_finetune"] = 0.1  # the value the not-yet-redrawn browser sends with the click
+    lab.button(key="lab_train").click().run()
+    job = lab.session_state["lab_job"]
+    assert job.config.lr == transfer.STRATEGY_TABLE["linear_probe"].lr
+    assert job.label.startswith("linear probe") and f"lr {transfer.STRATEGY_TABLE['linear_probe'].lr:g}" in job.label
+    captions = " ".join(caption.value for caption in lab.caption)
+    assert f"suggested rate ({transfer.STRATEGY_TABLE['linear_probe'].lr:g} for this one)" in captions
+
+
+def test_link_values_are_shown_as_code_not_as_links(lab):
+    lab.query_params.update({"lr": "[click](http://example.invalid/x)", "![img](http://example.invalid/i.png)": "1"})
+    lab.run()
+    notices = [info.value for info in lab.info if info.value.startswith("Ignored")]
+    assert len(notices) == 2
+    for notice in notices:
+        outside_code = notice.split("`")[0::2]
+        assert not any("](" in part or "http" in part for part in outside_code), notice
