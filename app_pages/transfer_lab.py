@@ -705,6 +705,11 @@ def runs_csv(store: RunStore, run_ids: list[int]) -> str:
     return export.getvalue()
 
 
+# The comparison starts with this many of the newest runs (the learner's own, or the class's): each in a colour
+# of its own, and every one named in the legend.
+COMPARED_AT_FIRST = 20
+
+
 def compare_ui(store: RunStore, store_path: str, reference: dict | None, chance: float):
     """This learner's stored runs (or the whole class's) and the recorded ones on one chart,
     the results table, the CSV export, and what the runs learnt."""
@@ -726,20 +731,22 @@ def compare_ui(store: RunStore, store_path: str, reference: dict | None, chance:
         )
         return
     by_name = {charts.run_name(run): run for run in shown}
-    if "lab_compare" not in st.session_state:
-        st.session_state.lab_compare = list(by_name)[:4]
+    # One choice of runs per view; each starts with the newest runs it shows (the learner's own, or everyone's).
+    key = "lab_compare_class" if class_view else "lab_compare"
+    if key not in st.session_state:
+        st.session_state[key] = list(by_name)[:COMPARED_AT_FIRST]
     added = st.session_state.pop("lab_compare_add", None)
-    chosen = [name for name in st.session_state.lab_compare if name in by_name]
+    chosen = [name for name in st.session_state[key] if name in by_name]
     if added in by_name and added not in chosen:
         chosen.append(added)
-    st.session_state.lab_compare = chosen
+    st.session_state[key] = chosen
     picker, metric_col = st.columns([3, 1])
-    picker.multiselect("Runs to overlay (labelled by strategy and settings)", list(by_name), key="lab_compare", wrap=True)
+    picker.multiselect("Runs to overlay (labelled by strategy and settings)", list(by_name), key=key, wrap=True)
     metric_name = metric_col.radio("Curve", list(METRICS), key="lab_metric")
     with_reference = reference is not None and metric_col.checkbox(
         "with the recorded reference runs", value=True, key="lab_with_reference"
     )
-    chosen_runs = [by_name[name] for name in st.session_state.lab_compare]
+    chosen_runs = [by_name[name] for name in st.session_state[key]]
     curves = charts.stored_curves(store, chosen_runs)
     if with_reference:
         curves = pd.concat([curves, charts.reference_curves(reference)], ignore_index=True)
