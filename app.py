@@ -5,9 +5,17 @@ playground, and a data explorer. This file only lists them; each page is one scr
 `app_pages/`, and every computation it shows lives in the `tl_lessons` library.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="tl-lessons", page_icon=":material/school:", layout="wide")
+from app_pages.common import hide_script_stop
+
+# The icon is a file of the kit: a ":material/..." icon would be fetched from a font server, which
+# fails offline (a classroom without internet).
+st.set_page_config(page_title="tl-lessons", page_icon=Path(__file__).parent / "app_pages" / "page_icon.svg",
+                   layout="wide")
+hide_script_stop()
 
 page = st.navigation(
     [

@@ -1,10 +1,12 @@
-"""What every page of the dashboard shares: cached datasets and the "CIFAR is missing" banner.
+"""What every page of the dashboard shares: cached datasets, the "CIFAR is missing" banner, and who the learner is.
 
 Streamlit reruns a page script on every click, so anything slow to build (a dataset read from
 disk, a source model) is cached once per server process with `st.cache_resource`.
 """
 
 import os
+import re
+import secrets
 
 import streamlit as st
 
@@ -48,3 +50,44 @@ def data_banner():
             "that holds them) and reload this page.",
             icon=":material/cloud_off:",
         )
+
+
+# The browser keeps the learner's token in this cookie; the server knows the learner by its hash
+# (`jobs.learner_id`), so that a reloaded page finds their runs and a shared link carries nothing of it.
+LEARNER_COOKIE = "tl_lessons_learner"
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def learner_token() -> str:
+    """This browser's learner token: the one its cookie holds, else a new one for this session.
+
+    A new token reaches the browser's cookie with `remember_learner`, at the end of the page.
+    """
+    if "learner_token" not in st.session_state:
+        cookie = learner_cookie()
+        st.session_state.learner_token = cookie if TOKEN.fullmatch(cookie) else secrets.token_urlsafe(18)
+    return st.session_state.learner_token
+
+
+def learner_cookie() -> str:
+    """The token the browser sent in its cookie ("" when none: a first visit, or a test without a browser)."""
+    cookie = st.context.cookies.get(LEARNER_COOKIE)
+    return cookie if isinstance(cookie, str) else ""
+
+
+def remember_learner():
+    """Keep the learner's token in a cookie (for a year), so that after a reload, or a closed tab, the
+    page finds the runs this browser started. Streamlit reads cookies but cannot set them: a line of
+    JavaScript does, only when the browser did not send the cookie yet."""
+    token = learner_token()
+    if learner_cookie() != token:
+        st.html(
+            f"<script>document.cookie = '{LEARNER_COOKIE}={token}; path=/; max-age=31536000; SameSite=Strict';</script>",
+            unsafe_allow_javascript=True,
+        )
+
+
+def hide_script_stop():
+    """Hide Streamlit's own Stop button (shown while a page script runs): it stops the script, not the
+    training, which a learner cannot tell apart. Runs are stopped with the lab's own Stop button."""
+    st.html('<style>[data-testid="stStatusWidget"] button { display: none; }</style>')

@@ -2,11 +2,14 @@
 
 The page reads top to bottom like the experiment, one function per section: choose the
 settings (`settings_ui`, left), see which stages will train (`preview_ui`, right), press Train
-and watch the curves (`train_ui`), then compare the stored runs (`compare_ui`) and the recorded
-reference runs (`reference_ui`); a source model can be trained at the bottom (`source_model_ui`).
-The settings live in the URL, so a link opens the same experiment. Every computation is imported
-from `tl_lessons`: what is wrong with a setup is `TransferSetup.problems`, and pressing Train runs
-`transfer_setup.prepare`, then `dashboard.jobs.TrainingJob` (`fit` in a background thread).
+and watch the curves and the model's answers (`train_ui`), then compare the stored runs and
+what they learnt (`compare_ui`) and the recorded reference runs (`reference_ui`); a source
+model can be trained at the bottom (`source_model_ui`). The settings live in the URL, so a link
+opens the same experiment; the learner's own runs are found by a token their browser keeps, so
+a reload finds a run in progress and its Stop button again. Every computation is imported from
+`tl_lessons`: what is wrong with a setup is `TransferSetup.problems`, and pressing Train runs
+`transfer_setup.prepare`, then `dashboard.jobs.TrainingJob` (`fit` in a background thread,
+waiting its turn in `jobs.SHARED_LINE`).
 """
 
 import copy
@@ -18,12 +21,13 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import cifar_on_disk, data_banner, dataset, tiny
-from tl_lessons import models, reference_runs, train, transfer, transfer_setup
-from tl_lessons.dashboard import charts, jobs, settings, sources
+from app_pages.common import cifar_on_disk, data_banner, dataset, learner_token, remember_learner, tiny
+from tl_lessons import models, plots, reference_runs, train, transfer, transfer_setup
+from tl_lessons.dashboard import charts, jobs, learnt, settings, sources
 from tl_lessons.errors import ConfigError, LessonError
-from tl_lessons.runs import RunStore, default_path
+from tl_lessons.runs import RunStore, default_path, open_store
 from tl_lessons.transfer_setup import TransferSetup
+from tl_lessons.vocabulary import display_name
 
 TARGET_TEXT = {
     "cifar100": "CIFAR-100 (real photos, 100 classes)",
@@ -36,7 +40,8 @@ METRICS = {
     "training accuracy": ("accuracy", "train"),
     "training loss": ("loss", "train"),
 }
-FIELDS = list(settings.QUERY_FIELDS)  # each one is in session state as "lab_<field>"
+# Each one is in session state as "lab_<field>"; the learning rate has one per strategy (see `lr_key`).
+FIELDS = [name for name in settings.QUERY_FIELDS if name != "lr"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -45,9 +50,13 @@ FIELDS = list(settings.QUERY_FIELDS)  # each one is in session state as "lab_<fi
 
 
 @st.cache_resource
-def run_store(path: str) -> RunStore:
-    """The run store (a SQLite file): every run of every session, kept across restarts."""
-    return RunStore(path)
+def run_store(path: str) -> tuple[RunStore, str | None]:
+    """The run store (a SQLite file): every run of every session, kept across restarts.
+
+    A file that cannot be used gives a store in memory and the sentence why (`runs.open_store`),
+    for the whole server process: training goes on, the banner says what to do.
+    """
+    return open_store(path)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the source model…")
@@ -65,6 +74,12 @@ def target_model(source: str, from_scratch: bool, num_classes: int, seed: int, v
 def prepared(setup_json: str):
     """`transfer_setup.prepare` for a setup, cached: pressing Train again starts at once."""
     return transfer_setup.prepare(TransferSetup(**json.loads(setup_json)))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the validation images…")
+def validation_images(setup_json: str):
+    """The validation images of a stored run's setup (`transfer_setup.load_target`), to show its answers on."""
+    return transfer_setup.load_target(TransferSetup(**json.loads(setup_json)))[1]
 
 
 def smallest_class(name: str) -> int:
@@ -117,20 +132,36 @@ def problems_of(setup: TransferSetup, unavailable: dict, store_path: str) -> dic
 
 
 def read_link(defaults: TransferSetup, choices: dict, problems):
-    """On a session's first run, fill the widgets from the URL (or the defaults)."""
+    """On a session's first run, fill the widgets from the URL (or the defaults).
+
+    The notices are said until the learner changes a setting: as long as the widgets hold what
+    the link gave them (`lab_from_link`, read back from the widgets, so it is what they show).
+    """
     if "lab_ready" in st.session_state:
         return
     setup, notices = settings.setup_from_query(st.query_params.to_dict(), defaults, choices, problems)
     put_in_widgets(setup, defaults)
     st.session_state.lab_notices = notices
-    st.session_state.lab_from_link = settings.setup_to_query(setup)
+    st.session_state.lab_from_link = settings.setup_to_query(setup_in_widgets())
     st.session_state.lab_ready = True
+
+
+def lr_key(strategy: str) -> str:
+    """The learning rate's widget key: one per strategy.
+
+    Each strategy's rate is its own widget, starting at the strategy's suggested rate. A rate
+    typed for one strategy can then never be trained with another: with a single widget, a
+    Train click that overtook the redraw after a strategy change (on a busy server) sent the old
+    strategy's rate along with the new strategy.
+    """
+    return f"lab_lr_{strategy}"
 
 
 def put_in_widgets(setup: TransferSetup, defaults: TransferSetup):
     """Show `setup` in the widgets (their values live in session state under "lab_<field>")."""
     for name in FIELDS:
         st.session_state[f"lab_{name}"] = getattr(setup, name)
+    st.session_state[lr_key(setup.strategy)] = setup.lr
     st.session_state.lab_labels = "per_class" if setup.per_class is not None else "fraction"
     # The hidden one of the two label widgets keeps a sensible value for when it is picked.
     if setup.per_class is None:
@@ -141,6 +172,8 @@ def put_in_widgets(setup: TransferSetup, defaults: TransferSetup):
 
 def reset_settings(defaults: TransferSetup):
     """The Reset button's callback: it runs before the widgets are drawn, so it may change them."""
+    for strategy in transfer.STRATEGIES:  # every strategy back to its suggested rate
+        st.session_state.pop(lr_key(strategy), None)
     put_in_widgets(defaults, defaults)
     st.session_state.lab_notices = []
 
@@ -154,20 +187,16 @@ def apply_pending():
 
 
 def setup_in_widgets() -> TransferSetup:
-    """The setup the widgets show now."""
+    """The setup the widgets show now (a strategy whose rate widget is not drawn yet: its suggested rate)."""
     state = st.session_state
     values = {name: state[f"lab_{name}"] for name in FIELDS}
+    values["lr"] = state.setdefault(lr_key(values["strategy"]), transfer.STRATEGY_TABLE[values["strategy"]].lr)
     if state.lab_labels == "per_class":
         values["fraction"] = None
     else:
         values["per_class"] = None
     # Tiny mode (the automated tests) validates on one held-out image per class.
     return TransferSetup(**values, **({"val_per_class": 1} if tiny() else {}))
-
-
-def use_starting_lr():
-    """The strategy picker's callback: a new strategy starts from the learning rate that suits it."""
-    st.session_state.lab_lr = transfer.STRATEGY_TABLE[st.session_state.lab_strategy].lr
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +281,6 @@ def strategy_ui(setup, problems, stages):
             format_func=lambda name: transfer.STRATEGY_TABLE[name].title,
             key="lab_strategy",
             persist_state="session",
-            on_change=use_starting_lr,
         )
         if not show_problem(problems, "strategy"):
             st.caption(transfer.STRATEGY_TABLE[setup.strategy].summary)
@@ -261,13 +289,17 @@ def strategy_ui(setup, problems, stages):
                 # The slider offers this model's depths only: move the value into them.
                 st.session_state.lab_k = min(max(st.session_state.lab_k, 0), len(stages) - 1)
             st.select_slider(
-                "Freeze up to and including stage",
+                "Stages to freeze, counted from the input (k)",
                 options=list(range(len(stages))),
                 key="lab_k",
                 persist_state="session",
-                format_func=lambda k: "nothing (k = 0)" if k == 0 else f"{stages[k - 1]} (k = {k})",
+                format_func=lambda k: f"k = {k}",
             )
-            st.caption(f"Stages of this model: {' → '.join(stages)}. The head always trains.")
+            k = st.session_state.lab_k
+            st.caption(
+                f"Frozen: **{', '.join(stages[:k]) or 'nothing'}**; training: {', '.join(stages[k:])}. "
+                "The head always trains."
+            )
         if "head_lr_factor" in takes:
             a, b = st.columns(2)
             a.number_input("Head rate × lr", step=1.0, format="%.1f", key="lab_head_lr_factor", persist_state="session")
@@ -302,11 +334,12 @@ def training_ui(setup, problems):
     """Learning rate, epochs, batch size and seed."""
     with st.container(border=True):
         a, b = st.columns(2)
+        st.session_state.setdefault(lr_key(setup.strategy), transfer.STRATEGY_TABLE[setup.strategy].lr)
         a.number_input(
             "Learning rate",
             step=0.01,
             format="%.4f",
-            key="lab_lr",
+            key=lr_key(setup.strategy),
             persist_state="session",
             help="The peak step size of the one-cycle schedule.",
         )
@@ -323,13 +356,15 @@ def training_ui(setup, problems):
             step=1,
             key="lab_seed",
             persist_state="session",
+            min_value=0,
+            max_value=train.MAX_SEED,
             help="Same seed, same run: the data order and the new head.",
         )
         show_problem(problems, "seed")
         starting_lr = transfer.STRATEGY_TABLE[setup.strategy].lr
         st.caption(
             "Learning rate: how far each step moves. Epochs: passes over the data. Seed: makes a run repeatable. "
-            f"Picking a strategy sets its suggested rate ({starting_lr:g} for this one), the best one chapter 04 "
+            f"Each strategy starts from its suggested rate ({starting_lr:g} for this one), the best one chapter 04 "
             "found for the shipped model on CIFAR-100; other sources may want another."
         )
 
@@ -376,35 +411,89 @@ def preview_ui(setup: TransferSetup, unavailable: dict, store_path: str) -> int 
 
 
 # ---------------------------------------------------------------------------------------
-# 3 · Train, and the live view of this session's run
+# 3 · Train: the line of runs, the Train button, the live view of this learner's run
 # ---------------------------------------------------------------------------------------
 
 
+def current_job():
+    """This learner's run shown in section 3: this session's, or after a reload the newest the learner
+    started in this server process (`jobs.SHARED_REGISTRY`), so that its progress and Stop come back."""
+    if "lab_job" not in st.session_state:
+        job = jobs.SHARED_REGISTRY.latest(jobs.learner_id(learner_token()))
+        if job is None:
+            return None
+        job.poll()
+        st.session_state.lab_job = job
+        st.session_state.lab_job_reported = job.done  # an ended run is in the comparison already
+    return st.session_state.lab_job
+
+
 def job_running() -> bool:
-    """Whether this session has a run in progress (or waiting for its turn)."""
-    job = st.session_state.get("lab_job")
+    """Whether this learner has a run in progress (or waiting for its turn)."""
+    job = current_job()
     return job is not None and not job.done
 
 
 def start_job(job: jobs.TrainingJob, new_source: str | None = None):
-    """Start `job` as this session's run; `new_source` becomes the source once it has finished."""
+    """Start `job` as this learner's run; `new_source` becomes the source once it has finished."""
+    jobs.SHARED_REGISTRY.add(job)
     st.session_state.lab_job = job.start()
     st.session_state.lab_job_reported = False
+    st.session_state.lab_fast_refresh = True  # the live view ticks fast until the first points are drawn
     if new_source:
         st.session_state.lab_new_source = new_source
 
 
-def train_ui(setup: TransferSetup, blocked: bool, trainable: int | None, store_path: str):
-    """The Train button and, below it, this session's run as it trains."""
+def press_train(unavailable: dict, store_path: str):
+    """The Train button's callback: prepare the setup the widgets hold now and start its run.
+
+    A callback runs before the page is drawn again, so the page that follows the click already
+    shows the run (and Train disabled). The setup is read from the widgets here, not passed in
+    from the drawing before the click, which may be older than what the learner sees.
+    """
+    if job_running():
+        return
+    setup = setup_in_widgets()
+    try:
+        problems = problems_of(setup, unavailable, store_path)
+        if problems:
+            raise ConfigError(" ".join(problems.values()))
+        trainable = int(settings.what_will_train(model_before_strategy(setup, unavailable, store_path), setup)
+                        ["trainable"].sum())
+        # What Train does: the setup prepared once (cached), then fit in a background thread.
+        run_setup = settings.run_setup(setup, store_path)
+        model, strategy, train_set, val_set, config = prepared(json.dumps(run_setup.to_dict(), sort_keys=True))
+        start_job(
+            jobs.TrainingJob(
+                copy.deepcopy(model),
+                train_set,
+                val_set,
+                config,
+                copy.deepcopy(strategy),
+                label=run_setup.label(),
+                run_config=settings.run_config(setup, trainable, store_path),
+                store=run_store(store_path)[0],
+                learner=jobs.learner_id(learner_token()),
+            )
+        )
+    except LessonError as error:
+        st.session_state.lab_train_error = str(error)
+
+
+def train_ui(setup: TransferSetup, blocked: bool, unavailable: dict, store_path: str):
+    """The line of runs on this server, the Train button and, below it, this learner's run as it trains."""
     st.subheader("3 · Train")
+    st.fragment(queue_ui, run_every=QUEUE_REFRESH_S)()
     train_col, note_col = st.columns([1, 3], vertical_alignment="center")
-    pressed = train_col.button(
+    train_col.button(
         "Train",
         type="primary",
         icon=":material/play_arrow:",
         key="lab_train",
         disabled=blocked or job_running(),
         width="stretch",
+        on_click=press_train,
+        args=(unavailable, store_path),
     )
     if blocked:
         note_col.caption("Fix the settings marked in red first.")
@@ -412,77 +501,112 @@ def train_ui(setup: TransferSetup, blocked: bool, trainable: int | None, store_p
         note_col.caption("A run of yours is in progress: stop it or wait for it to end.")
     else:
         note_col.caption(f"The run will be saved as *{settings.run_setup(setup, store_path).label()}*.")
-    if pressed and not job_running():
-        try:
-            # What Train does: the setup prepared once (cached), then fit in a background thread.
-            run_setup = settings.run_setup(setup, store_path)
-            model, strategy, train_set, val_set, config = prepared(json.dumps(run_setup.to_dict(), sort_keys=True))
-            start_job(
-                jobs.TrainingJob(
-                    copy.deepcopy(model),
-                    train_set,
-                    val_set,
-                    config,
-                    copy.deepcopy(strategy),
-                    label=run_setup.label(),
-                    run_config=settings.run_config(setup, trainable, store_path),
-                    store_path=store_path,
-                )
-            )
-            st.rerun()  # redraw the page with Train disabled while the run lasts
-        except LessonError as error:
-            st.error(str(error), icon=":material/block:")
-    st.fragment(live_view, run_every=jobs.REFRESH_S if job_running() else None)()
+    if "lab_train_error" in st.session_state:
+        st.error(st.session_state.pop("lab_train_error"), icon=":material/block:")
+    refresh = None
+    if job_running():
+        refresh = jobs.FIRST_REFRESH_S if st.session_state.get("lab_fast_refresh") else jobs.REFRESH_S
+    st.fragment(live_view, run_every=refresh)()
+
+
+# Every page shows the line of runs; it is looked at again this often, also by pages that train nothing.
+QUEUE_REFRESH_S = 3.0
+
+
+def queue_ui():
+    """Who trains on this server now and who waits, with the time each will take (a fragment that polls)."""
+    you = jobs.learner_id(learner_token())
+    try:
+        line = jobs.SHARED_LINE.waits()
+        slots = jobs.SHARED_LINE.slots
+    except LessonError as error:  # a teacher's setting that cannot be read
+        st.error(str(error), icon=":material/settings:")
+        return
+    if not line:
+        st.caption(f"Nobody is training on this server now ({slots} run{'s' if slots > 1 else ''} can train "
+                   "at once): a run starts as soon as you press Train.")
+        return
+    rows = []
+    for place, (job, starts, takes) in enumerate(line, start=1):
+        training = place <= slots
+        rows.append({
+            "place": place,
+            "run": job.label,
+            "whose": jobs.learner_name(job.learner, you),
+            "state": "training" if training else "waiting",
+            "time": queue_time(training, starts, takes),
+        })
+    st.markdown(f"**Runs on this server** — {slots} train{'s' if slots == 1 else ''} at once, the others wait their turn:")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    shown = st.session_state.get("lab_job")
+    for job, _, _ in line:  # the learner's other runs (from another tab): each can be stopped from here too
+        if job.learner == you and job is not shown:
+            label, stop = st.columns([4, 1], vertical_alignment="center")
+            label.caption(f"Also yours: {job.label}")
+            stop.button("Stop it", key=f"lab_stop_other_{id(job)}", on_click=job.stop, icon=":material/stop_circle:")
+
+
+def queue_time(training: bool, starts: float | None, takes: float | None) -> str:
+    """The time column of the line: how long is left, or when a waiting run starts and how long it takes."""
+    if training:
+        return "timing its first steps…" if takes is None else f"about {charts.duration(takes)} left"
+    if starts is None:
+        return "starts when the runs ahead end"
+    return f"starts in about {charts.duration(starts)}" + ("" if takes is None else f", takes about {charts.duration(takes)}")
 
 
 def live_view():
-    """This session's current run: progress, Stop, and the curves so far (a fragment that polls)."""
-    job = st.session_state.get("lab_job")
+    """This learner's current run: its place in line or its progress, Stop, the curves and the model's answers."""
+    job = current_job()
     if job is None:
         st.info(
-            "Press **Train** to start: the loss and accuracy curves appear here as the model learns.",
+            "Press **Train** to start: the loss and accuracy curves appear here as the model learns, "
+            "starting from where a new head starts: chance.",
             icon=":material/play_circle:",
         )
         return
     job.poll()
     st.markdown(f"**Run:** {job.label}" + (f" (run #{job.run_id})" if job.run_id else ""))
-    if job.status == "waiting":
-        st.info(
-            f"Another training is using this computer's CPU: {job.position} run(s) ahead of yours. "
-            "Yours starts as soon as it is its turn.",
-            icon=":material/hourglass_top:",
-        )
-    fraction, text = charts.progress(job.events)
-    if not job.done:
-        bar, stop = st.columns([5, 1], vertical_alignment="bottom")
-        bar.progress(fraction, text=text)
-        stop.button(
-            "Stop",
-            key="lab_stop",
-            on_click=job.stop,
-            icon=":material/stop_circle:",
-            width="stretch",
-            help="Stop after the current batch; the epochs finished so far are kept in the run store.",
-        )
-    else:
+    for event in job.events:
+        if "store_notice" in event:
+            st.warning(event["store_notice"], icon=":material/database:")
+    if job.done:
         show_end(job.end)
-    frame = charts.live_curves(job.events)
-    if frame.empty:
-        st.caption("The first point appears after the first batches.")
+    elif job.status == "waiting":
+        waiting_ui(job)
     else:
+        running_ui(job)
+    frame = charts.live_curves(job.events)
+    start = next((e for e in job.events if e["kind"] == "start"), None)
+    if not frame.empty:
+        epochs, chance = (start or {}).get("epochs"), charts.chance_of(job.events)
         left, right = st.columns(2)
         left.vega_lite_chart(
             charts.curve_rows(frame, "loss"),
-            charts.curve_spec("loss", "Loss (lower is better)"),
+            charts.curve_spec("loss", "Loss (lower is better)", epochs),
             width="stretch",
             alt="Training and validation loss of the current run",
         )
         right.vega_lite_chart(
             charts.curve_rows(frame, "accuracy"),
-            charts.curve_spec("accuracy", "Accuracy (higher is better)"),
+            charts.curve_spec("accuracy", "Accuracy (higher is better)", epochs, chance),
             width="stretch",
             alt="Training and validation accuracy of the current run",
         )
+    elif not job.done and job.status != "waiting":
+        st.caption("The first point, the model before any training step, appears in a moment.")
+    predictions = learnt.last_predictions(job.events)
+    if predictions is not None:
+        st.markdown(f"**What the model answers** after epoch {predictions['epoch']}, on validation images:")
+        handful_ui(predictions["handful"], job.val_set)
+        pairs = learnt.confused_pairs(predictions["predicted"], job.val_set, top=3)
+        if pairs:
+            st.caption("Mixed up most: " + "; ".join(
+                f"{pair['true class']} taken for {pair['predicted as']} ({pair['images']}×)" for pair in pairs))
+    if st.session_state.get("lab_fast_refresh") and any(e["kind"] == "step" for e in job.events):
+        # The first training point is drawn: from now on a redraw a second is enough.
+        st.session_state.lab_fast_refresh = False
+        st.rerun()
     if job.done and not st.session_state.get("lab_job_reported"):
         # Once, when the run ends: refresh the whole page so the comparison lists the new run.
         st.session_state.lab_job_reported = True
@@ -494,6 +618,43 @@ def live_view():
             pending["lab_source"] = new_source
         st.session_state.lab_pending = pending
         st.rerun()
+
+
+def waiting_ui(job: jobs.TrainingJob):
+    """A run waiting for its turn: how many runs are ahead, when it starts, and how to leave the line."""
+    starts = next((starts for waiting, starts, _ in jobs.SHARED_LINE.waits() if waiting is job), None)
+    when = "as soon as a run ahead ends" if starts is None else f"in about {charts.duration(starts)}"
+    text, stop = st.columns([5, 1], vertical_alignment="center")
+    text.info(
+        f"Waiting in line: {job.ahead} run{'s' if job.ahead > 1 else ''} must end before yours starts "
+        f"({when}). The line is shown above.",
+        icon=":material/hourglass_top:",
+    )
+    stop.button("Leave the line", key="lab_stop", on_click=job.stop, icon=":material/stop_circle:", width="stretch",
+                help="Take this run out of the line: nothing is trained or stored.")
+
+
+def running_ui(job: jobs.TrainingJob):
+    """A run that trains: where it is, how long is left, and Stop."""
+    fraction, text = charts.progress(job.events)
+    bar, stop = st.columns([5, 1], vertical_alignment="bottom")
+    bar.progress(fraction, text=text)
+    stop.button(
+        "Stop",
+        key="lab_stop",
+        on_click=job.stop,
+        icon=":material/stop_circle:",
+        width="stretch",
+        help="Stop after the current batch; the epochs finished so far are kept in the run store.",
+    )
+
+
+def handful_ui(entries: list[dict], val_set):
+    """A handful of validation images, each with the model's three best guesses (✓: the true class)."""
+    for column, entry in zip(st.columns(len(entries)), entries):
+        right = entry["top"][0][0] == entry["label"]
+        column.image(plots.enlarged(val_set.images[entry["index"]]), width="stretch",
+                     caption=("right: " if right else "wrong: ") + learnt.guesses_caption(entry, val_set.classes))
 
 
 def show_end(end: dict):
@@ -509,6 +670,8 @@ def show_end(end: dict):
         st.success(f"Finished.{accuracy}{seconds} {message}", icon=":material/check_circle:")
     elif status == "stopped":
         st.warning(f"Stopped: the run is kept with the epochs it finished.{accuracy}", icon=":material/stop_circle:")
+    elif status == "cancelled":
+        st.info(f"Left the line: {message}", icon=":material/block:")
     elif status == "diverged":
         st.error(f"Diverged: {message}", icon=":material/trending_up:")
     else:
@@ -516,7 +679,7 @@ def show_end(end: dict):
 
 
 # ---------------------------------------------------------------------------------------
-# 4 · Compare runs, 5 · Recorded reference runs
+# 4 · Compare runs (curves, results, what they learnt), 5 · Recorded reference runs
 # ---------------------------------------------------------------------------------------
 
 
@@ -542,46 +705,69 @@ def runs_csv(store: RunStore, run_ids: list[int]) -> str:
     return export.getvalue()
 
 
-def compare_ui(store: RunStore, store_path: str, reference: dict | None):
-    """Stored runs (and the recorded ones) on one chart, the results table, and the CSV export."""
+# The comparison starts with this many of the newest runs (the learner's own, or the class's): each in a colour
+# of its own, and every one named in the legend.
+COMPARED_AT_FIRST = 20
+
+
+def compare_ui(store: RunStore, store_path: str, reference: dict | None, chance: float):
+    """This learner's stored runs (or the whole class's) and the recorded ones on one chart,
+    the results table, the CSV export, and what the runs learnt."""
     st.divider()
     st.subheader("4 · Compare runs")
+    you = jobs.learner_id(learner_token())
     runs = store.runs()
-    by_name = {charts.run_name(run): run for run in runs}
-    if not runs:
+    class_view = st.toggle(
+        "Every learner's runs (class view)",
+        key="lab_class_view",
+        help="By default you see your own runs and the recorded ones; the class view adds everyone's runs on this server.",
+    )
+    shown = runs if class_view else [run for run in runs if run["config"].get("learner") == you]
+    if not shown:
         st.info(
-            "No runs stored yet: train one above. Every run is kept in the run store "
-            f"(`{store_path}`), also after a restart.",
+            "No runs of yours stored yet: train one above. Every run is kept in the run store "
+            f"(`{store_path}`), also after a restart" + ("; the class view shows everyone's." if runs else "."),
             icon=":material/inventory_2:",
         )
         return
-    if "lab_compare" not in st.session_state:
-        st.session_state.lab_compare = list(by_name)[:4]
+    by_name = {charts.run_name(run): run for run in shown}
+    # One choice of runs per view; each starts with the newest runs it shows (the learner's own, or everyone's).
+    key = "lab_compare_class" if class_view else "lab_compare"
+    if key not in st.session_state:
+        st.session_state[key] = list(by_name)[:COMPARED_AT_FIRST]
     added = st.session_state.pop("lab_compare_add", None)
-    chosen = [name for name in st.session_state.lab_compare if name in by_name]
+    chosen = [name for name in st.session_state[key] if name in by_name]
     if added in by_name and added not in chosen:
         chosen.append(added)
-    st.session_state.lab_compare = chosen
+    st.session_state[key] = chosen
     picker, metric_col = st.columns([3, 1])
-    picker.multiselect("Runs to overlay (labelled by strategy and settings)", list(by_name), key="lab_compare")
+    picker.multiselect("Runs to overlay (labelled by strategy and settings)", list(by_name), key=key, wrap=True)
     metric_name = metric_col.radio("Curve", list(METRICS), key="lab_metric")
     with_reference = reference is not None and metric_col.checkbox(
         "with the recorded reference runs", value=True, key="lab_with_reference"
     )
-    chosen_runs = [by_name[name] for name in st.session_state.lab_compare]
+    chosen_runs = [by_name[name] for name in st.session_state[key]]
     curves = charts.stored_curves(store, chosen_runs)
     if with_reference:
         curves = pd.concat([curves, charts.reference_curves(reference)], ignore_index=True)
     metric, series = METRICS[metric_name]
+    statuses = charts.run_statuses(store, shown, jobs.SHARED_REGISTRY.live_run_ids())
     if curves.empty:
         st.caption("Pick runs with at least one finished epoch to see their curves.")
     else:
         st.altair_chart(
-            charts.compare_chart(curves, metric, series, metric_name),
+            charts.compare_chart(curves, metric, series, metric_name, chance if metric == "accuracy" else None),
             width="stretch",
             alt=f"{metric_name} of the chosen runs, epoch by epoch",
         )
-    show_results(charts.results_table(runs))
+    drawn = set(curves["run"])
+    missing = [f"{charts.run_name(run)} ({statuses[run['id']]})" for run in chosen_runs if charts.run_name(run) not in drawn]
+    if missing:
+        st.caption("Not on the chart (no epoch finished): " + "; ".join(missing) + ".")
+    table = charts.results_table(shown, statuses)
+    if class_view:
+        table.insert(1, "whose", [jobs.learner_name(run["config"].get("learner"), you) for run in shown])
+    show_results(table)
     st.download_button(
         "Download the chosen runs as CSV",
         functools.partial(runs_csv, store, [run["id"] for run in chosen_runs]),
@@ -591,9 +777,83 @@ def compare_ui(store: RunStore, store_path: str, reference: dict | None):
         on_click="ignore",
         help="One row per epoch of each run, with its settings; opens in any spreadsheet.",
     )
+    looked_at = [run for run in shown if run["config"].get("validation")]
+    if looked_at:
+        learnt_ui(store, looked_at)
+        two_runs_ui(store, looked_at)
 
 
-def reference_ui(reference: dict | None, problem: str | None):
+def answers_of(store: RunStore, run: dict):
+    """(the run's last "predictions" event, its validation images) — None where either is missing here."""
+    predictions = learnt.last_predictions(store.events(run["id"], "predictions"))
+    setup = settings.stored_setup(run["config"])
+    if predictions is None or setup is None:
+        return None
+    val_set = validation_images(json.dumps(setup.to_dict(), sort_keys=True))
+    if learnt.describe_images(val_set) != run["config"]["validation"] or not learnt.fits(predictions, val_set):
+        return None  # another data folder, or data changed since: its answers are about other images
+    return predictions, val_set
+
+
+def learnt_ui(store: RunStore, runs: list[dict]):
+    """One stored run's answers: the handful with its top 3, the classes it mixes up, its accuracy per superclass."""
+    st.markdown("#### What a run learnt")
+    names = {charts.run_name(run): run for run in runs}
+    run = names[st.selectbox("Run", list(names), key="lab_learnt_run",
+                             help="Its answers after its last finished epoch, on validation images.")]
+    answers = answers_of(store, run)
+    if answers is None:
+        st.caption("This run has no finished epoch, or its validation images are not on this computer.")
+        return
+    predictions, val_set = answers
+    st.caption(f"After epoch {predictions['epoch']}, on the same {len(val_set):,} validation images as every run "
+               "of this target and seed (the test images are kept for the one number a run reports at its end).")
+    handful_ui(predictions["handful"], val_set)
+    pairs, by_superclass = st.columns(2)
+    pairs.markdown("**Mixed up most**")
+    pairs.dataframe(pd.DataFrame(learnt.confused_pairs(predictions["predicted"], val_set)), hide_index=True,
+                    width="stretch")
+    rows = learnt.superclass_accuracy(predictions["predicted"], val_set)
+    if rows:
+        by_superclass.altair_chart(
+            charts.superclass_chart(rows, learnt.chance(val_set.num_classes), "Accuracy per superclass"),
+            width="stretch",
+            alt="Validation accuracy per superclass",
+        )
+
+
+def two_runs_ui(store: RunStore, runs: list[dict]):
+    """Two runs on the same validation images: which images one gets right and the other does not."""
+    st.markdown("#### Two runs, image by image")
+    by_name = {charts.run_name(run): run for run in runs}
+    names = list(by_name)
+    if len(names) < 2:
+        st.caption("Train a second run on the same target to see which images each one gets right.")
+        return
+    a, b = st.columns(2)
+    first = a.selectbox("Run A", names, index=0, key="lab_run_a")
+    second = b.selectbox("Run B", names, index=1, key="lab_run_b")
+    answers_a, answers_b = answers_of(store, by_name[first]), answers_of(store, by_name[second])
+    if answers_a is None or answers_b is None or by_name[first]["config"]["validation"] != by_name[second]["config"]["validation"]:
+        st.caption("These two runs were not validated on the same images here (another target, seed or data folder): "
+                   "pick two runs of the same target and seed.")
+        return
+    val_set = answers_a[1]
+    split = learnt.right_and_wrong(answers_a[0]["predicted"], answers_b[0]["predicted"], val_set)
+    st.markdown(
+        f"Of {len(val_set):,} validation images, **A alone** gets {len(split['only a']):,} right, "
+        f"**B alone** {len(split['only b']):,}; both {len(split['both']):,}, neither {len(split['neither']):,}."
+    )
+    for kind, title in (("only a", "Right in A, wrong in B"), ("only b", "Right in B, wrong in A")):
+        shown = split[kind][: learnt.HANDFUL]
+        if shown:
+            st.caption(f"{title} (the first {len(shown)}):")
+            for column, index in zip(st.columns(learnt.HANDFUL), shown):
+                column.image(plots.enlarged(val_set.images[index]), width="stretch",
+                             caption=display_name(val_set.classes[int(val_set.labels[index])]))
+
+
+def reference_ui(reference: dict | None, problem: str | None, chance: float):
     """The recorded reference runs: where they come from, their curves and their results."""
     st.divider()
     st.subheader("5 · Recorded reference runs")
@@ -610,7 +870,7 @@ def reference_ui(reference: dict | None, problem: str | None):
         f"(dashed in the comparison above). {reference_runs.reference_provenance(reference)}"
     )
     st.altair_chart(
-        charts.compare_chart(charts.reference_curves(reference), "accuracy", "validation", "validation accuracy"),
+        charts.compare_chart(charts.reference_curves(reference), "accuracy", "validation", "validation accuracy", chance),
         width="stretch",
         alt="Validation accuracy of the recorded reference runs",
     )
@@ -663,8 +923,10 @@ def source_model_ui(store_path: str, expanded: bool):
                         None,
                         label=f"source model {name} · quick · {per_class}/class",
                         run_config=sources.source_run_config(source_set, per_class, epochs, model),
-                        store_path=store_path,
+                        store=run_store(store_path)[0],
                         when_finished=save,
+                        learner=jobs.learner_id(learner_token()),
+                        look_closer=False,
                     ),
                     new_source=f"trained:{name}",
                 )
@@ -686,6 +948,13 @@ st.markdown(
 data_banner()
 
 store_path = str(default_path())
+store, store_notice = run_store(store_path)
+if store_notice:
+    st.warning(
+        f"**Runs are kept in memory only, until the dashboard stops.** {store_notice} "
+        "Then restart the dashboard.",
+        icon=":material/database:",
+    )
 source_labels, unavailable = sources.source_choices(store_path)
 targets = target_choices()
 usable_sources = [key for key in source_labels if key not in unavailable]  # "scratch" is always usable
@@ -710,12 +979,14 @@ with left:
     settings_ui(setup, problems, source_labels, unavailable, targets, stages, defaults)
 with right:
     trainable = preview_ui(setup, unavailable, store_path)
-    train_ui(setup, bool(problems) or trainable is None, trainable, store_path)
+    train_ui(setup, bool(problems) or trainable is None, unavailable, store_path)
 
 try:
     reference, reference_problem = reference_runs.load_reference_runs(), None
 except LessonError as error:
     reference, reference_problem = None, str(error)
-compare_ui(run_store(store_path), store_path, reference)
-reference_ui(reference, reference_problem)
+chance = learnt.chance(dataset(setup.target, "train").num_classes)
+compare_ui(store, store_path, reference, chance)
+reference_ui(reference, reference_problem, chance)
 source_model_ui(store_path, expanded="shipped" in unavailable)
+remember_learner()

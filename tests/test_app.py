@@ -76,6 +76,11 @@ def errors(app) -> str:
     return " ".join(element.value for element in app.error)
 
 
+def lr_key(app) -> str:
+    """The learning rate's widget: one per strategy (see the lab's `lr_key`)."""
+    return f"lab_lr_{app.selectbox(key='lab_strategy').value}"
+
+
 @pytest.mark.slow
 def test_offline_the_app_offers_synthetic_data_and_says_how_to_get_cifar(lab):
     lab.run()
@@ -126,21 +131,34 @@ def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
     assert lab.multiselect(key="lab_compare").value == table["run"].tolist()
     assert lab.get("download_button")  # the chosen runs as CSV
 
-    # A new session (a reload, or the server restarted) finds the run in the store.
-    fresh = AppTest.from_file(APP, default_timeout=60)
-    fresh.query_params["source"] = "trained:tiny"
-    fresh.run()
-    assert fresh.dataframe[1].value["run"].tolist() == table["run"].tolist()
-    assert "lab_job" not in fresh.session_state  # ... but not this session's live view
+    # A reload (a new session of the same browser: its learner token) finds the run in the store,
+    # and the live view shows how it ended.
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["source"] = "trained:tiny"
+    reloaded.session_state["learner_token"] = lab.session_state["learner_token"]
+    reloaded.run()
+    assert reloaded.dataframe[1].value["run"].tolist() == table["run"].tolist()
+    assert reloaded.success and "Finished" in reloaded.success[0].value
+
+    # Another learner sees their own runs only (none yet); the class view shows everyone's.
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.query_params["source"] = "trained:tiny"
+    other.run()
+    assert "lab_job" not in other.session_state
+    assert any("No runs of yours" in info.value for info in other.info)
+    other.toggle(key="lab_class_view").set_value(True).run()
+    classroom = other.dataframe[1].value
+    assert classroom["run"].tolist() == table["run"].tolist()
+    assert classroom["whose"].tolist()[0].startswith("learner ")
 
 
 def test_invalid_settings_show_a_message_and_disable_train(lab):
     lab.run()
     assert not lab.button(key="lab_train").disabled
-    lab.number_input(key="lab_lr").set_value(0.0).run()
+    lab.number_input(key=lr_key(lab)).set_value(0.0).run()
     assert "learning rate must be a number above 0" in errors(lab)
     assert lab.button(key="lab_train").disabled
-    lab.number_input(key="lab_lr").set_value(0.05).run()
+    lab.number_input(key=lr_key(lab)).set_value(0.05).run()
     lab.number_input(key="lab_per_class").set_value(500).run()
     assert "ask for at most" in errors(lab)
     assert lab.button(key="lab_train").disabled
@@ -157,7 +175,7 @@ def test_a_shared_link_opens_the_same_settings(lab):
     assert not lab.exception
     assert lab.selectbox(key="lab_strategy").value == "freeze"
     assert lab.select_slider(key="lab_k").value == 3
-    assert lab.number_input(key="lab_lr").value == 0.02
+    assert lab.number_input(key=lr_key(lab)).value == 0.02
     assert (lab.number_input(key="lab_epochs").value, lab.number_input(key="lab_seed").value) == (2, 4)
     assert not lab.info or "Ignored" not in " ".join(info.value for info in lab.info)
 
@@ -167,9 +185,9 @@ def test_a_link_with_invalid_values_falls_back_with_a_notice(lab):
     lab.run()
     assert not lab.exception
     notices = " ".join(info.value for info in lab.info)
-    assert "k=42" in notices and "lr=fast" in notices and "'colour'" in notices
+    assert "k=42" in notices and "lr=fast" in notices and "`colour`" in notices
     assert lab.selectbox(key="lab_strategy").value == "freeze"
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["freeze"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["freeze"].lr
     assert not lab.button(key="lab_train").disabled
 
 
@@ -200,8 +218,25 @@ def test_the_gradient_descent_playground_steps(lab):
     lab.button(key="gd_step").click().run()
     lab.button(key="gd_step").click().run()
     assert lab.metric[2].value == "diverged"
+    # Why, in numbers: |1 - lr x curvature| = |1 - 0.5 x 20| = 9 per step.
+    assert "|1 − 0.5 × 20| = 9" in errors(lab) and "below 2 / 20 = 0.1" in errors(lab)
     lab.number_input(key="gd_lr").set_value(0.0).run()
     assert "above 0" in errors(lab)
+
+
+def test_the_whole_path_at_once_and_momentum_circling_the_minimum(lab):
+    lab.run()
+    lab.switch_page("app_pages/gradient_descent.py").run()
+    lab.slider(key="gd_momentum").set_value(0.9).run()
+    lab.button(key="gd_whole").click().run()
+    assert not lab.exception
+    assert lab.metric[0].value == "100 of 100" and lab.button(key="gd_whole").disabled
+    assert lab.metric[2].value == "converging with oscillation"  # not "slow": it circles, closing in
+    assert not lab.error and "0.949" in " ".join(caption.value for caption in lab.caption)
+    lab.number_input(key="gd_lr").set_value(0.11).run()  # just above the limit: the path leaves the map
+    lab.slider(key="gd_momentum").set_value(0.0).run()
+    lab.button(key="gd_whole").click().run()
+    assert "left the map at step" in " ".join(warning.value for warning in lab.warning)
 
 
 @pytest.mark.slow
@@ -215,14 +250,14 @@ def test_the_data_explorer_shows_a_class_grid(lab):
 
 def test_picking_a_strategy_sets_the_learning_rate_that_suits_it(lab):
     lab.run()
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["linear_probe"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["linear_probe"].lr
     lab.selectbox(key="lab_strategy").select("finetune").run()
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["finetune"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["finetune"].lr
     assert transfer.STRATEGY_TABLE["finetune"].lr < transfer.STRATEGY_TABLE["linear_probe"].lr  # a frozen backbone takes more
-    lab.number_input(key="lab_lr").set_value(0.02).run()  # the learner's own rate stays ...
+    lab.number_input(key=lr_key(lab)).set_value(0.02).run()  # the learner's own rate stays ...
     assert lab.query_params["lr"] == "0.02"
     lab.selectbox(key="lab_strategy").select("discriminative").run()  # ... until the next strategy
-    assert lab.number_input(key="lab_lr").value == transfer.STRATEGY_TABLE["discriminative"].lr
+    assert lab.number_input(key=lr_key(lab)).value == transfer.STRATEGY_TABLE["discriminative"].lr
 
 
 def test_without_cached_weights_the_imagenet_source_says_how_to_get_them(lab, tmp_path, monkeypatch):
@@ -314,3 +349,130 @@ def test_with_real_cifar_a_tiny_run_trains_on_cifar100_and_the_explorer_shows_su
     real_lab.radio(key="dx_view").set_value("superclasses").run()
     assert not real_lab.exception
     assert real_lab.get("image")
+
+
+def start_training(app, **query):
+    """Open the lab with `query` in the link and press Train; returns the session's job (it keeps running)."""
+    app.query_params.update(query)
+    app.run()
+    app.button(key="lab_train").click().run()
+    assert not app.exception
+    return app.session_state["lab_job"]
+
+
+def tiny_session(run_store_path, learner_token=None):
+    """Another browser session of the same dashboard (the same server process, so the same line of runs)."""
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["source"] = "trained:tiny"
+    if learner_token is not None:  # the same browser: its cookie holds this token
+        app.session_state["learner_token"] = learner_token
+    return app
+
+
+@pytest.mark.slow
+def test_after_a_reload_the_learner_finds_their_run_and_can_stop_it(lab, run_store_path):
+    job = start_training(lab, strategy="finetune", epochs="80")
+    reloaded = tiny_session(run_store_path, lab.session_state["learner_token"])
+    reloaded.run()
+    assert reloaded.session_state["lab_job"] is job  # the registry gave it back
+    assert reloaded.button(key="lab_train").disabled
+    assert "you" in reloaded.dataframe[1].value["whose"].tolist()  # the line, shown to everyone
+    reloaded.button(key="lab_stop").click().run()
+    job.wait(60)
+    deadline = time.monotonic() + 30
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.2)
+        reloaded.run()
+    assert job.status == "stopped"
+    reloaded.run()
+    assert any(warning.value.startswith("Stopped") for warning in reloaded.warning)
+
+
+@pytest.mark.slow
+def test_a_run_waiting_in_line_says_who_is_ahead_and_leaves_the_line_at_once(lab, run_store_path):
+    other = tiny_session(run_store_path)
+    first = start_training(other, strategy="finetune", epochs="80", seed="1")
+    try:
+        waiting = start_training(lab, strategy="linear_probe", seed="2")
+        assert waiting.status == "waiting"
+        lab.run()
+        line = lab.dataframe[1].value
+        assert line["state"].tolist() == ["training", "waiting"]
+        assert line["whose"].tolist()[1] == "you" and line["whose"].tolist()[0].startswith("learner ")
+        assert any("1 run must end before yours starts" in info.value for info in lab.info)
+        assert not lab.get("progress")  # no progress bar for a run that has not started
+        lab.button(key="lab_stop").click().run()  # "Leave the line"
+        waiting.wait(10)
+        lab.run()
+        assert waiting.status == "cancelled" and waiting.run_id is None
+        assert any(info.value.startswith("Left the line") and "nothing was trained or stored" in info.value
+                   for info in lab.info)
+        assert not lab.warning or not any("kept with the epochs" in w.value for w in lab.warning)
+    finally:
+        first.stop()
+        first.wait(60)
+
+
+def test_a_store_that_cannot_be_used_keeps_runs_in_memory_and_says_so(lab, tmp_path, monkeypatch):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    monkeypatch.setenv("TL_LESSONS_RUNS", str(folder))  # a folder where the store file should be
+    sources.sources_dir(folder).mkdir(parents=True, exist_ok=True)
+    (sources.sources_dir(folder) / "tiny.pt").write_bytes((sources.sources_dir(tmp_path / "runs.sqlite") / "tiny.pt").read_bytes())
+    lab.run()
+    assert not lab.exception
+    banner = lab.warning[-1].value if lab.warning else ""
+    assert "kept in memory only" in banner and "is a folder" in banner
+    assert not lab.button(key="lab_train").disabled
+
+
+@pytest.mark.slow
+def test_a_store_that_fails_mid_run_is_said_and_the_run_goes_on(lab, monkeypatch):
+    from tl_lessons.errors import RunStoreError
+    from tl_lessons.runs import RunStore as Store
+
+    def full_disk(self, run_id, events):
+        raise RunStoreError("The disk holding the run store is full: free some space there.")
+
+    lab.run()
+    monkeypatch.setattr(Store, "log_many", full_disk)
+    job = train_until_done(lab)
+    assert job.status == "finished"
+    assert any("disk holding the run store is full" in w.value and "training goes on" in w.value for w in lab.warning)
+
+
+def test_runs_whose_training_was_lost_read_interrupted(lab, run_store_path):
+    store = RunStore(run_store_path)
+    lost = store.start({"strategy": "finetune", "target": "synthetic100"}, "lost")  # this process, no job
+    lab.run()
+    lab.toggle(key="lab_class_view").set_value(True).run()
+    table = lab.dataframe[-2].value.set_index("run")
+    assert table.loc[f"#{lost} lost", "status"] == "interrupted before its first step"
+
+
+@pytest.mark.slow
+def test_a_train_click_that_overtakes_a_strategy_change_trains_the_new_strategys_rate(lab):
+    """On a busy server a learner picks another strategy and presses Train before the page has redrawn:
+    the browser still shows, and sends back, the old strategy's rate. Each strategy's rate is its own
+    widget, so that stale value lands on the old strategy's rate and the run takes the new one's."""
+    lab.run()
+    lab.selectbox(key="lab_strategy").select("finetune").run()
+    lab.number_input(key="lab_lr_finetune").set_value(0.1).run()
+    lab.selectbox(key="lab_strategy").select("linear_probe").run()
+    lab.session_state["lab_lr_finetune"] = 0.1  # the value the not-yet-redrawn browser sends with the click
+    lab.button(key="lab_train").click().run()
+    job = lab.session_state["lab_job"]
+    assert job.config.lr == transfer.STRATEGY_TABLE["linear_probe"].lr
+    assert job.label.startswith("linear probe") and f"lr {transfer.STRATEGY_TABLE['linear_probe'].lr:g}" in job.label
+    captions = " ".join(caption.value for caption in lab.caption)
+    assert f"suggested rate ({transfer.STRATEGY_TABLE['linear_probe'].lr:g} for this one)" in captions
+
+
+def test_link_values_are_shown_as_code_not_as_links(lab):
+    lab.query_params.update({"lr": "[click](http://example.invalid/x)", "![img](http://example.invalid/i.png)": "1"})
+    lab.run()
+    notices = [info.value for info in lab.info if info.value.startswith("Ignored")]
+    assert len(notices) == 2
+    for notice in notices:
+        outside_code = notice.split("`")[0::2]
+        assert not any("](" in part or "http" in part for part in outside_code), notice

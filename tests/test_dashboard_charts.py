@@ -1,5 +1,10 @@
 """Charts and tables of runs: live curves, stored and recorded runs on one axis, results, the progress line."""
 
+import json
+import os
+
+import pandas as pd
+
 from tl_lessons.dashboard import charts
 from tl_lessons.runs import RunStore
 
@@ -22,6 +27,10 @@ def events_of_a_run():
     ]
 
 
+STARTING_POINT = {"kind": "starting_point", "epoch": 0, "val_loss": 4.61, "val_acc": 0.01, "images": 500,
+                  "chance": 0.01}
+
+
 def test_live_curves_put_steps_and_epochs_on_one_epoch_axis():
     frame = charts.live_curves(events_of_a_run())
     steps = frame[frame.series == "train (steps)"]
@@ -29,6 +38,15 @@ def test_live_curves_put_steps_and_epochs_on_one_epoch_axis():
     validation = frame[(frame.series == "validation") & (frame.metric == "accuracy")]
     assert validation.epoch.tolist() == [1.0] and validation.value.tolist() == [0.08]
     assert set(frame.metric) == {"loss", "accuracy"}
+
+
+def test_the_starting_point_is_the_first_validation_point_at_epoch_zero():
+    events = events_of_a_run()
+    events.insert(1, STARTING_POINT)
+    validation = charts.live_curves(events).query("series == 'validation'")
+    assert validation.query("metric == 'accuracy'").value.tolist() == [0.01, 0.08]
+    assert validation.epoch.tolist()[0] == 0
+    assert charts.chance_of(events) == 0.01 and charts.chance_of(events_of_a_run()) is None
 
 
 def test_live_curves_thin_out_long_runs():
@@ -41,7 +59,21 @@ def test_live_curves_thin_out_long_runs():
 def test_progress_says_where_the_run_is_and_how_long_is_left():
     fraction, text = charts.progress(events_of_a_run()[:3])
     assert fraction == 0.25
-    assert text == "epoch 1 of 2 · step 5 of 20 · about 2 s left"
+    assert text == "epoch 1 of 2 · step 5 of 20 · about 2 s left"  # 0.4 s for 4 steps: 15 more take 1.5 s
+    fraction, text = charts.progress(events_of_a_run()[:2])
+    assert text == "epoch 1 of 2 · step 1 of 20 · timing the first steps…"  # one step says nothing of the pace
+
+
+def test_the_time_left_comes_from_the_steps_pace_not_from_computing_features_first():
+    events = [
+        {"kind": "start", "total_steps": 400, "epochs": 8},
+        {"kind": "features", "split": "val", "done": 10000, "total": 10000, "elapsed": 60.0},
+        {"kind": "step", "step": 1, "epoch": 1, "loss": 4.6, "elapsed": 60.05},
+        {"kind": "step", "step": 101, "epoch": 2, "loss": 3.0, "elapsed": 65.05},
+    ]
+    # 5 s for 100 steps: 299 more take about 15 s (not the hours that 65 s for 101 steps would suggest).
+    assert charts.progress(events)[1] == "epoch 2 of 8 · step 101 of 400 · about 15 s left"
+    assert charts.duration(125) == "2 min" and charts.duration(4000) == "1 h 7 min"
     assert charts.progress([])[0] == 0.0
     fraction, text = charts.progress(
         [
@@ -49,7 +81,7 @@ def test_progress_says_where_the_run_is_and_how_long_is_left():
             {"kind": "features", "split": "train", "done": 500, "total": 1000},
         ]
     )
-    assert fraction == 0.0 and "500 of 1,000" in text
+    assert fraction == 0.0 and "training images: 500 of 1,000" in text
 
 
 def test_stored_runs_become_curves_and_a_results_table(tmp_path):
@@ -59,10 +91,11 @@ def test_stored_runs_become_curves_and_a_results_table(tmp_path):
         if event["kind"] in ("step", "epoch"):
             store.log(run_id, event)
     store.finish(run_id, "stopped", {"val_acc": 0.08, "best_val_acc": 0.08, "elapsed": 1.6})
+    store.log(run_id, STARTING_POINT)
     runs = store.runs()
     curves = charts.stored_curves(store, runs)
     assert set(curves.run) == {f"#{run_id} freeze k=2"}
-    assert curves[(curves.series == "validation") & (curves.metric == "accuracy")].value.tolist() == [0.08]
+    assert curves[(curves.series == "validation") & (curves.metric == "accuracy")].value.tolist() == [0.01, 0.08]
     table = charts.results_table(runs)
     assert table.iloc[0].to_dict() == {
         "run": f"#{run_id} freeze k=2",
@@ -110,8 +143,52 @@ def test_live_charts_are_a_fixed_spec_plus_the_rows_of_their_metric():
     spec = charts.curve_spec("loss", "Loss")
     assert spec["config"]["axis"]["labelFontSize"] >= 14  # readable on a projector
     assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["train (steps)", "train", "validation"]
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["labelLimit"] == 0  # "validation", never "validatio"
     assert "data" not in spec and "datasets" not in spec
     spec["title"] = "changed"
     assert charts.curve_spec("loss", "Loss")["title"] == "Loss"  # each caller gets its own copy
     rows = charts.curve_rows(charts.live_curves(events_of_a_run()), "accuracy")
     assert set(rows.metric) == {"accuracy"} and len(rows) == 2
+
+
+def test_live_axes_read_as_numbers_and_span_the_whole_run_with_a_chance_line():
+    loss = charts.curve_spec("loss", "Loss", epochs=8)
+    accuracy = charts.curve_spec("accuracy", "Accuracy", epochs=8, chance=0.01)
+    assert loss["layer"][0]["encoding"]["y"]["axis"]["format"] == ".3~g"  # 4.6, not 4.599399
+    assert accuracy["layer"][0]["encoding"]["y"]["axis"]["format"] == ".1~%"  # 1.2%, not 0.000000%
+    assert accuracy["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 8]
+    rule, label = accuracy["layer"][-2:]
+    assert rule["mark"]["type"] == "rule" and rule["data"]["values"] == [{"chance": 0.01}]
+    assert label["mark"]["text"] == "chance = 1%"
+    assert len(loss["layer"]) == 2  # no chance line on a loss chart
+
+
+def test_every_run_gets_a_colour_of_its_own_and_a_line_in_the_legend():
+    names = [f"#{i} run" for i in range(40)]
+    colours = charts.run_colours(names)
+    assert len(set(colours.values())) == 40
+    assert list(colours.values())[:10] == charts.FIRST_COLOURS
+    frame = pd.DataFrame([{"run": name, "epoch": 1, "metric": "accuracy", "series": "validation", "value": 0.1,
+                           "recorded": False} for name in names[:14]])
+    spec = charts.compare_chart(frame, "accuracy", "validation", "validation accuracy", chance=0.01).to_dict()
+    lines = spec["layer"][0]
+    colour = lines["encoding"]["color"]
+    assert colour["scale"]["domain"] == names[:14] and len(set(colour["scale"]["range"])) == 14
+    assert colour["legend"]["symbolLimit"] == 0 and colour["legend"]["labelLimit"] == 0  # all 14, in full
+    assert "chance = 1%" in json.dumps(spec)
+
+
+def test_a_run_that_ended_before_its_first_epoch_says_at_which_step(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    diverged = store.start({"strategy": "finetune"}, "finetune lr 100")
+    store.log(diverged, {"kind": "step", "step": 12, "epoch": 1, "loss": float("inf"), "elapsed": 0.5})
+    store.finish(diverged, "diverged", {"epochs": 0})
+    lost = store.start({"strategy": "finetune"}, "lost")  # running in this process, but no job trains it
+    runs = store.runs()
+    statuses = charts.run_statuses(store, runs, live_run_ids=set())
+    assert statuses[diverged] == "diverged at step 12"
+    assert statuses[lost] == "interrupted before its first step"
+    assert charts.run_statuses(store, runs, live_run_ids={lost})[lost] == "running"
+    table = charts.results_table(runs, statuses)
+    assert table.set_index("run").loc[f"#{diverged} finetune lr 100", "status"] == "diverged at step 12"
+    assert store.get(lost)["pid"] == os.getpid()

@@ -1,17 +1,21 @@
-"""Training in the background: one run at a time, stored as it goes, stopped on request, failing with a sentence."""
+"""Training in the background: runs take turns in a line with slots, each learner finds their jobs again,
+a run is stored as it goes, stopped on request, failing with a sentence."""
 
 import dataclasses
+import os
 import time
 
+import pytest
 import torch
 
 from tl_lessons import models, train
 from tl_lessons.dashboard import jobs
+from tl_lessons.errors import ConfigError
 from tl_lessons.runs import RunStore
 from tl_lessons.synthetic import make_synthetic
 
 
-def tiny_job(tmp_path, epochs=1, line=None, num_classes=10):
+def tiny_job(tmp_path, epochs=1, line=None, num_classes=10, learner="learner-a", look_closer=True):
     train_set = make_synthetic(10, "train", n_per_class=4)
     val_set = make_synthetic(10, "test", n_per_class=2)
     torch.manual_seed(0)
@@ -25,9 +29,11 @@ def tiny_job(tmp_path, epochs=1, line=None, num_classes=10):
         None,
         "tiny",
         {"strategy": "scratch"},
-        store_path=tmp_path / "runs.sqlite",
-        line=line or jobs.TrainingLine(),
+        store=RunStore(tmp_path / "runs.sqlite"),
+        line=line or jobs.TrainingLine(slots=1),
         threads=1,
+        learner=learner,
+        look_closer=look_closer,
     )
 
 
@@ -37,15 +43,32 @@ def wait_until_done(job):
     assert job.done
 
 
+def wait_until_training(job):
+    while not job.done and not any(e["kind"] == "step" for e in job.events):
+        job.poll()
+        time.sleep(0.02)
+
+
 def test_a_job_trains_in_the_background_and_is_stored(tmp_path):
     job = tiny_job(tmp_path, epochs=2).start()
     wait_until_done(job)
     kinds = [e["kind"] for e in job.events]
-    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
-    assert job.status == "finished"
-    stored = RunStore(tmp_path / "runs.sqlite").get(job.run_id)
+    assert kinds[:2] == ["start", "starting_point"] and kinds[-1] == "end" and kinds.count("epoch") == 2
+    # After each epoch, what the model answers for every validation image (see test_dashboard_learnt).
+    assert kinds.count("predictions") == 2 and kinds.index("predictions") == kinds.index("epoch") + 1
+    assert job.status == "finished" and job.ended
+    store = RunStore(tmp_path / "runs.sqlite")
+    stored = store.get(job.run_id)
     assert stored["status"] == "finished" and stored["label"] == "tiny"
-    assert len(RunStore(tmp_path / "runs.sqlite").events(job.run_id, "epoch")) == 2
+    assert stored["config"]["learner"] == "learner-a" and stored["config"]["validation"]["images"] == 20
+    assert len(store.events(job.run_id, "epoch")) == 2 and len(store.events(job.run_id, "starting_point")) == 1
+
+
+def test_without_a_closer_look_a_job_passes_fits_events_only(tmp_path):
+    job = tiny_job(tmp_path, look_closer=False).start()
+    wait_until_done(job)
+    assert {e["kind"] for e in job.events} == {"start", "step", "epoch", "end"}
+    assert "validation" not in RunStore(tmp_path / "runs.sqlite").get(job.run_id)["config"]
 
 
 def test_stop_halts_a_job_and_keeps_the_partial_run(tmp_path):
@@ -62,24 +85,142 @@ def test_stop_halts_a_job_and_keeps_the_partial_run(tmp_path):
     assert 1 <= stored["results"]["epochs"] < 200
 
 
-def test_jobs_wait_in_line_and_show_their_position(tmp_path):
-    line = jobs.TrainingLine()
+def test_jobs_wait_in_line_and_say_how_many_runs_are_ahead(tmp_path):
+    line = jobs.TrainingLine(slots=1)
     first = tiny_job(tmp_path, epochs=200, line=line).start()
     second = tiny_job(tmp_path, epochs=1, line=line).start()
     third = tiny_job(tmp_path, epochs=1, line=line).start()
-    assert (first.position, second.position, third.position) == (0, 1, 2)
-    assert second.status == "waiting"
-    third.stop()  # leaving the line before its turn: nothing trained, nothing stored
-    wait_until_done(third)
-    assert third.status == "stopped" and third.run_id is None
-    assert second.position == 1
+    assert (first.ahead, second.ahead, third.ahead) == (0, 1, 2)
+    assert second.status == "waiting" and line.jobs() == [first, second, third]
     first.stop()
     wait_until_done(first)
     wait_until_done(second)
-    assert second.status == "finished"
-    # The second run only started after the first had ended: never two at once.
+    wait_until_done(third)
+    assert second.status == third.status == "finished"
+    # Each run only started after the one before it had ended: never two at once with one slot.
     store = RunStore(tmp_path / "runs.sqlite")
     assert store.get(second.run_id)["created"] >= store.get(first.run_id)["ended"]
+    assert store.get(third.run_id)["created"] >= store.get(second.run_id)["ended"]
+
+
+def test_a_stopped_job_that_was_waiting_leaves_the_line_at_once_and_stores_nothing(tmp_path):
+    line = jobs.TrainingLine(slots=1)
+    first = tiny_job(tmp_path, epochs=200, line=line).start()
+    waiting = tiny_job(tmp_path, line=line).start()
+    waiting.stop()
+    # Out of the line as soon as Stop returns, before the worker thread has even woken up.
+    assert line.jobs() == [first]
+    waiting.wait(timeout=10).poll()
+    assert waiting.status == "cancelled" and waiting.run_id is None
+    assert "nothing was trained or stored" in waiting.end["message"]
+    first.stop()
+    wait_until_done(first)
+    assert [run["id"] for run in RunStore(tmp_path / "runs.sqlite").runs()] == [first.run_id]
+
+
+def test_with_two_slots_two_runs_train_at_once_and_the_third_waits(tmp_path):
+    line = jobs.TrainingLine(slots=2)
+    first, second, third = (tiny_job(tmp_path, epochs=200, line=line).start() for _ in range(3))
+    wait_until_training(first)
+    wait_until_training(second)
+    assert (first.status, second.status, third.status) == ("running", "running", "waiting")
+    assert third.ahead == 1
+    second.stop()
+    wait_until_done(second)
+    wait_until_training(third)
+    assert third.status == "running"
+    for job in (first, third):
+        job.stop()
+        wait_until_done(job)
+
+
+def test_the_line_estimates_when_waiting_runs_start():
+    class Job:
+        """Stands in for a TrainingJob: only how long it will still take matters here."""
+
+        def __init__(self, left):
+            self.left = left
+
+        def seconds_left(self):
+            return self.left
+
+    line = jobs.TrainingLine(slots=2)
+    running_long, running_short, waiting, unknown, after_unknown = Job(100.0), Job(10.0), Job(30.0), Job(None), Job(5.0)
+    for job in (running_long, running_short, waiting, unknown, after_unknown):
+        line.join(job)
+    waits = {id(job): (starts, takes) for job, starts, takes in line.waits()}
+    assert waits[id(running_long)] == (0.0, 100.0) and waits[id(running_short)] == (0.0, 10.0)
+    assert waits[id(waiting)] == (10.0, 30.0)  # takes the slot the short run frees
+    assert waits[id(unknown)] == (40.0, None)  # then the slot the waiting run frees, 30 s later
+    assert waits[id(after_unknown)] == (100.0, 5.0)  # the long run's slot: the unknown one's never frees
+
+
+def test_a_job_knows_its_pace_from_its_own_steps_and_the_line_remembers_it(tmp_path):
+    line = jobs.TrainingLine(slots=1)
+    job = tiny_job(tmp_path, epochs=2, line=line)
+    assert job.seconds_left() is None  # nothing of its kind has trained here yet
+    wait_until_done(job.start())
+    assert job.pace() > 0 and job.seconds_left() == 0.0
+    again = tiny_job(tmp_path, epochs=2, line=line)
+    assert line.pace(again.kind) == job.pace()
+    assert again.seconds_left() == pytest.approx(job.pace() * 2 * 5)  # 2 epochs of 5 batches of 8
+
+
+def test_the_registry_finds_a_learners_jobs_again(tmp_path):
+    registry = jobs.JobRegistry()
+    line = jobs.TrainingLine(slots=1)
+    old = tiny_job(tmp_path, line=line).start()
+    registry.add(old)
+    wait_until_done(old)
+    long = tiny_job(tmp_path, epochs=200, line=line)
+    registry.add(long.start())
+    theirs = tiny_job(tmp_path, line=line, learner="learner-b")
+    registry.add(theirs.start())
+    assert registry.latest("learner-a") is long and registry.latest("learner-b") is theirs
+    assert registry.latest("nobody") is None
+    wait_until_training(long)
+    assert long.run_id in registry.live_run_ids()
+    newest = tiny_job(tmp_path, line=line)  # not started: only who it belongs to matters here
+    registry.add(newest)
+    # The unfinished run stays findable; the ended one older than the newest is forgotten.
+    assert registry.of("learner-a") == [long, newest]
+    for job in (long, theirs):
+        job.stop()
+        job.wait(30)
+    assert long.run_id not in registry.live_run_ids()
+
+
+def test_a_running_run_of_this_process_without_a_job_reads_interrupted():
+    here = {"id": 4, "status": "running", "pid": os.getpid()}
+    assert jobs.shown_status(here, live_run_ids=set()) == "interrupted"
+    assert jobs.shown_status(here, live_run_ids={4}) == "running"
+    elsewhere = {"id": 5, "status": "running", "pid": os.getpid() + 1}  # another program records it
+    assert jobs.shown_status(elsewhere, live_run_ids=set()) == "running"
+    assert jobs.shown_status({"id": 6, "status": "finished", "pid": os.getpid()}, set()) == "finished"
+
+
+def test_training_slots_come_from_the_setting_or_the_cores(monkeypatch):
+    monkeypatch.delenv(jobs.SLOTS_VARIABLE, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("TL_LESSONS_THREADS", "2")
+    assert jobs.training_slots() == 8
+    monkeypatch.setenv("TL_LESSONS_THREADS", "32")
+    assert jobs.training_slots() == 1
+    monkeypatch.setenv(jobs.SLOTS_VARIABLE, "3")
+    assert jobs.training_slots() == 3 and jobs.TrainingLine().slots == 3
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv(jobs.SLOTS_VARIABLE, wrong)
+        with pytest.raises(ConfigError, match="TL_LESSONS_TRAINING_SLOTS must be a whole number"):
+            jobs.training_slots()
+
+
+def test_learners_are_named_by_a_hash_of_their_token():
+    learner = jobs.learner_id("a-browser-token-0123456789")
+    assert len(learner) == 12 and "token" not in learner
+    assert jobs.learner_id("a-browser-token-0123456789") == learner != jobs.learner_id("another-token-0123456789")
+    assert jobs.learner_name(learner, you=learner) == "you"
+    assert jobs.learner_name(learner, you="someone else") == f"learner {learner[:4]}"
+    assert jobs.learner_name(None) == "another learner"
 
 
 def test_a_lesson_error_ends_the_job_as_failed_with_its_message(tmp_path):
@@ -95,3 +236,10 @@ def test_when_finished_runs_after_a_finished_run(tmp_path):
     job.when_finished = lambda model, end: seen.append((model is job.model, end["status"]))
     wait_until_done(job.start())
     assert seen == [(True, "finished")]
+
+
+def test_a_job_trains_into_a_store_in_memory_when_the_file_cannot_be_used(tmp_path):
+    job = tiny_job(tmp_path)
+    job.store = RunStore(":memory:")
+    wait_until_done(job.start())
+    assert job.status == "finished" and [run["id"] for run in job.store.runs()] == [job.run_id]

@@ -86,7 +86,7 @@ def test_unknown_settings_in_a_link_are_named_and_ignored():
         {"colour": "red", "lr": "0.1"}, TransferSetup(per_class=5), CHOICES, problems
     )
     assert setup.lr == 0.1
-    assert notices == ["Ignored the unknown setting 'colour' in the link."]
+    assert notices == ["Ignored the unknown setting `colour` in the link."]
 
 
 def test_a_link_naming_a_strategy_starts_from_its_rate():
@@ -116,3 +116,40 @@ def test_a_run_keeps_the_source_as_picked_and_as_run(tmp_path):
     assert config["source"] == str(tmp_path / "sources" / "mine.pt") and config["source_key"] == "trained:mine"
     assert config["trainable_params"] == 1234 and config["strategy"] == "linear_probe"
     assert settings.run_setup(setup, store_path).label().endswith("from mine.pt")
+
+
+def test_values_from_a_link_are_quoted_as_code_and_cut_short():
+    """A link is written by anyone: its text must never become a link or an image on the page."""
+    hostile = "[click me](http://example.invalid/x) ![pixel](http://example.invalid/p.png)"
+    setup, notices = settings.setup_from_query({"lr": hostile, hostile: "1"}, TransferSetup(per_class=5), CHOICES,
+                                               problems)
+    assert setup.lr == TransferSetup().lr and len(notices) == 2
+    for notice in notices:
+        code = notice.split("`")
+        assert len(code) == 3  # one code span, and the link's text only inside it
+        assert "](" not in code[0] + code[2] and "http" not in code[0] + code[2]
+        assert len(code[1]) <= settings.QUOTED_LENGTH and code[1].endswith("…")
+    assert settings.quoted("a`b") == "`` a`b ``"  # a backtick inside cannot close the span
+    assert settings.quoted("two\nlines\x00") == "`two lines `"
+
+
+def test_an_invalid_label_fraction_brings_back_the_default_label_choice_and_says_so():
+    setup, notices = settings.setup_from_query({"fraction": "5"}, TransferSetup(per_class=5), CHOICES, problems)
+    assert (setup.per_class, setup.fraction) == (5, None)
+    assert notices == ["Ignored `fraction=5` from the link: The label fraction must be above 0 and at most 1 "
+                       "(0.1 keeps 10 % of the labels). Using the default of 5 images per class."]
+
+
+def test_a_seed_no_number_field_can_show_falls_back_with_a_notice():
+    huge = "123456789012345678901234567890"
+    setup, notices = settings.setup_from_query({"seed": huge}, TransferSetup(per_class=5), CHOICES, problems)
+    assert setup.seed == 0
+    assert len(notices) == 1 and f"`seed={huge}`" in notices[0] and "4,294,967,295" in notices[0]
+
+
+def test_a_stored_run_gives_back_its_setup():
+    setup = TransferSetup(source="shipped", target="synthetic100", per_class=3, strategy="freeze", k=1, seed=4)
+    config = {**setup.to_dict(), "source_key": "shipped", "trainable_params": 10, "learner": "abc",
+              "validation": {"images": 10, "fingerprint": "f"}}
+    assert settings.stored_setup(config) == setup
+    assert settings.stored_setup({"kind": "source", "target": "cifar10"}) is None

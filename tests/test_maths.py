@@ -350,3 +350,35 @@ def test_training_by_hand_matches_torch_optim_sgd_step_for_step():
 def test_plot_saturation_draws_four_curves():
     fig = maths.plot_saturation(torch.linspace(0, 10, 6))
     assert len(fig.axes[0].lines) == 4
+
+
+def test_a_path_circling_the_minimum_with_momentum_is_converging_with_oscillation():
+    bowl = maths.SURFACES["bowl"]
+    circling = maths.explore_descent(lr=0.05, momentum=0.9, show=False)
+    assert circling["verdict"] == "converging with oscillation"
+    assert circling["distance_to_minimum"] < 0.05 * math.dist(bowl.start, bowl.minima[0])
+    # The same swings without shrinking (just under the stability limit, no momentum) stay "oscillating",
+    # and a steady walk down is "slow".
+    assert maths.explore_descent(lr=0.099, show=False)["verdict"] == "oscillating"
+    assert maths.explore_descent(lr=0.05, momentum=0.0, show=False)["verdict"] == "slow"
+
+
+@pytest.mark.parametrize("lr, momentum", [(0.11, 0.0), (0.04, 0.0), (0.09, 0.0), (0.05, 0.9), (0.12, 0.5)])
+def test_the_step_factor_is_how_much_each_step_multiplies_the_distance(lr, momentum):
+    """The formula against the walk itself: along the bowl's steep direction (curvature 20), from (0, 1)."""
+    bowl = maths.SURFACES["bowl"]
+    path = maths.gradient_descent(bowl.grad, (0.0, 1.0), lr=lr, momentum=momentum, steps=200)
+    # Over many steps the distance shrinks (or grows) by the factor per step, on average.
+    distances = path[:, 1].abs()
+    window = distances[150:200]
+    measured = (window.max() / distances[100:150].max()).item() ** (1 / 50)
+    assert maths.step_factor(lr, 20.0, momentum) == pytest.approx(measured, rel=0.05)
+    assert (maths.step_factor(lr, 20.0, momentum) > 1) == (maths.summarise_descent(bowl, path)["verdict"] == "diverged")
+
+
+def test_a_path_that_leaves_the_map_says_at_which_step():
+    bowl = maths.SURFACES["bowl"]
+    assert maths.left_the_map(bowl, maths.gradient_descent(bowl.grad, bowl.start, lr=0.05)) is None
+    path = maths.gradient_descent(bowl.grad, (-4.0, 1.5), lr=0.11)
+    step = maths.left_the_map(bowl, path)
+    assert abs(path[step, 1]) > bowl.ylim[1] and abs(path[step - 1, 1]) <= bowl.ylim[1]

@@ -343,6 +343,7 @@ def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
 @pytest.mark.parametrize("changes, field", [
     ({"lr": "0.1"}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": True}, "lr"), ({"epochs": 2.5}, "epochs"),
     ({"epochs": 0}, "epochs"), ({"batch_size": "32"}, "batch_size"), ({"seed": -1}, "seed"),
+    ({"seed": 10**29}, "seed"),  # a 30-digit seed from a link: no number field could show it
     ({"optimizer": "adam"}, "optimizer"), ({"schedule": "cosine"}, "schedule"),
 ])
 def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes, field):
@@ -493,3 +494,17 @@ def test_stop_while_caching_features_and_leaving_early(small):
             break
     stream.close()  # what a for-loop's break does to a generator when it is garbage-collected
     assert not model.training
+
+
+def test_with_a_cache_the_first_step_waits_only_for_the_training_images(small):
+    """The validation images' features are computed at the first validation, after the first epoch's steps."""
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    events = list(fit(model, train_set, test_set, config(epochs=2, augment=False), apply_strategy(model, "linear_probe")))
+    kinds = [(e["kind"], e.get("split")) for e in events]
+    first_step = kinds.index(("step", None))
+    assert {split for kind, split in kinds[:first_step] if kind == "features"} == {"train"}
+    val_features = [i for i, (kind, split) in enumerate(kinds) if kind == "features" and split == "val"]
+    assert first_step < val_features[0] and val_features[-1] < kinds.index(("epoch", None))
+    assert len([e for e in events if e["kind"] == "features" and e["split"] == "val" and e["done"] == len(test_set)]) == 1

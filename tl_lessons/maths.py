@@ -320,33 +320,76 @@ def hessian_eigenvalues(surface: Surface, point) -> list[float]:
 
 
 def summarise_descent(surface: Surface, path: torch.Tensor) -> dict:
-    """Numbers that describe a gradient-descent path on `surface`, and a one-word verdict.
+    """Numbers that describe a gradient-descent path on `surface`, and a verdict in a few words.
 
     Verdicts: "diverged" (ended higher than it started, or not finite), "converged" (within 1e-3 of
-    a minimum), "stuck" (gradient ~0 away from any minimum: a saddle point), "oscillating" (most of
-    the last steps reverse the previous one), "slow" (still going downhill).
+    a minimum), "stuck" (gradient ~0 away from any minimum: a saddle point), "oscillating" (it keeps
+    swinging across the valley without getting much closer), "converging with oscillation" (it
+    swings or circles around the minimum, but its distance to it at least halves within
+    `SWING_WINDOW` steps: what momentum does), "slow" (still going downhill, steadily). A path
+    swings when most of its last steps reverse the previous one, or when its distance to the
+    minimum grows again in at least one step in five.
 
     >>> summarise_descent(SURFACES["bowl"], gradient_descent(SURFACES["bowl"].grad, (1.0, 1.0), lr=0.09))["verdict"]
     'converged'
+    >>> summarise_descent(SURFACES["bowl"], gradient_descent(SURFACES["bowl"].grad, (-4, 1.5), lr=0.05, momentum=0.9))["verdict"]
+    'converging with oscillation'
     """
     losses = surface.loss(path[:, 0], path[:, 1])
-    end = path[-1]
-    distance = min(math.dist(end.tolist(), minimum) for minimum in surface.minima)
+    distances = torch.cdist(path, torch.tensor(surface.minima, dtype=path.dtype)).min(dim=1).values
+    distance = distances[-1].item()
     steps = path[1:] - path[:-1]
     recent = steps[-20:]
     reversals = ((recent[1:] * recent[:-1]).sum(dim=1) < 0).float().mean().item() if len(recent) > 1 else 0.0
+    recent_distances = distances[-20:]
+    rises = (recent_distances[1:] > recent_distances[:-1]).float().mean().item() if len(recent_distances) > 1 else 0.0
+    window = min(SWING_WINDOW, len(distances) // 2)
+    shrinking = window > 0 and distances[-window:].max() <= 0.5 * distances[-2 * window : -window].max()
     final_loss = losses[-1].item()
     if not math.isfinite(final_loss) or final_loss > losses[0].item():
         verdict = "diverged"
     elif distance < 1e-3:
         verdict = "converged"
-    elif surface.grad(end).norm().item() < 1e-6:
+    elif surface.grad(path[-1]).norm().item() < 1e-6:
         verdict = "stuck"
-    elif reversals > 0.5:
-        verdict = "oscillating"
+    elif reversals > 0.5 or rises >= 0.2:
+        verdict = "converging with oscillation" if shrinking else "oscillating"
     else:
         verdict = "slow"
     return {"steps": len(path) - 1, "final_loss": final_loss, "distance_to_minimum": distance, "verdict": verdict}
+
+
+# A swinging path converges when its distance to the minimum at least halves within this many steps.
+SWING_WINDOW = 25
+
+
+def step_factor(lr: float, curvature: float, momentum: float = 0.0) -> float:
+    """How much one step multiplies the distance to the minimum, near it, along a direction of this curvature.
+
+    Near a minimum the loss is a bowl, L = curvature * x**2 / 2, and plain descent moves x to
+    x - lr * curvature * x = (1 - lr * curvature) * x. So each step multiplies the distance by
+    |1 - lr * curvature|: below 1 the path closes in (the smaller, the faster), above 1 every step
+    overshoots by more than the one before: divergence. With momentum a step also carries the
+    previous one along, and the factor is the largest |eigenvalue| of the update of
+    (position, previous position): x_next = (1 + momentum - lr * curvature) * x - momentum * x_previous.
+
+    >>> step_factor(0.5, 20.0), step_factor(0.05, 20.0), step_factor(0.05, 20.0, momentum=0.9)
+    (9.0, 0.0, 0.9486832980505138)
+    """
+    update = torch.tensor([[1 + momentum - lr * curvature, -momentum], [1.0, 0.0]], dtype=torch.float64)
+    return torch.linalg.eigvals(update).abs().max().item()
+
+
+def left_the_map(surface: Surface, path: torch.Tensor) -> int | None:
+    """The first step at which the path is outside the surface's drawn map (None when it stays on it).
+
+    >>> left_the_map(SURFACES["bowl"], gradient_descent(SURFACES["bowl"].grad, (-4.0, 1.5), lr=0.11))
+    2
+    """
+    (x_low, x_high), (y_low, y_high) = surface.xlim, surface.ylim
+    outside = (path[:, 0] < x_low) | (path[:, 0] > x_high) | (path[:, 1] < y_low) | (path[:, 1] > y_high)
+    outside |= ~torch.isfinite(path).all(dim=1)
+    return int(outside.nonzero()[0]) if outside.any() else None
 
 
 def plot_descent(surface: Surface, paths: dict):

@@ -175,21 +175,34 @@ def _class_indices(ds, classes) -> list[int]:
     return indices
 
 
+def class_samples(ds, per_class: int = 8, classes=None, seed: int = 0) -> list[tuple[int, list[int]]]:
+    """The images `class_grid` shows: for each class (its number), up to `per_class` random image indices.
+
+    The dashboard's data explorer shows the same images (the same seed gives the same ones).
+
+    >>> class_samples(cifar100_train, per_class=2, classes=["lion"], seed=0)
+    [(43, [2071, 388])]
+    """
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for c in _class_indices(ds, classes):
+        members = torch.nonzero(ds.labels == c).flatten()
+        samples.append((c, members[torch.randperm(len(members), generator=generator)[:per_class]].tolist()))
+    return samples
+
+
 def class_grid(ds, per_class: int = 8, classes=None, seed: int = 0, title: str | None = None) -> Figure:
-    """One row per class, `per_class` random images of it, the class name on the left.
+    """One row per class, `per_class` random images of it (`class_samples`), the class name on the left.
 
     classes: names or numbers of the classes to show (default: all of them).
 
     >>> fig = class_grid(cifar10_test, per_class=8)
     >>> fig = class_grid(cifar100_train, per_class=6, classes=["leopard", "lion", "tiger"])
     """
-    rows = _class_indices(ds, classes)
-    generator = torch.Generator().manual_seed(seed)
+    samples = class_samples(ds, per_class, classes, seed)
     with projector_style():
-        figure, axes = _new_figure(len(rows), per_class, 1.15, 1.15)
-        for row, c in enumerate(rows):
-            members = torch.nonzero(ds.labels == c).flatten()
-            chosen = members[torch.randperm(len(members), generator=generator)[:per_class]]
+        figure, axes = _new_figure(len(samples), per_class, 1.15, 1.15)
+        for row, (c, chosen) in enumerate(samples):
             for col in range(per_class):
                 if col < len(chosen):
                     _show(axes[row, col], ds.images[chosen[col]])
@@ -205,31 +218,50 @@ def class_grid(ds, per_class: int = 8, classes=None, seed: int = 0, title: str |
     return figure
 
 
-def superclass_grid(ds, columns: int = 4, title: str | None = None) -> Figure:
-    """CIFAR-100's 20 superclasses, each a block of one image of each of its 5 classes.
+def superclass_members(ds) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The images `superclass_grid` shows: for each superclass (its number), (class, its first image) for each class.
 
-    >>> fig = superclass_grid(load_dataset("cifar100", "train"))
+    >>> superclass_members(cifar100_train)[0]
+    (0, [(4, 22), (30, 14), (55, 67), (72, 5), (95, 99)])
     """
     if ds.coarse_labels is None:
         raise ConfigError(f"{ds.name} has no superclasses: superclass_grid needs CIFAR-100.")
     members = {}  # superclass -> its fine classes, in class order
     for fine, coarse in sorted(set(zip(ds.labels.tolist(), ds.coarse_labels.tolist()))):
         members.setdefault(coarse, []).append(fine)
-    width = max(len(fines) for fines in members.values())
+    return [(coarse, [(fine, int(torch.nonzero(ds.labels == fine).flatten()[0])) for fine in members[coarse]])
+            for coarse in sorted(members)]
+
+
+def superclass_grid(ds, columns: int = 4, title: str | None = None) -> Figure:
+    """CIFAR-100's 20 superclasses, each a block of one image of each of its 5 classes (`superclass_members`).
+
+    >>> fig = superclass_grid(load_dataset("cifar100", "train"))
+    """
+    members = superclass_members(ds)
+    width = max(len(fines) for _, fines in members)
     rows = -(-len(members) // columns)
     with projector_style():
         figure = Figure(figsize=(columns * width * 0.95, rows * 1.75), layout="constrained")
         blocks = figure.subfigures(rows, columns, squeeze=False)
-        for block, coarse in zip(blocks.flat, sorted(members)):
+        for block, (coarse, fines) in zip(blocks.flat, members):
             axes = block.subplots(1, width, squeeze=False)[0]
-            for axis, fine in zip(axes, members[coarse]):
-                first = torch.nonzero(ds.labels == fine).flatten()[0]
+            for axis, (fine, first) in zip(axes, fines):
                 _show(axis, ds.images[first], ds.classes[fine].replace("_", "\n"))
-            for axis in axes[len(members[coarse]):]:
+            for axis in axes[len(fines):]:
                 axis.axis("off")
             block.suptitle(ds.coarse_classes[coarse].replace("_", " "), fontweight="bold")
         figure.suptitle(title or f"{ds.name}: {len(members)} superclasses, one image of each of their classes")
     return figure
+
+
+def enlarged(image, scale: int = 4) -> np.ndarray:
+    """One image as an (H, W, 3) array with each pixel a `scale` x `scale` block: sharp when a page shows it large.
+
+    >>> enlarged(ds.images[0]).shape
+    (128, 128, 3)
+    """
+    return to_display(image).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def augmentation_grid(images, versions: int = 6, seed: int = 0, pad: int = 4, flip: bool = True,

@@ -16,6 +16,8 @@ Events are plain dicts (JSON-serialisable, so the run store can keep them):
 * ``step``: ``step, epoch, loss, lr, images_per_s, elapsed``
 * ``epoch``: ``epoch, train_loss, train_acc, val_loss, val_acc, elapsed, val_seconds, unfrozen``
 * ``end``: ``status`` ("finished", "stopped" or "diverged"), ``message, elapsed, val_acc, best_val_acc``
+* ``predictions`` (only with ``report_predictions=True``): ``epoch, predicted``, after each epoch event: the
+  class the model predicts for every validation image, in the validation set's order
 
 `follow` consumes a stream with a progress bar and returns a `History` (`train` = `fit` + `follow`); `evaluate`,
 `predict`, `per_class_accuracy` and `confusion_matrix` look at a trained model.
@@ -37,6 +39,11 @@ from tl_lessons.models import output_count
 from tl_lessons.imageset import ImageSet
 from tl_lessons.errors import ConfigError, is_number, is_whole_number
 from tl_lessons.loader import Loader, batch_count, batch_rows, epoch_generator, normalise
+
+
+# The largest seed: every random generator the kit seeds (torch, numpy) takes it, and a browser's
+# number field shows it exactly (a 30-digit seed would be rounded there).
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -85,8 +92,8 @@ class TrainConfig:
             problems["epochs"] = "Train for a whole number of epochs, at least 1."
         if not (is_whole_number(self.batch_size) and self.batch_size >= 1):
             problems["batch_size"] = "The batch size must be a whole number of images, at least 1."
-        if not (is_whole_number(self.seed) and self.seed >= 0):
-            problems["seed"] = "The seed must be a whole number from 0 up."
+        if not (is_whole_number(self.seed) and 0 <= self.seed <= MAX_SEED):
+            problems["seed"] = f"The seed must be a whole number from 0 to {MAX_SEED:,}."
         if self.optimizer not in ("sgd", "adamw"):
             problems["optimizer"] = f"The optimizer is 'sgd' or 'adamw', not {self.optimizer!r}."
         if self.schedule not in ("onecycle", "constant"):
@@ -419,7 +426,7 @@ STOPPED = "Stopped by request: the epochs finished so far are kept."
 
 
 def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: TrainConfig = TrainConfig(),
-        strategy=None, stop=None, device=None, cache_frozen: bool = True):
+        strategy=None, stop=None, device=None, cache_frozen: bool = True, report_predictions: bool = False):
     """Train `model` on `train`, yielding events as it goes (see the module docstring).
 
     strategy: a `transfer.Strategy` from `apply_strategy` (which stages train, their rates,
@@ -434,6 +441,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
         strategy trains on, and strategies compared at the same `config` see the same data.
         When the features would not fit in memory, the run trains without them and its start
         event's "note" says so (`plan_cache`).
+    report_predictions: after each epoch, also yield a "predictions" event: what the model answers
+        for each validation image, from the same validation pass (to look at its mistakes).
 
     The model is left in eval mode. The body names the phases; each is a function below.
 
@@ -455,8 +464,13 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
             totals = yield from train_one_epoch(run, epoch, steps, stop)
             if totals is None:  # stopped or diverged: the end event is out
                 return
+            if not (yield from cache_validation_features(run, stop)):
+                yield end_event("stopped", STOPPED, run)
+                return
             val_loss, val_seconds = validate(run)
             yield epoch_event(run, epoch, totals, val_loss, val_seconds, unfrozen)
+            if report_predictions and run.val_predicted is not None:
+                yield {"kind": "predictions", "epoch": epoch, "predicted": run.val_predicted}
         problem = run.divergence.at_end()
         yield end_event("diverged" if problem else "finished", problem or "", run)
     finally:
@@ -486,9 +500,11 @@ class Run:
     divergence: DivergenceWatch
     started: float                 # time.perf_counter() at the start event
     trained: nn.Module             # what each step runs: the whole model, or the stages after the cached ones
+    frozen_part: nn.Module | None = None  # the cached stages (their outputs are computed once per image)
     step: int = 0
     val_acc: float | None = None
     best_val_acc: float | None = None
+    val_predicted: list | None = None  # the class predicted for each validation image at the last validation
 
 
 def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -> Run:
@@ -534,20 +550,35 @@ def start_event(run: Run) -> dict:
 
 
 def cache_frozen_features(run: Run, stop=None):
-    """Run the frozen leading stages once over every image; from then on each step runs only the rest.
+    """Run the frozen leading stages once over every training image; from then on each step runs only the rest.
 
+    The validation images follow just before the first validation (`cache_validation_features`),
+    so that the first step, and the first point of a live curve, does not wait for them.
     Yields "features" events; returns False when `stop` was set meanwhile, else True.
     """
-    frozen_part, run.trained = transfer.split_model(run.model, run.cached_stages)
-    frozen_part.eval()
-    cache = yield from compute_features(frozen_part, run.unaugmented, run.val_batches, run.started, run.bf16, stop)
+    run.frozen_part, run.trained = transfer.split_model(run.model, run.cached_stages)
+    run.frozen_part.eval()
+    cache = yield from compute_features(run.frozen_part, run.unaugmented, None, run.started, run.bf16, stop)
     if cache is None:
         return False
-    (features, labels), val_cache = cache
+    (features, labels), _ = cache
     run.batches = FeatureBatches(features, labels, run.config.batch_size, shuffle=True, seed=run.config.seed,
                                  drop_last=run.drop_last)
-    if val_cache is not None:
-        run.val_batches = FeatureBatches(*val_cache, run.config.eval_batch_size)
+    return True
+
+
+def cache_validation_features(run: Run, stop=None):
+    """The frozen stages' outputs for the validation images, computed once, before the first validation.
+
+    Yields "features" events; returns False when `stop` was set meanwhile, else True (also when
+    nothing is cached, or the validation features are there already).
+    """
+    if not run.cached_stages or run.val_batches is None or isinstance(run.val_batches, FeatureBatches):
+        return True
+    cache = yield from compute_features(run.frozen_part, None, run.val_batches, run.started, run.bf16, stop)
+    if cache is None:
+        return False
+    run.val_batches = FeatureBatches(*cache[1], run.config.eval_batch_size)
     return True
 
 
@@ -621,7 +652,9 @@ def validate(run: Run) -> tuple[float | None, float]:
     """Loss and accuracy on the validation batches (kept in `run`); returns (loss or None, seconds it took)."""
     val_loss, started = None, time.perf_counter()
     if run.val_batches is not None:
-        val_loss, run.val_acc = evaluate_batches(run.trained, run.val_batches)
+        predicted = []
+        val_loss, run.val_acc = evaluate_batches(run.trained, run.val_batches, predicted)
+        run.val_predicted = torch.cat(predicted).tolist()
         run.best_val_acc = run.val_acc if run.best_val_acc is None else max(run.best_val_acc, run.val_acc)
     return val_loss, time.perf_counter() - started
 
@@ -652,15 +685,21 @@ def evaluation_mode(model: nn.Module):
             module.training = training
 
 
-def evaluate_batches(model: nn.Module, batches) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` over batches of (inputs, labels), in eval mode."""
+def evaluate_batches(model: nn.Module, batches, predicted: list | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` over batches of (inputs, labels), in eval mode.
+
+    `predicted`, a list, receives each batch's predicted classes (a tensor per batch), in order.
+    """
     loss_sum, correct, seen = 0.0, 0, 0
     with evaluation_mode(model), torch.no_grad():
         for x, y in batches:
             logits = model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
+            answers = logits.argmax(1)
+            correct += (answers == y).sum().item()
             seen += len(y)
+            if predicted is not None:
+                predicted.append(answers.cpu())
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 

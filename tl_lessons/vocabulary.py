@@ -58,6 +58,15 @@ LOOKALIKES = {
 }
 
 
+def display_name(name: str) -> str:
+    """A CIFAR class or superclass name as a learner reads it: "maple_tree" -> "maple tree".
+
+    >>> display_name("large_man-made_outdoor_things"), display_name("vehicles_1")
+    ('large man-made outdoor things', 'vehicles 1')
+    """
+    return name.replace("_", " ")
+
+
 def superclass_of(name: str) -> str:
     """The CIFAR-100 superclass of a class: `superclass_of("tiger")` is "large_carnivores"."""
     for superclass, names in CIFAR100_SUPERCLASSES.items():

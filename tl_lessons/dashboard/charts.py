@@ -2,13 +2,15 @@
 
 A run's events (see `tl_lessons.train`) become rows of (epoch, metric, series, value): live
 while it trains, from the run store afterwards, or from the recorded reference runs. The same
-rows feed every chart, so a stored run and a recorded one are drawn alike.
+rows feed every chart, so a stored run and a recorded one are drawn alike. Accuracy charts
+carry a "chance" line: what guessing would score, the level a new head starts from.
 
-    >>> st.vega_lite_chart(curve_rows(live_curves(job.events), "loss"), curve_spec("loss", "Loss"))
+    >>> st.vega_lite_chart(curve_rows(live_curves(job.events), "loss"), curve_spec("loss", "Loss", epochs=8))
     >>> st.altair_chart(compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy"))
 """
 from __future__ import annotations
 
+import colorsys
 import copy
 import functools
 import math
@@ -16,6 +18,7 @@ import math
 import altair as alt
 import pandas as pd
 
+from tl_lessons.dashboard.jobs import shown_status
 from tl_lessons.runs import RunStore, strategy_name
 
 # Big type, so that the charts read on a projector.
@@ -23,10 +26,19 @@ CHART_FONT = {"labelFontSize": 15, "titleFontSize": 17}
 # Step points drawn per curve: enough to see the noise, few enough to redraw quickly.
 MAX_STEP_POINTS = 300
 CURVE_COLUMNS = ["epoch", "metric", "series", "value"]
+# Axis labels: "4.6" and "1.2%", whatever the range (never "4.599399" or "0.000000%").
+AXIS_FORMAT = {"loss": ".3~g", "accuracy": ".1~%"}
+# The first ten colours of the comparison: Tableau's, easy to tell apart. Further runs get colours
+# of their own too (see `run_colours`), never a repeat of one already on the chart.
+FIRST_COLOURS = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6",
+                 "#9d755d", "#bab0ac"]
 
 
 def epoch_rows(epochs: list[dict]) -> list[dict]:
     """The points of "epoch" events: train and validation, loss and accuracy (non-finite values left out).
+
+    A "starting_point" event (before any step, see `dashboard.learnt`) gives the validation
+    point at epoch 0.
 
     >>> epoch_rows([{"epoch": 1, "train_loss": 4.1, "train_acc": 0.1, "val_loss": 4.2, "val_acc": 0.08}])[0]
     {'epoch': 1, 'metric': 'loss', 'series': 'train', 'value': 4.1}
@@ -45,9 +57,9 @@ def epoch_rows(epochs: list[dict]) -> list[dict]:
 def live_curves(events: list[dict]) -> pd.DataFrame:
     """Loss and accuracy of one run so far, one row per point: epoch, metric, series, value.
 
-    Step losses ("train (steps)") arrive every few batches, so the curve moves from the
-    first second; epoch points ("train", "validation") come at the end of each epoch. The x
-    axis is in epochs for both, so they line up.
+    The starting point comes first (epoch 0, before any step); step losses ("train (steps)")
+    arrive every few batches, so the curve moves from the first second; epoch points ("train",
+    "validation") come at the end of each epoch. The x axis is in epochs for all, so they line up.
 
     >>> live_curves(job.events).query("series == 'validation'")
     """
@@ -59,39 +71,61 @@ def live_curves(events: list[dict]) -> pd.DataFrame:
         {"epoch": e["step"] / steps_per_epoch, "metric": "loss", "series": "train (steps)", "value": e["loss"]}
         for e in steps[::every]
     ]
-    rows += epoch_rows([e for e in events if e["kind"] == "epoch"])
+    rows += epoch_rows([e for e in events if e["kind"] in ("starting_point", "epoch")])
     frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     # A diverged run's loss is inf/NaN: drop it so the chart keeps a readable scale.
     return frame[frame["value"].map(math.isfinite)].reset_index(drop=True)
 
 
+def chance_of(events: list[dict]) -> float | None:
+    """What guessing scores on this run's validation images (from its starting point; None without one)."""
+    return next((e["chance"] for e in events if e["kind"] == "starting_point"), None)
+
+
 def progress(events: list[dict]) -> tuple[float, str]:
     """(fraction of training done, one line saying where it is and how long is left).
 
+    The time left comes from the pace of the training steps themselves, measured from the
+    first step on: the frozen stages' features, computed once before it, would otherwise make
+    every step look slow. Before two steps have been timed it says so instead of guessing.
+
     >>> progress([{"kind": "start", "total_steps": 100, "epochs": 2},
-    ...           {"kind": "step", "step": 25, "epoch": 1, "elapsed": 5.0}])
+    ...           {"kind": "step", "step": 5, "epoch": 1, "elapsed": 9.0},
+    ...           {"kind": "step", "step": 25, "epoch": 1, "elapsed": 13.0}])
     (0.25, 'epoch 1 of 2 · step 25 of 100 · about 15 s left')
     """
     start = next((e for e in events if e["kind"] == "start"), None)
     if start is None:
-        return 0.0, "preparing…"
+        return 0.0, "preparing the data and the model…"
+    steps = [e for e in events if e["kind"] == "step"]
+    done = min(steps[-1]["step"] / start["total_steps"], 1.0) if steps and start["total_steps"] else 0.0
     last = events[-1]
     if last["kind"] == "features":
-        # Frozen stages run once over every image before the first step (see train.fit).
-        return (
-            0.0,
-            f"computing the frozen stages' outputs once ({last['split']}: {last['done']:,} of {last['total']:,} images)",
-        )
-    steps = [e for e in events if e["kind"] == "step"]
+        # Frozen stages run once over every image: the training images before the first step, the
+        # validation images before the first validation (see train.fit).
+        images = "training" if last["split"] == "train" else "validation"
+        return done, f"computing the frozen stages' outputs once ({images} images: {last['done']:,} of {last['total']:,})"
     if not steps or not start["total_steps"]:
         return 0.0, "starting…"
-    step = steps[-1]
-    done = min(step["step"] / start["total_steps"], 1.0)
-    left = step["elapsed"] / done * (1 - done)
-    return done, (
-        f"epoch {step['epoch']} of {start['epochs']} · step {step['step']:,} of {start['total_steps']:,}"
-        f" · about {left:.0f} s left"
-    )
+    first, step = steps[0], steps[-1]
+    where = f"epoch {step['epoch']} of {start['epochs']} · step {step['step']:,} of {start['total_steps']:,}"
+    if step["step"] <= first["step"]:
+        return done, f"{where} · timing the first steps…"
+    pace = (step["elapsed"] - first["elapsed"]) / (step["step"] - first["step"])
+    return done, f"{where} · about {duration(pace * (start['total_steps'] - step['step']))} left"
+
+
+def duration(seconds: float) -> str:
+    """A rough duration a learner reads at a glance.
+
+    >>> duration(14.6), duration(125), duration(4000)
+    ('15 s', '2 min', '1 h 7 min')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
 
 
 def run_name(run: dict) -> str:
@@ -104,13 +138,15 @@ def run_name(run: dict) -> str:
 
 
 def stored_curves(store: RunStore, runs: list[dict]) -> pd.DataFrame:
-    """Epoch curves of stored runs, one row per point: run, epoch, metric, series, value, recorded.
+    """Epoch curves of stored runs (their starting point included), one row per point:
+    run, epoch, metric, series, value, recorded.
 
     >>> stored_curves(store, store.runs()[:2])
     """
     rows = []
     for run in runs:
-        rows += _named(run_name(run), store.events(run["id"], "epoch"), recorded=False)
+        points = store.events(run["id"], "starting_point") + store.events(run["id"], "epoch")
+        rows += _named(run_name(run), points, recorded=False)
     return pd.DataFrame(rows, columns=["run", *CURVE_COLUMNS, "recorded"])
 
 
@@ -137,76 +173,125 @@ def curve_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return frame[frame["metric"] == metric]
 
 
-@functools.lru_cache(maxsize=None)
-def _curve_spec(metric: str, title: str) -> dict:
+@functools.lru_cache(maxsize=64)
+def _curve_spec(metric: str, title: str, epochs: int | None, chance: float | None) -> dict:
     series = ["train (steps)", "train", "validation"] if metric == "loss" else ["train", "validation"]
     colours = ["#9ecae9", "#1f77b4", "#e4572e"][-len(series) :]
+    # The whole run's epochs from the start, so the learner sees how far it has come.
+    x_scale = alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale(domainMin=0)
     base = alt.Chart(pd.DataFrame(columns=CURVE_COLUMNS)).encode(
-        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0), axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", title="epoch", scale=x_scale, axis=alt.Axis(tickMinStep=1, format="~g")),
         y=alt.Y(
             "value:Q",
             title=metric,
-            axis=alt.Axis(format="%") if metric == "accuracy" else alt.Axis(),
+            axis=alt.Axis(format=AXIS_FORMAT[metric]),
             scale=alt.Scale(zero=metric == "accuracy"),
         ),
         color=alt.Color(
             "series:N",
             title=None,
             scale=alt.Scale(domain=series, range=colours),
-            legend=alt.Legend(orient="bottom", columns=3, labelFontSize=14, symbolStrokeWidth=4),
+            # labelLimit 0: the whole name ("validation"), however narrow the chart.
+            legend=alt.Legend(orient="bottom", labelFontSize=14, labelLimit=0, symbolStrokeWidth=4),
         ),
         tooltip=["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".3f")],
     )
     steps = base.transform_filter(alt.datum.series == "train (steps)").mark_line(strokeWidth=1.5)
-    epochs = base.transform_filter(alt.datum.series != "train (steps)").mark_line(
+    epochs_layer = base.transform_filter(alt.datum.series != "train (steps)").mark_line(
         strokeWidth=3.5, point=alt.OverlayMarkDef(size=90, filled=True)
     )
     chart = (
-        (steps + epochs).properties(title=title, height=320).configure_axis(**CHART_FONT).configure_title(fontSize=20)
+        (steps + epochs_layer).properties(title=title, height=320).configure_axis(**CHART_FONT).configure_title(fontSize=20)
     )
     spec = chart.to_dict()
     # The data comes with each redraw (`st.vega_lite_chart(curve_rows(...), spec)`).
     spec.pop("data", None)
     spec.pop("datasets", None)
+    if metric == "accuracy" and chance:
+        spec["layer"] += chance_layers(chance)
     return spec
 
 
-def curve_spec(metric: str, title: str) -> dict:
+def chance_layers(chance: float) -> list[dict]:
+    """A dashed line at the chance level with its label, as Vega-Lite layers carrying their own one row.
+
+    >>> chance_layers(0.01)[1]["mark"]["text"]
+    'chance = 1%'
+    """
+    data = {"values": [{"chance": chance}]}
+    y = {"field": "chance", "type": "quantitative"}
+    return [
+        {"data": data, "mark": {"type": "rule", "strokeDash": [6, 4], "color": "#555", "strokeWidth": 2},
+         "encoding": {"y": y}},
+        {"data": data, "mark": {"type": "text", "text": f"chance = {chance:.0%}", "align": "left", "dx": 4,
+                                "dy": -9, "fontSize": 14, "color": "#555"},
+         "encoding": {"y": y, "x": {"datum": 0, "type": "quantitative"}}},
+    ]
+
+
+def curve_spec(metric: str, title: str, epochs: int | None = None, chance: float | None = None) -> dict:
     """The Vega-Lite chart of one metric's train and validation curves, without its data.
 
-    The step-by-step loss is a thin line behind the epoch points. The spec is built once:
-    redrawing a live chart then only costs sending its rows, which keeps the page's work
-    small next to the training it watches.
+    The step-by-step loss is a thin line behind the epoch points; the x axis spans the run's
+    `epochs`; an accuracy chart draws the `chance` line. The spec is built once: redrawing a
+    live chart then only costs sending its rows, which keeps the page's work small next to the
+    training it watches.
 
-    >>> st.vega_lite_chart(curve_rows(frame, "loss"), curve_spec("loss", "Loss (lower is better)"))
+    >>> st.vega_lite_chart(curve_rows(frame, "loss"), curve_spec("loss", "Loss (lower is better)", epochs=8))
     """
-    return copy.deepcopy(_curve_spec(metric, title))
+    return copy.deepcopy(_curve_spec(metric, title, epochs, chance))
 
 
-def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str) -> alt.Chart:
+def run_colours(names: list[str]) -> dict[str, str]:
+    """A colour for each run on a chart, all different however many runs there are.
+
+    Tableau's ten first, then hues spread by the golden angle (each new one as far as possible
+    from those before), alternately darker and lighter.
+
+    >>> run_colours(["#1 probe", "#2 freeze"])
+    {'#1 probe': '#4c78a8', '#2 freeze': '#f58518'}
+    """
+    colours, seen = [], set(FIRST_COLOURS)
+    step = 0
+    while len(colours) < len(names):
+        if len(colours) < len(FIRST_COLOURS):
+            colours.append(FIRST_COLOURS[len(colours)])
+            continue
+        step += 1
+        hue = (step * 0.381966) % 1.0  # the golden angle, as a fraction of the colour wheel
+        red, green, blue = colorsys.hls_to_rgb(hue, 0.38 if step % 2 else 0.62, 0.65)
+        colour = f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+        if colour not in seen:
+            seen.add(colour)
+            colours.append(colour)
+    return dict(zip(names, colours))
+
+
+def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str, chance: float | None = None) -> alt.Chart:
     """Several runs' curves of one metric on the same axes (from `stored_curves`/`reference_curves`).
 
-    Recorded reference runs are dashed, runs of this computer solid.
+    Recorded reference runs are dashed, runs of this computer solid; every run has a colour of
+    its own, and the legend below the chart lists every one of them in full. Accuracy charts
+    draw the `chance` line.
 
-    >>> compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy")
+    >>> compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy", chance=0.01)
     """
     rows = frame[(frame["metric"] == metric) & (frame["series"] == series)]
-    chart = (
+    names = list(dict.fromkeys(rows["run"]))
+    colours = run_colours(names)
+    lines = (
         alt.Chart(rows)
         .mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=60, filled=True))
         .encode(
             x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y(
-                "value:Q",
-                title=title,
-                axis=alt.Axis(format="%") if metric == "accuracy" else alt.Axis(),
-                scale=alt.Scale(zero=False),
-            ),
+            y=alt.Y("value:Q", title=title, axis=alt.Axis(format=AXIS_FORMAT[metric]), scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "run:N",
                 title=None,
-                scale=alt.Scale(scheme="tableau10"),
-                legend=alt.Legend(orient="right", labelFontSize=14, labelLimit=420, symbolStrokeWidth=4),
+                scale=alt.Scale(domain=names, range=[colours[name] for name in names]),
+                # symbolLimit 0: every run in the legend (Vega would cut a long list short).
+                legend=alt.Legend(orient="bottom", columns=2, labelFontSize=14, labelLimit=0, symbolLimit=0,
+                                  symbolStrokeWidth=4),
             ),
             strokeDash=alt.StrokeDash(
                 "recorded:N", title=None, legend=None, scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]])
@@ -214,15 +299,62 @@ def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str) -> 
             tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
         )
     )
-    # The legend sits right of the plot, one line per run, so many runs do not squeeze the plot.
-    return chart.properties(height=max(380, 24 * rows["run"].nunique())).configure_axis(**CHART_FONT)
+    chart = lines
+    if metric == "accuracy" and chance:
+        level = alt.Chart(pd.DataFrame({"chance": [chance]}))
+        chart = (
+            lines
+            + level.mark_rule(strokeDash=[6, 4], color="#555", strokeWidth=2).encode(y="chance:Q")
+            + level.mark_text(text=f"chance = {chance:.0%}", align="left", dx=4, dy=-9, fontSize=14, color="#555")
+            .encode(y="chance:Q", x=alt.datum(0))
+        )
+    return chart.properties(height=400).configure_axis(**CHART_FONT)
+
+
+def superclass_chart(rows: list[dict], chance: float, title: str) -> alt.Chart:
+    """Accuracy per superclass (from `learnt.superclass_accuracy`) as bars, best first, with the chance line.
+
+    >>> superclass_chart(learnt.superclass_accuracy(predicted, val_set), 0.01, "after epoch 8")
+    """
+    frame = pd.DataFrame(rows)
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(color="#4c78a8")
+        .encode(
+            x=alt.X("accuracy:Q", title="validation accuracy", axis=alt.Axis(format=AXIS_FORMAT["accuracy"])),
+            y=alt.Y("superclass:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+            tooltip=["superclass:N", alt.Tooltip("accuracy:Q", format=".1%"), "images:Q"],
+        )
+    )
+    line = alt.Chart(pd.DataFrame({"chance": [chance]})).mark_rule(strokeDash=[6, 4], color="#555", strokeWidth=2)
+    return (bars + line.encode(x="chance:Q")).properties(title=title, height=22 * len(frame)).configure_axis(**CHART_FONT)
 
 
 RESULT_COLUMNS = ["run", "strategy", "target", "status", "final val acc", "best val acc", "seconds", "trainable params"]
 
 
-def results_table(runs: list[dict]) -> pd.DataFrame:
+def run_statuses(store: RunStore, runs: list[dict], live_run_ids: set[int]) -> dict[int, str]:
+    """Each stored run's status as the results table says it: "interrupted" for a run whose
+    training was lost (`jobs.shown_status`), and where a run ended before its first epoch,
+    at which step ("diverged at step 12"), since its curve has no epoch to show.
+
+    >>> run_statuses(store, store.runs(), jobs.SHARED_REGISTRY.live_run_ids())[7]
+    'diverged at step 12'
+    """
+    statuses = {}
+    for run in runs:
+        status = shown_status(run, live_run_ids)
+        if status in ("diverged", "stopped", "failed", "interrupted") and not run["results"].get("epochs"):
+            steps = store.events(run["id"], "step")
+            status += f" at step {steps[-1]['step']}" if steps else " before its first step"
+        statuses[run["id"]] = status
+    return statuses
+
+
+def results_table(runs: list[dict], statuses: dict[int, str] | None = None) -> pd.DataFrame:
     """One row per stored run: what it reached, how long it took, how much of the model trained.
+
+    `statuses` (from `run_statuses`) replaces the stored status where given.
 
     >>> results_table(store.runs())[["run", "best val acc"]]
     """
@@ -234,7 +366,7 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
                 "run": run_name(run),
                 "strategy": strategy_name(config),
                 "target": config.get("target", ""),
-                "status": run["status"],
+                "status": (statuses or {}).get(run["id"], run["status"]),
                 "final val acc": results.get("val_acc"),
                 "best val acc": results.get("best_val_acc"),
                 "seconds": results.get("elapsed"),

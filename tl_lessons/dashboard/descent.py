@@ -1,19 +1,28 @@
 """The gradient-descent playground's charts: a loss surface as a heat map, and the path walked on it.
 
 The surfaces and the walk are `tl_lessons.maths` (chapter 02's code); this module only draws them.
+While Play runs, a new frame comes five times a second, so each chart is a Vega-Lite spec built
+once (the heat map inside it) and each frame only swaps the path's rows: no chart library
+rebuilds and checks 2,500 heat-map cells per frame.
 
-    >>> grid = surface_grid(maths.SURFACES["bowl"])
-    >>> chart = descent_chart(grid, bowl, descent_frame(bowl, path), "lr 0.05")
+    >>> spec = board_spec("bowl", "lr 0.05")
+    >>> st.vega_lite_chart(with_path(spec, descent_frame(bowl, path)))
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import altair as alt
 import pandas as pd
 import torch
 
+from tl_lessons import maths
 from tl_lessons.dashboard.charts import CHART_FONT
+
+# The path's rows, sent with every frame (the heat map is in the spec).
+PATH = "path"
 
 
 def surface_grid(surface, points: int = 50) -> pd.DataFrame:
@@ -39,7 +48,7 @@ def surface_grid(surface, points: int = 50) -> pd.DataFrame:
             "y2": top.flatten(),
             "log_height": height.log10().flatten(),
         }
-    )
+    ).round(4)
 
 
 def descent_frame(surface, path: torch.Tensor) -> pd.DataFrame:
@@ -58,15 +67,25 @@ def descent_frame(surface, path: torch.Tensor) -> pd.DataFrame:
 STAR = "M0,-1L0.22,-0.31L0.95,-0.31L0.36,0.12L0.59,0.81L0,0.38L-0.59,0.81L-0.36,0.12L-0.95,-0.31L-0.22,-0.31Z"
 
 
-def descent_chart(grid: pd.DataFrame, surface, walked: pd.DataFrame, title: str) -> alt.Chart:
-    """The loss surface as a heat map, its minima as stars, and the path walked so far.
+def _spec(chart: alt.Chart) -> dict:
+    """A chart as a Vega-Lite dict whose path layers read the named dataset PATH (given per frame)."""
+    spec = chart.to_dict()
+    path_data = next(name for name, rows in spec["datasets"].items() if rows == [])
+    del spec["datasets"][path_data]
+    for layer in spec.get("layer", [spec]):
+        if layer.get("data", {}).get("name") == path_data:
+            layer["data"] = {"name": PATH}
+    return spec
 
-    >>> descent_chart(surface_grid(bowl), bowl, descent_frame(bowl, path), "lr 0.05")
-    """
+
+@functools.lru_cache(maxsize=16)
+def _board_spec(surface_name: str, title: str) -> dict:
+    surface = maths.SURFACES[surface_name]
+    empty_path = pd.DataFrame(columns=["step", "x", "y", "above_minimum"])
     x_scale = alt.Scale(domain=list(surface.xlim), nice=False)
     y_scale = alt.Scale(domain=list(surface.ylim), nice=False)
     heat = (
-        alt.Chart(grid)
+        alt.Chart(surface_grid(surface))
         .mark_rect()
         .encode(
             x=alt.X("x:Q", scale=x_scale, title="x", axis=alt.Axis(grid=False)),
@@ -82,8 +101,9 @@ def descent_chart(grid: pd.DataFrame, surface, walked: pd.DataFrame, title: str)
         .mark_point(shape=STAR, size=500, filled=True, color="gold", stroke="black", strokeWidth=1.5, opacity=1)
         .encode(x="x:Q", y="y:Q")
     )
+    # clip: a path that leaves the map is cut at its edge (the page says at which step it left).
     line = (
-        alt.Chart(walked)
+        alt.Chart(empty_path)
         .mark_line(
             color="white", strokeWidth=2.5, clip=True, point=alt.OverlayMarkDef(color="#e4572e", size=45, filled=True)
         )
@@ -95,32 +115,52 @@ def descent_chart(grid: pd.DataFrame, surface, walked: pd.DataFrame, title: str)
         )
     )
     start = (
-        alt.Chart(walked.head(1))
+        alt.Chart(empty_path)
+        .transform_filter(alt.datum.step == 0)
         .mark_point(size=260, filled=True, color="white", stroke="black", opacity=1, clip=True)
         .encode(x="x:Q", y="y:Q")
     )
-    return (
-        (heat + stars + line + start)
-        .properties(title=title, height=430)
-        .configure_axis(**CHART_FONT)
-        .configure_title(fontSize=18)
-    )
+    chart = (heat + stars + line + start).properties(title=title, height=430)
+    return _spec(chart.configure_axis(**CHART_FONT).configure_title(fontSize=18))
 
 
-def descent_loss_chart(walked: pd.DataFrame, last_step: int) -> alt.Chart:
-    """The loss above the minimum at each step of the path so far, on a log scale.
+def board_spec(surface_name: str, title: str) -> dict:
+    """The loss surface as a heat map, its minima as stars, and the path (rows given per frame by `with_path`).
 
-    >>> descent_loss_chart(descent_frame(bowl, path), last_step=100)
+    >>> st.vega_lite_chart(with_path(board_spec("bowl", "lr 0.05"), walked))
     """
-    return (
-        alt.Chart(walked)
+    return copy.deepcopy(_board_spec(surface_name, title))
+
+
+@functools.lru_cache(maxsize=16)
+def _loss_spec(last_step: int) -> dict:
+    empty_path = pd.DataFrame(columns=["step", "x", "y", "above_minimum"])
+    chart = (
+        alt.Chart(empty_path)
         .mark_line(strokeWidth=3, color="#e4572e", point=alt.OverlayMarkDef(color="#e4572e", filled=True))
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(domain=[0, last_step]), title="step"),
-            y=alt.Y("above_minimum:Q", scale=alt.Scale(type="log"), title="loss above the minimum"),
+            y=alt.Y("above_minimum:Q", scale=alt.Scale(type="log"), title="loss above the minimum",
+                    axis=alt.Axis(format=".1~e")),
             tooltip=["step:Q", alt.Tooltip("above_minimum:Q", format=".3g")],
         )
         .properties(title="Loss per step (log scale)", height=430)
-        .configure_axis(**CHART_FONT)
-        .configure_title(fontSize=18)
     )
+    return _spec(chart.configure_axis(**CHART_FONT).configure_title(fontSize=18))
+
+
+def loss_spec(last_step: int) -> dict:
+    """The loss above the minimum at each step of the path so far, on a log scale (rows per frame by `with_path`).
+
+    >>> st.vega_lite_chart(with_path(loss_spec(last_step=100), walked))
+    """
+    return copy.deepcopy(_loss_spec(last_step))
+
+
+def with_path(spec: dict, walked: pd.DataFrame) -> dict:
+    """`spec` with the path walked so far as its PATH rows: what one frame sends.
+
+    >>> with_path(loss_spec(100), descent_frame(bowl, path[:5]))["datasets"]["path"][0]["step"]
+    0
+    """
+    return {**spec, "datasets": {**spec.get("datasets", {}), PATH: walked.to_dict("records")}}

@@ -1,16 +1,22 @@
-"""Training in the background, one run at a time: what happens when the learner presses Train.
+"""Training in the background, in turns: what happens when a learner presses Train.
 
 A `TrainingJob` runs `fit` in a thread and records it into the run store (`runs.record`); the
-page polls it every `REFRESH_S` seconds for the new events and redraws. Jobs of every browser
-session wait in one line (`SHARED_LINE`), so two learners pressing Train together do not split
-the CPU and both crawl.
+page polls it for the new events and redraws. Every browser session's jobs wait in one line
+(`SHARED_LINE`) that lets `training_slots()` runs train at once, so a class pressing Train
+together does not split the CPU twenty ways and crawl. Each job belongs to a learner (a token
+the browser keeps), and `SHARED_REGISTRY` remembers whose job is whose, so a learner who
+reloads the page, or closes the tab and comes back, finds their run and its Stop button again.
 
-    >>> job = TrainingJob(model, train_set, val_set, config, strategy, label="linear probe").start()
+    >>> job = TrainingJob(model, train_set, val_set, config, strategy, "linear probe", learner="3fa9c2").start()
     >>> while not job.done:
     ...     job.poll(); time.sleep(REFRESH_S)
 """
 from __future__ import annotations
 
+import hashlib
+import heapq
+import math
+import os
 import queue
 import sys
 import threading
@@ -20,60 +26,236 @@ import traceback
 import torch
 
 from tl_lessons import train
-from tl_lessons.errors import LessonError
-from tl_lessons.runs import RunStore, record
+from tl_lessons.dashboard import learnt
+from tl_lessons.errors import ConfigError, LessonError
+from tl_lessons.runs import MEMORY, RunStore, record
 
-# The page redraws a running job once a second: often enough to watch, rare enough to leave
-# the CPU to training (the benchmark checks that the app costs at most 10 % of the speed).
+# A running job's view redraws this often: often enough to watch, rare enough to leave the CPU
+# to training (the benchmark checks that the app costs at most 10 % of the speed).
 REFRESH_S = 1.0
+# ... and faster until the first points are drawn, so that pressing Train shows something at once.
+FIRST_REFRESH_S = 0.25
+SLOTS_VARIABLE = "TL_LESSONS_TRAINING_SLOTS"
+
+
+def training_slots() -> int:
+    """How many runs train at once: `$TL_LESSONS_TRAINING_SLOTS`, else what the cores hold.
+
+    Each run uses `train.cpu_threads()` threads (`$TL_LESSONS_THREADS`, else every core), so
+    the default is cores // threads per run, at least 1: one run at a time unless a teacher
+    gives each run fewer threads (on a 16-core server, TL_LESSONS_THREADS=2 makes 8 slots).
+
+    >>> training_slots()
+    1
+    """
+    text = os.environ.get(SLOTS_VARIABLE, "").strip()
+    if not text:
+        return max(1, (os.cpu_count() or 1) // train.cpu_threads())
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"{SLOTS_VARIABLE} must be a whole number of at least 1 (how many runs train at once), "
+            f"not {text[:20]!r}: fix it and restart the dashboard."
+        )
+    return int(text)
+
+
+# ---------------------------------------------------------------------------------------
+# Whose job is it
+# ---------------------------------------------------------------------------------------
+
+
+def learner_id(token: str) -> str:
+    """The learner a browser's token stands for, as stored with their runs (the token itself stays secret).
+
+    >>> learner_id("q0Xk3...")
+    '3fa9c2d81b07'
+    """
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def learner_name(learner: str | None, you: str | None = None) -> str:
+    """How a learner is named to others: "you", "learner 3fa9", or "another learner" when unknown.
+
+    >>> learner_name("3fa9c2d81b07", you="3fa9c2d81b07"), learner_name("3fa9c2d81b07")
+    ('you', 'learner 3fa9')
+    """
+    if learner is None:
+        return "another learner"
+    return "you" if learner == you else f"learner {learner[:4]}"
+
+
+# ---------------------------------------------------------------------------------------
+# The line
+# ---------------------------------------------------------------------------------------
 
 
 class TrainingLine:
-    """Training runs take turns: one trains at a time in this process, the others wait in line.
+    """Training runs take turns: `slots` of them train at once, the others wait in line.
 
-    Two browser tabs that press Train together would otherwise split the CPU between two
-    runs and both crawl; waiting in line keeps each run as fast as it would be alone.
+    Two browser tabs that press Train together on a 2-core laptop would otherwise split the CPU
+    and both crawl; waiting in line keeps each run as fast as it would be alone. The line also
+    remembers how long a step of each kind of run took, to say how long a wait will be.
 
-    >>> line = TrainingLine()
-    >>> line.position(job)     # 0: training now; 2: two runs ahead of it
+    >>> line = TrainingLine(slots=1)
+    >>> line.ahead(job)     # 0: training now; 2: two runs must end before it starts
     """
 
-    def __init__(self):
-        self._jobs = []  # the job training now first, then the waiting ones in order
+    def __init__(self, slots: int | None = None):
+        self._slots = slots  # None: `training_slots()`, read when asked (the setting may be fixed meanwhile)
+        self._jobs = []  # in the order they joined: the first `slots` train, the others wait
         self._changed = threading.Condition()
+        self._pace = {}  # a kind of run -> seconds per step of the last run of that kind
+
+    @property
+    def slots(self) -> int:
+        """How many runs train at once."""
+        return self._slots if self._slots is not None else training_slots()
 
     def join(self, job):
         """Put a job at the end of the line."""
         with self._changed:
             self._jobs.append(job)
 
-    def position(self, job) -> int:
-        """How many runs must finish before `job` trains (0 when it trains now or left)."""
+    def ahead(self, job) -> int:
+        """How many runs must end before `job` trains (0 when it trains now, or has left)."""
         with self._changed:
-            return self._jobs.index(job) if job in self._jobs else 0
+            return max(0, self._jobs.index(job) - self.slots + 1) if job in self._jobs else 0
+
+    def jobs(self) -> list:
+        """Every job in the line, training ones first, then the waiting ones in order."""
+        with self._changed:
+            return list(self._jobs)
 
     def wait_turn(self, job, stop: threading.Event) -> bool:
-        """Block until `job` may train; False (and out of the line) if `stop` is set first."""
+        """Block until `job` may train; False (and out of the line) if it was stopped first."""
         with self._changed:
-            while self._jobs.index(job) > 0:
+            while job in self._jobs:
+                if self._jobs.index(job) < self.slots:
+                    return True
                 if stop.is_set():
-                    self._jobs.remove(job)
-                    self._changed.notify_all()
-                    return False
-                # Wake up now and then to notice a Stop pressed while waiting.
-                self._changed.wait(timeout=0.2)
-        return True
+                    break
+                # Wake up now and then to notice a slot set free by a setting or a run that crashed.
+                self._changed.wait(timeout=0.5)
+            self._remove(job)
+            return False
+
+    def cancel(self, job) -> bool:
+        """Take `job` out of the line if it has not started; True if it had not."""
+        with self._changed:
+            if job in self._jobs and self._jobs.index(job) >= self.slots:
+                self._remove(job)
+                return True
+            return False
 
     def leave(self, job):
-        """Take a job out of the line and let the next one start."""
+        """Take a job out of the line (its run ended) and let the next one start."""
         with self._changed:
-            if job in self._jobs:
-                self._jobs.remove(job)
-            self._changed.notify_all()
+            self._remove(job)
+
+    def _remove(self, job):
+        if job in self._jobs:
+            self._jobs.remove(job)
+        self._changed.notify_all()
+
+    def remember_pace(self, kind, seconds_per_step: float):
+        """Keep how long a step of this kind of run took (see `TrainingJob.kind`)."""
+        self._pace[kind] = seconds_per_step
+
+    def pace(self, kind) -> float | None:
+        """Seconds per step of the last run of this kind trained here (None: none yet)."""
+        return self._pace.get(kind)
+
+    def waits(self) -> list[tuple]:
+        """(job, seconds until it starts, seconds it will take) for every job in line, None where unknown.
+
+        Each slot frees when its run ends; a waiting run takes the first slot to free. A run's
+        time comes from its own pace once it trains, else from the last run of its kind here.
+        """
+        jobs = self.jobs()
+        slots = self.slots
+        free_at = [0.0] * max(0, slots - min(slots, len(jobs)))  # slots nobody uses
+        rows = []
+        for place, job in enumerate(jobs):
+            if place < slots:
+                left = job.seconds_left()
+                rows.append((job, 0.0, left))
+                free_at.append(math.inf if left is None else left)
+                continue
+            heapq.heapify(free_at)
+            starts = heapq.heappop(free_at)
+            takes = job.seconds_left()
+            rows.append((job, None if math.isinf(starts) else starts, takes))
+            heapq.heappush(free_at, math.inf if takes is None else starts + takes)
+        return rows
 
 
 # One line for the whole server process: every browser session trains through it.
 SHARED_LINE = TrainingLine()
+
+
+# ---------------------------------------------------------------------------------------
+# Whose jobs, across reloads
+# ---------------------------------------------------------------------------------------
+
+
+class JobRegistry:
+    """Every learner's jobs in this server process: the unfinished ones and the latest that ended.
+
+    A page that reloads starts a new session with empty session state; the learner's token
+    (kept by the browser) finds their jobs here again.
+
+    >>> SHARED_REGISTRY.add(job)
+    >>> SHARED_REGISTRY.latest(job.learner) is job
+    True
+    """
+
+    def __init__(self):
+        self._jobs = {}  # learner -> jobs, oldest first
+        self._lock = threading.Lock()
+
+    def add(self, job):
+        """Remember `job` under its learner; ended jobs older than the newest are forgotten."""
+        with self._lock:
+            mine = self._jobs.setdefault(job.learner, [])
+            mine.append(job)
+            # Keep what a reload needs: runs still going, and the newest one (to show how it ended).
+            self._jobs[job.learner] = [j for j in mine[:-1] if not j.ended] + [mine[-1]]
+
+    def of(self, learner) -> list:
+        """The learner's remembered jobs, oldest first."""
+        with self._lock:
+            return list(self._jobs.get(learner, []))
+
+    def latest(self, learner):
+        """The learner's newest job (None when they have none in this server process)."""
+        mine = self.of(learner)
+        return mine[-1] if mine else None
+
+    def live_run_ids(self) -> set[int]:
+        """The stored runs this process is training now (a "running" run of this process not here was lost)."""
+        with self._lock:
+            return {job.run_id for jobs in self._jobs.values() for job in jobs
+                    if not job.ended and job.run_id is not None}
+
+
+SHARED_REGISTRY = JobRegistry()
+
+
+def shown_status(run: dict, live_run_ids: set[int]) -> str:
+    """A stored run's status as the page shows it: a "running" run of this very process that
+    no job trains any more (its thread was lost) is "interrupted", like one whose process died.
+
+    >>> shown_status({"id": 4, "status": "running", "pid": os.getpid()}, live_run_ids=set())
+    'interrupted'
+    """
+    if run["status"] == "running" and run.get("pid") == os.getpid() and run["id"] not in live_run_ids:
+        return "interrupted"
+    return run["status"]
+
+
+# ---------------------------------------------------------------------------------------
+# One job
+# ---------------------------------------------------------------------------------------
 
 
 class TrainingJob:
@@ -81,8 +263,13 @@ class TrainingJob:
 
     The thread puts every event in a queue; the page calls `poll()` a couple of times a second
     to take them and redraw. `stop()` asks `fit` to end after its current batch; the run is then
-    stored as "stopped" with the epochs it finished. `when_finished(model, end_event)` runs in
-    the thread after a run that finished (e.g. to save a checkpoint).
+    stored as "stopped" with the epochs it finished; a job still waiting in line leaves it at
+    once ("cancelled": nothing trained, nothing stored). `when_finished(model, end_event)` runs
+    in the thread after a run that finished (e.g. to save a checkpoint).
+
+    Besides `fit`'s events, a job reports what the model does on validation images
+    (`tl_lessons.dashboard.learnt`): a "starting point" event before the first step, and after
+    each epoch a "predictions" event with its answers (`look_closer=False` leaves them out).
 
     >>> job = TrainingJob(model, train_set, val_set, config, strategy, "linear probe", setup.to_dict())
     >>> job.start().wait(); job.poll()[-1]["status"]
@@ -98,24 +285,34 @@ class TrainingJob:
         strategy,
         label: str,
         run_config: dict | None = None,
-        store_path=None,
+        store: RunStore | None = None,
         line: TrainingLine | None = None,
         when_finished=None,
         threads: int | None = None,
+        learner: str | None = None,
+        look_closer: bool = True,
     ):
         self.model, self.train_set, self.val_set = model, train_set, val_set
         self.config, self.strategy, self.label = config, strategy, label
-        self.run_config = run_config if run_config is not None else {"label": label}
-        self.store_path = store_path
+        self.store = store if store is not None else RunStore(MEMORY)
         self.line = line or SHARED_LINE
         self.when_finished = when_finished
         self.threads = threads or train.cpu_threads()
+        self.learner = learner
+        self.look_closer = look_closer and val_set is not None
+        self.run_config = {**(run_config if run_config is not None else {"label": label}), "learner": learner}
+        if self.look_closer:
+            self.run_config["validation"] = learnt.describe_images(val_set)
         self.events: list[dict] = []  # every event taken by poll(), in order
         self.end: dict | None = None
         self.run_id: int | None = None
         self.started_at: float | None = None
+        self.ended = False  # set by the thread when it is done (`done` waits for the page to have seen the end)
         self._run_id = None  # the worker's copy, for a "failed" event it makes itself
+        self._total_steps = None  # from the "start" event
+        self._first_step = self._last_step = None  # (step, elapsed) of the first and latest step events
         self._inbox = queue.SimpleQueue()
+        self._polling = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"training: {label}", daemon=True)
 
@@ -127,23 +324,28 @@ class TrainingJob:
         return self
 
     def stop(self):
-        """Ask the run to stop after its current batch (or to leave the line if it waits)."""
+        """Ask the run to stop after its current batch; a job still waiting leaves the line at once."""
         self._stop.set()
+        self.line.cancel(self)  # the worker, woken, then reports "cancelled"
 
     def poll(self) -> list[dict]:
-        """Take the events produced since the last call (also appended to `self.events`)."""
-        new = []
-        while True:
-            try:
-                new.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        for event in new:
-            self.run_id = event.get("run_id", self.run_id)
-            if event["kind"] == "end":
-                self.end = event
-        self.events += new
-        return new
+        """Take the events produced since the last call (also appended to `self.events`).
+
+        Two tabs of the same learner may poll one job: each event is taken once, in order.
+        """
+        with self._polling:
+            new = []
+            while True:
+                try:
+                    new.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for event in new:
+                self.run_id = event.get("run_id", self.run_id)
+                if event["kind"] == "end":
+                    self.end = event
+            self.events += new
+            return new
 
     def wait(self, timeout: float | None = None) -> TrainingJob:
         """Block until the thread ends (or `timeout` seconds pass); returns the job."""
@@ -156,39 +358,54 @@ class TrainingJob:
         return self.end is not None
 
     @property
-    def position(self) -> int:
-        """Runs ahead of this one in the line (0 once it trains)."""
-        return self.line.position(self)
+    def ahead(self) -> int:
+        """Runs that must end before this one trains (0 once it trains)."""
+        return self.line.ahead(self)
 
     @property
     def status(self) -> str:
-        """ "waiting", "running", or the end status ("finished", "stopped", "diverged", "failed")."""
+        """ "waiting", "running", or the end status ("finished", "stopped", "diverged", "failed", "cancelled")."""
         if self.end is not None:
             return self.end["status"]
-        return "waiting" if self.position > 0 else "running"
+        return "waiting" if self.ahead > 0 else "running"
+
+    @property
+    def kind(self) -> tuple:
+        """What a step of this run costs depends on: the network, what trains, the batch, the threads."""
+        return (self.config.arch, repr(self.strategy), self.config.batch_size, self.threads)
+
+    def seconds_left(self) -> float | None:
+        """How long until the run ends: its own pace once it has trained a little, else the last run
+        of its kind here (None when neither is known yet)."""
+        total = self._total_steps or self.config.epochs * math.ceil(len(self.train_set) / self.config.batch_size)
+        pace = self.pace() or self.line.pace(self.kind)
+        if pace is None:
+            return None
+        done = self._last_step[0] if self._last_step else 0
+        return max(0, total - done) * pace
+
+    def pace(self) -> float | None:
+        """Seconds per training step, measured between this run's step events (None before two of them).
+
+        Measured from the first step on, so that what comes before it (computing the frozen
+        stages' features once) does not count as if every step were that slow.
+        """
+        if self._first_step is None or self._last_step[0] <= self._first_step[0]:
+            return None
+        return (self._last_step[1] - self._first_step[1]) / (self._last_step[0] - self._first_step[0])
+
+    # -- the worker thread -------------------------------------------------------------------
 
     def _work(self):
         try:
             if not self.line.wait_turn(self, self._stop):
-                self._inbox.put(
-                    {
-                        "kind": "end",
-                        "status": "stopped",
-                        "message": "Stopped before it started.",
-                        "elapsed": 0.0,
-                        "val_acc": None,
-                        "best_val_acc": None,
-                    }
-                )
+                self._inbox.put(cancelled())
                 return
-            # The worker owns the CPU while its turn lasts; the page only polls the queue.
+            # The worker owns its share of the CPU while its turn lasts; the page only polls the queue.
             torch.set_num_threads(self.threads)
-            store = RunStore(self.store_path)
-            stream = train.fit(
-                self.model, self.train_set, self.val_set, config=self.config, strategy=self.strategy, stop=self._stop
-            )
-            for event in record(stream, store, self.run_config, self.label):
+            for event in record(self._events(), self.store, self.run_config, self.label):
                 self._run_id = event["run_id"]
+                self._follow(event)
                 if event["kind"] == "end" and event["status"] == "finished" and self.when_finished:
                     event = self._finish(event)
                 self._inbox.put(event)
@@ -203,7 +420,29 @@ class TrainingJob:
                 )
             )
         finally:
+            if self.pace() is not None:
+                self.line.remember_pace(self.kind, self.pace())
+            self.ended = True
             self.line.leave(self)
+
+    def _events(self):
+        """`fit`'s events, with a closer look at the validation images when asked."""
+        stream = train.fit(self.model, self.train_set, self.val_set, config=self.config, strategy=self.strategy,
+                           stop=self._stop, report_predictions=self.look_closer)
+        if not self.look_closer:
+            return stream
+        mean = self.config.mean if self.config.mean is not None else self.train_set.mean
+        std = self.config.std if self.config.std is not None else self.train_set.std
+        return learnt.closer_look(stream, self.model, self.val_set, mean, std)
+
+    def _follow(self, event: dict):
+        """Keep what the queue needs to know about this run's progress."""
+        if event["kind"] == "start":
+            self._total_steps = event["total_steps"]
+        elif event["kind"] == "step":
+            self._last_step = (event["step"], event["elapsed"])
+            if self._first_step is None:
+                self._first_step = self._last_step
 
     def _finish(self, event: dict) -> dict:
         try:
@@ -222,3 +461,15 @@ class TrainingJob:
             "best_val_acc": None,
             "run_id": self._run_id,
         }
+
+
+def cancelled() -> dict:
+    """The end of a job that left the line before its turn: nothing trained, nothing stored."""
+    return {
+        "kind": "end",
+        "status": "cancelled",
+        "message": "Taken out of the line before it started: nothing was trained or stored.",
+        "elapsed": 0.0,
+        "val_acc": None,
+        "best_val_acc": None,
+    }

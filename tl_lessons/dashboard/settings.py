@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 
 import pandas as pd
 
@@ -93,44 +94,45 @@ def setup_to_query(setup: TransferSetup) -> dict[str, str]:
 def setup_from_query(
     params, defaults: TransferSetup, choices: dict[str, tuple], problems=None
 ) -> tuple[TransferSetup, list[str]]:
-    """Read settings from a link; every unknown or invalid value falls back to its default.
+    """Read settings from a link; every unknown, invalid or adjusted value falls back to its default, with a notice.
 
     `choices` lists the allowed values of the fields picked from a list (source, target,
     strategy, bn, batch_size). `problems(setup)` returns {field: message} for values that do not
     fit this model or dataset (e.g. k too large, see `TransferSetup.problems`); those fall back too.
-    A link naming a strategy without a usable learning rate gets that strategy's starting rate
-    (`transfer.STRATEGY_TABLE`). Returns (setup, notices).
+    Images per class and the label fraction are one choice: a problem with either brings back
+    the default choice. A link naming a strategy without a usable learning rate gets that
+    strategy's starting rate (`transfer.STRATEGY_TABLE`). Values from the link are quoted in the
+    notices as code and cut to `QUOTED_LENGTH` characters: a link is written by anyone, and its
+    text must not turn into a link or an image on the page. Returns (setup, notices).
 
     >>> setup, notices = setup_from_query({"lr": "abc"}, TransferSetup(), {})
     >>> notices
-    ['Ignored lr=abc from the link (not a number); using the default 1.']
+    ['Ignored `lr=abc` from the link (not a number); using the default 1.']
     """
     values, notices = {}, []
     if params.get("strategy") in choices.get("strategy", transfer.STRATEGIES):
         # A link that names a strategy but no usable rate gets that strategy's starting rate.
         defaults = dataclasses.replace(defaults, lr=transfer.STRATEGY_TABLE[params["strategy"]].lr)
+
+    def ignored(name, why):
+        notices.append(f"Ignored {quoted(f'{name}={params[name]}')} from the link ({why}); "
+                       f"using the default {_default(defaults, name)}.")
+
     for name, text in params.items():
         if name not in QUERY_FIELDS:
-            notices.append(f"Ignored the unknown setting '{name}' in the link.")
+            notices.append(f"Ignored the unknown setting {quoted(name)} in the link.")
             continue
         kind = QUERY_FIELDS[name]
         try:
             value = kind(text)
         except ValueError:
-            what = "a whole number" if kind is int else "a number"
-            notices.append(
-                f"Ignored {name}={text} from the link (not {what}); using the default {_show(getattr(defaults, name))}."
-            )
+            ignored(name, f"not {'a whole number' if kind is int else 'a number'}")
             continue
         if kind is float and not math.isfinite(value):
-            notices.append(
-                f"Ignored {name}={text} from the link (not a finite number); using the default {_show(getattr(defaults, name))}."
-            )
+            ignored(name, "not a finite number")
             continue
         if name in choices and value not in choices[name]:
-            notices.append(
-                f"Ignored {name}={text} from the link (not available here); using the default {_show(getattr(defaults, name))}."
-            )
+            ignored(name, "not available here")
             continue
         values[name] = value
     if "per_class" in values and "fraction" in values:
@@ -143,12 +145,43 @@ def setup_from_query(
     setup = dataclasses.replace(defaults, **values)
     if problems is not None:
         for name, message in problems(setup).items():
-            if name in values:
-                notices.append(
-                    f"Ignored {name}={params[name]} from the link: {message} Using the default {_show(getattr(defaults, name))}."
-                )
-                setup = dataclasses.replace(setup, **{name: getattr(defaults, name)})
+            if name in values and name in params:
+                notices.append(f"Ignored {quoted(f'{name}={params[name]}')} from the link: {message} "
+                               f"Using the default {_default(defaults, name)}.")
+                fallback = LABEL_CHOICE if name in LABEL_CHOICE else (name,)
+                setup = dataclasses.replace(setup, **{field: getattr(defaults, field) for field in fallback})
     return setup, notices
+
+
+# Images per class and the label fraction: one choice, made with one of the two.
+LABEL_CHOICE = ("per_class", "fraction")
+QUOTED_LENGTH = 40
+
+
+def quoted(text: str, limit: int = QUOTED_LENGTH) -> str:
+    """Text from a link as Markdown code, at most `limit` characters: shown as typed, never as a link or image.
+
+    The code span's fence is one backtick longer than any run of backticks inside, so nothing
+    in the text can close it early; line breaks and other control characters become spaces.
+
+    >>> quoted("[click](http://example.com)")
+    '`[click](http://example.com)`'
+    """
+    text = "".join(char if char.isprintable() else " " for char in str(text))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    # Spaces inside the fence keep a leading or trailing backtick from joining it.
+    return f"{fence} {text} {fence}" if "`" in text else f"{fence}{text}{fence}"
+
+
+def _default(defaults: TransferSetup, name: str) -> str:
+    """How the default a link falls back to is named in its notice."""
+    if name in LABEL_CHOICE:
+        if defaults.per_class is not None:
+            return f"of {defaults.per_class} images per class"
+        return f"label fraction {defaults.fraction:g}" if defaults.fraction else "of every training image"
+    return _show(getattr(defaults, name))
 
 
 def _show(value) -> str:
@@ -189,3 +222,15 @@ def run_config(setup: TransferSetup, trainable: int, store_path=None) -> dict:
     'shipped'
     """
     return {**run_setup(setup, store_path).to_dict(), "source_key": setup.source, "trainable_params": trainable}
+
+
+def stored_setup(config: dict) -> TransferSetup | None:
+    """The setup a stored lab run ran, from what the run store keeps (None for other runs, e.g. a source model's).
+
+    >>> stored_setup(store.get(run_id)["config"]).target
+    'cifar100'
+    """
+    if config.get("kind") == "source" or "target" not in config:
+        return None
+    fields = {field.name for field in dataclasses.fields(TransferSetup)}
+    return TransferSetup(**{name: value for name, value in config.items() if name in fields})
