@@ -4,6 +4,7 @@ import json
 import os
 
 import pandas as pd
+import pytest
 
 from tl_lessons.dashboard import charts
 from tl_lessons.runs import RunStore
@@ -137,6 +138,21 @@ def test_reference_runs_are_labelled_recorded():
     assert curves[(curves.series == "validation") & (curves.metric == "accuracy")].value.tolist() == [0.12, 0.18]
     table = charts.reference_table(REFERENCE)
     assert table.iloc[0]["status"] == "recorded" and table.iloc[0]["best val acc"] == 0.18
+
+
+def test_a_setting_recorded_with_several_seeds_is_one_mean_curve_and_other_sweeps_are_left_out():
+    def run(seed, accs, sweep="comparison", label="finetune · lr 0.3"):
+        return {"label": label, "strategy": "finetune", "sweep": sweep, "config": {"target": "cifar100", "seed": seed},
+                "epochs": [{"epoch": i + 1, "train_loss": 4.0, "val_loss": 4.0, "train_acc": 0.1, "val_acc": a}
+                           for i, a in enumerate(accs)],
+                "final_val_acc": accs[-1], "best_val_acc": max(accs), "seconds": 10.0 + seed}
+    reference = {"runs": [run(0, [0.1, 0.2]), run(1, [0.3, 0.4]), run(0, [0.9, 0.9], sweep="labels", label="other")]}
+    curves = charts.reference_curves(reference)
+    assert set(curves.run) == {"recorded: finetune · lr 0.3 (mean of 2 seeds)"}
+    assert curves[(curves.series == "validation") & (curves.metric == "accuracy")].value.tolist() == pytest.approx([0.2, 0.3])
+    table = charts.reference_table(reference)
+    assert len(table) == 1 and table.iloc[0]["final val acc"] == pytest.approx(0.3)
+    assert table.iloc[0]["seconds"] == pytest.approx(10.5)
 
 
 def test_live_charts_are_a_fixed_spec_plus_the_rows_of_their_metric():

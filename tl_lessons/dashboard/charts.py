@@ -19,6 +19,7 @@ import altair as alt
 import pandas as pd
 
 from tl_lessons.dashboard.jobs import shown_status
+from tl_lessons.reference_runs import comparison_runs
 from tl_lessons.runs import RunStore, strategy_name
 
 # Big type, so that the charts read on a projector.
@@ -151,14 +152,38 @@ def stored_curves(store: RunStore, runs: list[dict]) -> pd.DataFrame:
 
 
 def reference_curves(reference: dict) -> pd.DataFrame:
-    """Epoch curves of the recorded reference runs (same columns as `stored_curves`).
+    """Epoch curves of the recorded strategy comparison (same columns as `stored_curves`).
+
+    Each setting was recorded once per seed; its curve is the mean over its seeds at every epoch,
+    named with how many seeds it averages (the chapters show each seed's spread).
 
     >>> reference_curves(load_reference_runs())
     """
+    by_setting: dict[str, list[dict]] = {}
+    for run in comparison_runs(reference):
+        by_setting.setdefault(run["label"], []).append(run)
     rows = []
-    for run in reference.get("runs", []):
-        rows += _named(f"recorded: {run['label']}", run.get("epochs", []), recorded=True)
+    for label, runs in by_setting.items():
+        name = f"recorded: {label}" + (f" (mean of {len(runs)} seeds)" if len(runs) > 1 else "")
+        rows += _named(name, mean_epochs([run.get("epochs", []) for run in runs]), recorded=True)
     return pd.DataFrame(rows, columns=["run", *CURVE_COLUMNS, "recorded"])
+
+
+def mean_epochs(runs: list[list[dict]]) -> list[dict]:
+    """Epoch events averaged over runs, epoch by epoch (as far as every run got).
+
+    >>> mean_epochs([[{"epoch": 1, "val_acc": 0.1}], [{"epoch": 1, "val_acc": 0.3}]])
+    [{'epoch': 1, 'val_acc': 0.2}]
+    """
+    averaged = []
+    for epoch_events in zip(*runs):
+        row = {"epoch": epoch_events[0]["epoch"]}
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            values = [e.get(key) for e in epoch_events]
+            if all(v is not None and math.isfinite(v) for v in values):
+                row[key] = sum(values) / len(values)
+        averaged.append(row)
+    return averaged
 
 
 def _named(name: str, epochs: list[dict], recorded: bool) -> list[dict]:
@@ -377,21 +402,30 @@ def results_table(runs: list[dict], statuses: dict[int, str] | None = None) -> p
 
 
 def reference_table(reference: dict) -> pd.DataFrame:
-    """The recorded reference runs in the same columns as `results_table`.
+    """The recorded strategy comparison in the same columns as `results_table`: one row per setting,
+    its numbers the mean over the seeds it was recorded with (named as in `reference_curves`).
 
     >>> reference_table(load_reference_runs())
     """
+    by_setting: dict[str, list[dict]] = {}
+    for run in comparison_runs(reference):
+        by_setting.setdefault(run["label"], []).append(run)
+
+    def mean(runs, key):
+        values = [run.get(key) for run in runs]
+        return None if any(v is None for v in values) else sum(values) / len(values)
+
     rows = [
         {
-            "run": f"recorded: {run['label']}",
-            "strategy": run.get("strategy", ""),
-            "target": run.get("config", {}).get("target", ""),
+            "run": f"recorded: {label}" + (f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""),
+            "strategy": runs[0].get("strategy", ""),
+            "target": runs[0].get("config", {}).get("target", ""),
             "status": "recorded",
-            "final val acc": run.get("final_val_acc"),
-            "best val acc": run.get("best_val_acc"),
-            "seconds": run.get("seconds"),
-            "trainable params": run.get("trainable_params"),
+            "final val acc": mean(runs, "final_val_acc"),
+            "best val acc": mean(runs, "best_val_acc"),
+            "seconds": mean(runs, "seconds"),
+            "trainable params": runs[0].get("trainable_params"),
         }
-        for run in reference.get("runs", [])
+        for label, runs in by_setting.items()
     ]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
