@@ -15,6 +15,7 @@ import pytest
 from disk_faults import fill, read_only, small_disk
 from store_faults import STORE_FAULTS, faulty_store, file_hash
 from tl_lessons import __main__ as cli
+from tl_lessons import data, train
 from tl_lessons.checkpoints import load_checkpoint
 from tl_lessons.errors import RunStoreError
 from tl_lessons.runs import RunStore
@@ -61,11 +62,18 @@ def test_train_save_transfer_and_runs(empty_data, run_store_path, tmp_path, caps
     assert meta["command"] == (f"python -m tl_lessons train --preset quick --data synthetic10 --epochs 1 "
                                f"--save {checkpoint}")
 
+    transferred = tmp_path / "transferred.pt"
     assert cli.main(["transfer", "--source", str(checkpoint), "--data", "synthetic100", "--strategy", "freeze",
-                     "--k", "2", "--per-class", "5", "--epochs", "1"]) == 0
+                     "--k", "2", "--per-class", "5", "--epochs", "1", "--save", str(transferred)]) == 0
     out = capsys.readouterr().out
     assert "frozen" in out  # the per-stage table printed before training
     assert "validation accuracy" in out
+    # The test split once, after training: what it prints is the saved model's accuracy on every test image.
+    test_set = data.load_dataset("synthetic100", "test")
+    model, meta = load_checkpoint(transferred)
+    _, test_acc = train.evaluate(model, test_set, mean=meta["mean"], std=meta["std"])
+    assert meta["metrics"]["test_accuracy"] == pytest.approx(test_acc)
+    assert f"test accuracy {test_acc:.2%} on {len(test_set):,} test images" in out
 
     runs = RunStore(run_store_path).runs()
     assert [run["status"] for run in runs] == ["finished", "finished"]

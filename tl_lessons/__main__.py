@@ -166,11 +166,18 @@ def cmd_transfer(args):
           else history.status)
     if history.status == "diverged":
         return diverged(args, config.lr)
+    metrics = {"val_accuracy": history.final["val_acc"]} if history.final else {}
+    if history.status == "finished":
+        # The test split, once, after every choice was made on the validation images.
+        test_set = transfer_setup.load_test(setup)
+        _, metrics["test_accuracy"] = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+        print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(test_set):,} test images (measured once, "
+              f"after training; compare settings on validation accuracy)")
     if args.save and history.status == "finished":
         save(
             args, model, arch=config.arch, classes=train_set.classes,
             mean=config.mean or train_set.mean, std=config.std or train_set.std, dataset=setup.target,
-            source=train_set.source, metrics={"val_accuracy": history.final["val_acc"]},
+            source=train_set.source, metrics=metrics,
             arch_options=transfer_setup.source_meta(setup.source).get("arch_options"),
         )
 
