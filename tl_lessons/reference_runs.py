@@ -6,7 +6,7 @@ dashboard and chapter 01 can show what each strategy does without waiting for it
 
     >>> reference = load_reference_runs()
     >>> [run["label"] for run in reference["runs"]][:2]
-    ['scratch · lr 0.1', 'linear probe · bn eval · lr 1']
+    ['scratch · lr 0.3', 'linear probe · bn eval · lr 0.3']
 """
 from __future__ import annotations
 
