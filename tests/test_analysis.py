@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import analysis, checkpoints, data, models, train, transfer
+from tl_lessons import analysis, checkpoints, data, models, train, transfer, transfer_setup
 from tl_lessons.errors import ConfigError
 from tl_lessons.transfer_setup import TransferSetup
 from tl_lessons.synthetic import make_synthetic
@@ -411,3 +411,26 @@ def test_lookalike_votes_count_the_models_answers_per_class():
     assert rows[0] == {"CIFAR-100 class": "leopard", "looks like": "cat", "images": 2, "most often predicted": "cat",
                        "share": "100%", "predicted as a lookalike": "100%", "agrees": True}
     assert rows[1]["CIFAR-100 class"] == "rocket" and rows[1]["agrees"] is False and rows[1]["images"] == 3
+
+
+def test_a_runs_cost_is_extrapolated_from_its_first_steps():
+    # 2 s to the first step, then 1 s a step: 99 more steps, and 640 evaluated images at a third of 1/64 s each.
+    assert analysis.extrapolate([(1, 2.0), (3, 4.0), (5, 6.0)], 100, 64, 640) == pytest.approx(2 + 99 + 10 / 3)
+
+
+def test_estimating_a_run_trains_only_its_first_steps():
+    setup = TransferSetup(target="synthetic100", source="scratch", strategy="scratch", per_class=20, epochs=5,
+                          batch_size=32, lr=0.1)
+    model_batches = []
+    original = transfer_setup.prepare
+
+    def counting_prepare(*args, **kwargs):
+        prepared = original(*args, **kwargs)
+        prepared[0].register_forward_hook(lambda module, inputs, output: model_batches.append(len(inputs[0])))
+        return prepared
+
+    import unittest.mock
+    with unittest.mock.patch.object(transfer_setup, "prepare", counting_prepare):
+        seconds = analysis.estimate_seconds(setup, probe_steps=4)
+    assert seconds > 0
+    assert len(model_batches) == 5   # 4 measured steps after the first, of the run's 5 x 63 steps

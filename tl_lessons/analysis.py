@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from collections import OrderedDict
 
 import torch
@@ -73,6 +74,49 @@ def strategy_setups(base: TransferSetup = CHAPTER_SETUP, lrs: dict | None = None
     """
     lrs = {**STRATEGY_LRS, **(lrs or {})}
     return [dataclasses.replace(base, strategy=name, lr=lrs[name]) for name in strategies]
+
+
+def estimate_seconds(setup: TransferSetup, root=None, probe_steps: int = 6) -> float:
+    """About how many seconds `train_setup(setup)` will take on this machine: measured, not guessed.
+
+    Trains the first few optimiser steps of the run for real (then throws them away), takes the pace
+    of the steps after the first (which pays for warming up), and scales it to the run's steps, its
+    validation after every epoch and the one test pass (a forward pass costs about a third of a
+    training step per image). Run it before a long sweep, for example with a larger label budget:
+
+    >>> estimate_seconds(dataclasses.replace(CHAPTER_SETUP, per_class=500))   # every official image
+    """
+    torch.manual_seed(setup.seed)
+    model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
+    started = time.perf_counter()
+    steps = []
+    probe = dataclasses.replace(config, log_every_steps=1)
+    for event in train.fit(model, train_set, None, probe, strategy=strategy):
+        if event["kind"] == "start":
+            total_steps = event["total_steps"]
+        elif event["kind"] == "step":
+            steps.append((event["step"], time.perf_counter() - started))
+            if len(steps) > probe_steps:
+                break
+    if len(steps) < 3:  # a run of a step or two: it was just measured whole
+        return time.perf_counter() - started
+    evaluated = config.epochs * (len(val_set) if val_set is not None else 0) + len(transfer_setup.load_test(setup, root=root))
+    return extrapolate(steps, total_steps, config.batch_size, evaluated)
+
+
+def extrapolate(steps: list[tuple[int, float]], total_steps: int, batch_size: int, evaluated: int) -> float:
+    """`estimate_seconds`'s sum: (step, seconds since the start) of the first steps -> the whole run's seconds.
+
+    The first step's time is kept as it is (it includes warming up); the pace between the first and
+    the last measured step carries the remaining steps; `evaluated` images are each a third of a
+    training image's cost.
+
+    >>> round(extrapolate([(1, 2.0), (5, 6.0)], total_steps=100, batch_size=64, evaluated=640), 2)  # 2 + 99 + 10/3
+    104.33
+    """
+    (first_step, first_at), (last_step, last_at) = steps[0], steps[-1]
+    per_step = (last_at - first_at) / (last_step - first_step)
+    return first_at + per_step * (total_steps - first_step) + per_step / batch_size / 3 * evaluated
 
 
 def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: bool = True) -> dict:
