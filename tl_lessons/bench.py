@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -32,10 +31,7 @@ SECTIONS = ("loader", "models", "presets", "tutorial", "probe", "app", "browser"
 
 def machine() -> str:
     """One line describing where the numbers were measured."""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown CPU"
+    cpu = environment.cpu_name()
     return (f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
             f"device {train.pick_device()}")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
+import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,20 @@ def _torch_has_cuda_libraries() -> bool:
 def key_versions() -> dict[str, str | None]:
     """The installed versions of the packages whose behaviour the chapters' outputs depend on."""
     return {name: installed_version(name) for name in KEY_PACKAGES}
+
+
+def cpu_name() -> str:
+    """The processor's model name and core count, to say where a number was measured.
+
+    >>> cpu_name()
+    'AMD EPYC, 2 cores'
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):  # not Linux
+        name = platform.processor() or platform.machine() or "unknown CPU"
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from tl_lessons import analysis, transfer_setup
+from tl_lessons import analysis, environment, transfer_setup
 from tl_lessons.data import data_dir
 from tl_lessons.errors import LessonError
 
@@ -64,7 +63,7 @@ def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None) -> Path:
     reference = {"data": portable_source(train_set.source, data_dir()),
                  "task": (f"{base.per_class} training images per class ({len(train_set):,}), {len(val_set):,} "
                           f"validation images held out from the training split, {len(test_set):,} test images"),
-                 "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                 "machine": environment.cpu_name(), "torch": torch.__version__,
                  "recorded": time.strftime("%Y-%m-%d"), "recorded_with": "python -m tl_lessons reference-runs",
                  "runs": runs}
     out = Path(out)
