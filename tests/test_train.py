@@ -508,3 +508,25 @@ def test_with_a_cache_the_first_step_waits_only_for_the_training_images(small):
     val_features = [i for i, (kind, split) in enumerate(kinds) if kind == "features" and split == "val"]
     assert first_step < val_features[0] and val_features[-1] < kinds.index(("epoch", None))
     assert len([e for e in events if e["kind"] == "features" and e["split"] == "val" and e["done"] == len(test_set)]) == 1
+
+
+def test_the_progress_bar_times_the_steps_from_the_first_step_not_from_the_feature_cache(monkeypatch):
+    """Otherwise the seconds spent on the cached features make the steps look slow: an ETA of hours."""
+    import tqdm.auto
+
+    resets = []
+
+    class Bar(tqdm.auto.tqdm):
+        def reset(self, total=None):
+            resets.append(self.n)
+            super().reset(total)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    events = [{"kind": "start", "total_steps": 4}, {"kind": "features", "split": "train", "done": 10, "total": 10},
+              {"kind": "step", "step": 1, "loss": 1.0}, {"kind": "step", "step": 2, "loss": 1.0},
+              {"kind": "end", "status": "finished", "message": ""}]
+    training.follow(iter(events), progress=True)
+    assert resets == [0]   # once, at the first step after the features
+    resets.clear()
+    training.follow(iter([e for e in events if e["kind"] != "features"]), progress=True)
+    assert resets == []

@@ -810,7 +810,7 @@ def follow(stream, progress: bool = True) -> History:
     from tqdm.auto import tqdm
 
     history = History()
-    bar = None
+    bar, features_computed = None, False
     for event in stream:
         kind = event["kind"]
         if kind == "start":
@@ -821,8 +821,14 @@ def follow(stream, progress: bool = True) -> History:
         elif kind == "features":
             bar.set_postfix_str(f"computing the frozen stages' outputs once: {event['split']} "
                                 f"{event['done']:,}/{event['total']:,} images")
+            features_computed = True
         elif kind == "step":
             history.steps.append(event)
+            if features_computed:
+                # The bar's clock restarts at the first step: the time spent on the features would
+                # otherwise make the steps look slow and the time left read as hours.
+                bar.reset(total=bar.total)
+                features_computed = False
             bar.update(event["step"] - bar.n)
             bar.set_postfix(loss=f"{event['loss']:.3f}")
         elif kind == "epoch":
