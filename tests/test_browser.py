@@ -231,15 +231,20 @@ def test_reloading_mid_run_finds_the_run_and_its_stop_button(page, server):
     expect(train_button(page)).to_be_enabled()
 
 
+def one_training_one_waiting(first, second, server, seeds):
+    """Two learners press Train: the first one's long run starts, the second one's waits behind it."""
+    open_lab(first, server.address, f"?strategy=finetune&epochs=80&seed={seeds[0]}")
+    open_lab(second, server.address, f"?strategy=linear_probe&seed={seeds[1]}")
+    train_button(first).click()
+    expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
+    train_button(second).click()
+
+
 def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server):
     """Two tabs train at once: the second waits its turn (and sees who is ahead); Stop ends the first and keeps it."""
     first, second = new_tab(browser), new_tab(browser)
     try:
-        open_lab(first, server.address, "?strategy=finetune&epochs=80&seed=1")
-        open_lab(second, server.address, "?strategy=linear_probe&seed=2")
-        train_button(first).click()
-        expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
-        train_button(second).click()
+        one_training_one_waiting(first, second, server, seeds=(1, 2))
         expect(second.get_by_text(re.compile(r"1 run must end before yours starts"))).to_be_visible()
         line = main(second).get_by_test_id("stDataFrame").filter(has_text="whose").first
         expect(line.locator("[data-testid^=glide-cell]").filter(has_text=re.compile(r"^learner \w{4}$"))).to_have_count(1)
@@ -269,11 +274,7 @@ def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server)
 def test_leaving_the_line_says_nothing_was_trained(browser, server):
     first, second = new_tab(browser), new_tab(browser)
     try:
-        open_lab(first, server.address, "?strategy=finetune&epochs=80&seed=4")
-        open_lab(second, server.address, "?strategy=linear_probe&seed=5")
-        train_button(first).click()
-        expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
-        train_button(second).click()
+        one_training_one_waiting(first, second, server, seeds=(4, 5))
         main(second).get_by_role("button", name="Leave the line").click()
         expect(second.get_by_text(re.compile("^Left the line: .*nothing was trained or stored"))).to_be_visible()
         expect(second.get_by_text("kept with the epochs it finished")).to_have_count(0)
