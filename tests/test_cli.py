@@ -391,3 +391,23 @@ def test_a_busy_port_says_how_to_pick_another(capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and f"make app PORT={port + 1}" in err
     assert cli.main(["check-port", "127.0.0.1", str(port)]) == 0
+
+
+def test_a_larger_label_budget_says_what_it_will_cost_before_it_trains(empty_data, run_store_path, capsys, monkeypatch):
+    from tl_lessons import analysis
+
+    measured = []
+    monkeypatch.setattr(analysis, "estimate_seconds", lambda setup: measured.append(setup.per_class) or 4000.0)
+    args = ["transfer", "--source", "scratch", "--strategy", "scratch", "--data", "synthetic100", "--epochs", "1",
+            "--no-store"]
+    assert cli.main([*args, "--per-class", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "2,000 training images x 1 epochs: about 66.7 min on this machine" in out
+    assert out.index("about 66.7 min") < out.index("validation accuracy")   # said before the run's result
+    assert cli.main([*args, "--per-class", "5"]) == 0                  # the few-shot task: nothing to warn about
+    assert "on this machine" not in capsys.readouterr().out
+    assert measured == [20]
+
+
+def test_durations_read_as_a_learner_reads_them():
+    assert [cli.format_duration(s) for s in (44.6, 192, 5400)] == ["45 s", "3.2 min", "1.5 h"]

@@ -88,3 +88,34 @@ def test_chapter_04s_tuning_record_is_the_librarys():
                             "chosen": f"{transfer.STRATEGY_TABLE[name].lr:g}"}
                            for name, scores in analysis.TUNING_RECORD.items()]) + "\n"
     assert committed_output(chapter, "analysis.TUNING_RECORD.items()") == expected
+
+
+def all_outputs(path: Path):
+    """(index, output) of every output of every code cell."""
+    notebook = json.loads(path.read_text())
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            for output in cell.get("outputs", []):
+                yield index, output
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_the_committed_chapter_is_one_run_from_top_to_bottom(path):
+    """Outputs from one kernel, in order: no cell left unrun, none run twice or out of turn."""
+    notebook = json.loads(path.read_text())
+    counts = [cell.get("execution_count") for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_no_committed_output_is_an_error_or_a_warning(path):
+    """A learner reads the committed chapter: a traceback or a library's warning there teaches nothing."""
+    found = []
+    for index, output in all_outputs(path):
+        if output["output_type"] == "error":
+            found.append((index, output.get("ename")))
+        elif output["output_type"] == "stream" and output.get("name") == "stderr":
+            text = "".join(output.get("text", ""))
+            if re.search(r"Warning\b|Traceback", text):
+                found.append((index, text[:120]))
+    assert found == [], f"{path.name}: {found}"

@@ -146,8 +146,17 @@ def cmd_train(args):
         )
 
 
+def format_duration(seconds: float) -> str:
+    """'45 s', '3.2 min', '1.5 h': a duration as a learner reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def cmd_transfer(args):
-    from . import train, transfer_setup
+    from . import data, train, transfer_setup
 
     check_save(args)
     from .transfer import describe_text
@@ -160,6 +169,12 @@ def cmd_transfer(args):
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup)
     print(train_set.describe())
     print(describe_text(model, strategy))
+    if setup.fraction is not None or (setup.per_class or 0) > data.FEW_SHOT:
+        # A larger label budget than the few-shot task's: say what it will cost before it starts.
+        from .analysis import estimate_seconds
+
+        print(f"{len(train_set):,} training images x {config.epochs} epochs: about "
+              f"{format_duration(estimate_seconds(setup))} on this machine (measured on its first steps)")
     history = run_stream(train.fit(model, train_set, val_set, config, strategy), args,
                          {"command": "transfer", **setup.to_dict()}, setup.label())
     print(f"{history.status}: validation accuracy {history.final['val_acc']:.2%}" if history.final
