@@ -434,3 +434,21 @@ def test_estimating_a_run_trains_only_its_first_steps():
         seconds = analysis.estimate_seconds(setup, probe_steps=4)
     assert seconds > 0
     assert len(model_batches) == 5   # 4 measured steps after the first, of the run's 5 x 63 steps
+
+
+def test_a_run_already_trained_is_reused_and_any_other_is_trained(monkeypatch):
+    setup = TransferSetup(target="synthetic100", source="scratch", strategy="scratch", per_class=2, epochs=1, lr=0.1)
+    trained = []
+    monkeypatch.setattr(analysis, "train_setup", lambda s, root=None, test=True: trained.append(s.seed) or {
+        "config": s.to_dict(), "test_acc": 0.5 if test else None, "model": None, "label": s.label()})
+    first = analysis.compare_strategies([setup], seeds=(0, 1))
+    assert trained == [0, 1] and all("model" not in r for r in first)
+    trained.clear()
+    again = analysis.compare_strategies([setup, dataclasses.replace(setup, lr=0.2)], seeds=(0, 1, 2), known=first)
+    assert trained == [2, 0, 1, 2]   # seed 2 of the first setup, and every seed of the other
+    assert again[:2] == first and again[0] is not first[0]   # copies: a sweep may tag its own
+    # A run trained without a test score is not reused where one is asked for.
+    untested = analysis.compare_strategies([setup], seeds=(0,), test=False)
+    trained.clear()
+    analysis.compare_strategies([setup], seeds=(0,), known=untested)
+    assert trained == [0]

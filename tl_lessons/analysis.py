@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import time
 from collections import OrderedDict
 
@@ -160,7 +161,7 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
 
 
 def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False, progress: bool = False,
-                       desc: str = "runs", test: bool = True) -> list[dict]:
+                       desc: str = "runs", test: bool = True, known=()) -> list[dict]:
     """Train every setup once per seed; returns one plain result per run (see `train_setup`).
 
     The seed changes only the training's randomness (the new head's start, the batch order, the
@@ -168,16 +169,29 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
     unless `keep_models` (they are large and not plain data). `progress` shows one bar over the
     runs, naming the one in progress.
 
+    known: results trained before (say, the comparison's), reused for a run whose setup and seed
+    are the same: a run repeats exactly on the same machine, so training it again would only cost
+    time. (A sweep that shares a setting with the comparison, like freeze k=2, reuses its runs.)
+
     >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)), seeds=SEEDS)
     """
+    trained = {setting_key(result["config"]): result for result in known}
     results = []
     trials = [dataclasses.replace(setup, seed=seed) for setup in setups for seed in seeds]
     for setup in each_run(trials, desc, progress):
-        result = train_setup(setup, root=root, test=test)
+        result = trained.get(setting_key(setup.to_dict()))
+        usable = result is not None and (result["test_acc"] is not None or not test) and (
+            "model" in result or not keep_models)
+        result = dict(result) if usable else train_setup(setup, root=root, test=test)
         if not keep_models:
-            del result["model"]
+            result.pop("model", None)
         results.append(result)
     return results
+
+
+def setting_key(config: dict) -> str:
+    """A run's setup, seed included, as one comparable string."""
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def each_run(setups, desc: str, progress: bool):
@@ -351,12 +365,14 @@ def equal_step_epochs(base: TransferSetup, per_class: int, num_classes: int) -> 
     return max(1, min(transfer_setup.MAX_EPOCHS, epochs))
 
 
-def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, progress: bool = False) -> list[dict]:
+def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, progress: bool = False,
+                  known=()) -> list[dict]:
     """Each setup trained on `n` labelled images per class for every n, at equal optimiser steps, once per seed.
 
     Every regime gets the number of steps the setup itself makes (`equal_step_epochs`), so the
     regimes differ only in how many different images those steps see. Returns the runs' results
-    (see `train_setup`), each with "per_class" and "train_images".
+    (see `train_setup`), each with "per_class" and "train_images". `known`: earlier results to
+    reuse where a run is the same (the setup's own budget is the comparison's run).
 
     >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
     """
@@ -366,19 +382,22 @@ def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, pr
         for n in per_class_values:
             trials.append(dataclasses.replace(setup, per_class=n, fraction=None,
                                               epochs=equal_step_epochs(setup, n, classes)))
-    results = compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="labels")
+    results = compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="labels", known=known)
     for result in results:
         result["per_class"] = result["config"]["per_class"]
     return results
 
 
-def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress: bool = False) -> list[dict]:
+def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress: bool = False,
+                       known=()) -> list[dict]:
     """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head), per seed.
+
+    `known`: earlier results to reuse where a run is the same (see `compare_strategies`).
 
     >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
     """
     trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
-    return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth")
+    return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth", known=known)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,13 +40,15 @@ def chapter_runs(base=None, seeds=None, progress: bool = True) -> list[dict]:
     base = analysis.CHAPTER_SETUP if base is None else base
     seeds = analysis.SEEDS if seeds is None else seeds
     setups = analysis.strategy_setups(base)
+    comparison = analysis.compare_strategies(setups, seeds=seeds, progress=progress, desc="comparison")
     sweeps = {
-        "comparison": analysis.compare_strategies(setups, seeds=seeds, progress=progress, desc="comparison"),
+        "comparison": comparison,
+        # Settings the comparison already ran (5 per class, freeze k=2) are its runs, not trained again.
         "labels": analysis.label_regimes([s for s in setups if s.strategy in ("scratch", "linear_probe", "finetune")],
-                                         seeds=seeds, progress=progress),
+                                         seeds=seeds, progress=progress, known=comparison),
         "freeze depth": analysis.freeze_depth_curve(next(s for s in setups if s.strategy == "freeze"),
                                                     range(len(transfer_setup.source_stages(base.source))),
-                                                    seeds=seeds, progress=progress),
+                                                    seeds=seeds, progress=progress, known=comparison),
     }
     return [{**run, "sweep": sweep} for sweep, runs in sweeps.items() for run in runs]
 
