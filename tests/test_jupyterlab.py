@@ -52,7 +52,8 @@ def jupyterlab(tmp_path_factory, chromium_path):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
          f"--ServerApp.root_dir={folder}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.news_url=None"],
+         "--LabApp.news_url=None", "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
+         "--allow-root"],  # CI runs as root
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
     )
     address = f"http://127.0.0.1:{port}"
