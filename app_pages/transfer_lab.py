@@ -895,7 +895,7 @@ def source_model_ui(store_path: str, expanded: bool):
         source_set = a.selectbox("Data", source_sets, format_func=SOURCE_DATASET_TEXT.get, key="src_data")
         available = smallest_class(source_set)
         per_class = b.number_input(
-            "Images per class", value=min(5 if tiny() else 500, available), step=50, key="src_per_class"
+            "Images per class", value=min(5 if tiny() else 500, available - 1), step=50, key="src_per_class"
         )
         epochs = c.number_input(
             "Training epochs", value=1 if tiny() else train.PRESETS["quick"].epochs, step=1, key="src_epochs"

@@ -11,6 +11,9 @@ def test_trained_sources_are_named_by_file_and_never_by_path(tmp_path):
     store_path = tmp_path / "runs.sqlite"
     model, train_set, val_set, config = sources.source_training("synthetic10", per_class=3, epochs=1)
     assert len(train_set) == 30 and train_set.name == "synthetic10"
+    # Validated on other training images, never on the test split.
+    assert val_set.split == "val" and len(val_set) == 20
+    assert not set(map(bytes, val_set.images.flatten(1).numpy())) & set(map(bytes, train_set.images.flatten(1).numpy()))
     sources.save_source(sources.sources_dir(store_path) / "mine.pt", model, train_set, config, {"val_acc": 0.5})
     assert list(sources.trained_sources(store_path)) == ["trained:mine"]
     path = sources.source_path("trained:mine", store_path)
@@ -28,7 +31,7 @@ def test_the_sources_offered_say_why_one_cannot_be_used(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("per_class, epochs, name, field", [
-    (0, 2, "mine", "per_class"), (12, 2, "mine", "per_class"), (5, 0, "mine", "epochs"), (5, 101, "mine", "epochs"),
+    (0, 2, "mine", "per_class"), (11, 2, "mine", "per_class"), (5, 0, "mine", "epochs"), (5, 101, "mine", "epochs"),
     (5, 2, "my model", "name"), (5, 2, "x" * 41, "name"),
 ])
 def test_the_source_training_form_uses_the_setups_rules(per_class, epochs, name, field):

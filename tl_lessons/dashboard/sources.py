@@ -127,10 +127,10 @@ def source_training(dataset: str, per_class: int, epochs: int, seed: int = 0, ro
     """
     config = dataclasses.replace(train.PRESETS["quick"], epochs=epochs, seed=seed)
     full_train = data.load_dataset(dataset, "train", root=root, seed=seed)
-    train_set = data.per_class_subset(full_train, per_class, seed=seed)
-    test_set = data.load_dataset(dataset, "test", root=root, seed=seed)
-    # A fifth of the training size per class is plenty to follow the curve and keeps epochs short.
-    val_set = data.per_class_subset(test_set, min(max(per_class // 5, 2), min(test_set.class_counts())), seed=seed)
+    # The curve is followed on other images of the training split, never on the test split. A fifth of
+    # the training size per class is plenty for that and keeps epochs short.
+    train_set, val_set = data.task_split(full_train, per_class=per_class, val_per_class=max(per_class // 5, 2),
+                                         seed=seed)
     torch.manual_seed(seed)
     model = models.build_model(config.arch, train_set.num_classes)
     return model, train_set, val_set, config
@@ -140,10 +140,11 @@ def source_problems(per_class, epochs, name: str, smallest_class: int) -> dict[s
     """What is wrong with the "train a source model" form, as {field: sentence} (the transfer setup's rules).
 
     >>> source_problems(500, 0, "my model", smallest_class=11)
-    {'per_class': 'Only 11 images per class ...', 'epochs': 'Train for a whole number of epochs, at least 1.', 'name': ...}
+    {'per_class': 'Only 10 images per class ...', 'epochs': 'Train for a whole number of epochs, at least 1.', 'name': ...}
     """
     problems = {}
-    if (problem := per_class_problem(per_class, smallest_class)) is not None:
+    # Every class keeps at least one training image aside to validate on.
+    if (problem := per_class_problem(per_class, smallest_class - 1)) is not None:
         problems["per_class"] = problem
     if (problem := epochs_problem(epochs)) is not None:
         problems["epochs"] = problem
