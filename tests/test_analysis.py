@@ -17,15 +17,6 @@ WIDTH = (4, 8, 8, 16)
 SMALL_SETS = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster than two fighting over a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_dataset(name, split="train", root=None, download=False, seed=0):
     """synthetic10/100 with 4 training (2 test) images per class: the full sets take seconds to draw."""
     key = (name, split)

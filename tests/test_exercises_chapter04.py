@@ -9,15 +9,6 @@ from torch import nn
 from tl_lessons.exercises import chapter04 as ex
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster than two fighting over a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def unfinished(*args):
     raise NotImplementedError
 
