@@ -39,7 +39,7 @@ TUNING_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 # accuracy on the task's validation images, held out from the training split (423 on the development
 # copy of CIFAR-100, whose smallest classes cannot give 5; the test split plays no part). Recorded on the
 # 2-core development CPU with `tune_learning_rates(strategy_setups(), TUNING_LRS)` in 595 s (chapter 04
-# repeats it in full mode). Images are normalised with the source's own (CIFAR-10) statistics, as
+# repeats two of its rows live). Images are normalised with the source's own (CIFAR-10) statistics, as
 # `transfer_setup.prepare` does. Each strategy's best rate (a tie goes to the smaller rate) is its `lr`
 # in `transfer.STRATEGY_TABLE`. Neighbouring rates often differ by less than one seed's noise (a point
 # or two on 423 images): the choice is a reasonable rate, not a precise optimum.
