@@ -37,9 +37,10 @@ def test_each_strategy_starts_from_its_tuned_rate_and_its_options_defaults():
 
 def test_a_label_shows_only_the_options_the_strategy_takes():
     assert TransferSetup(strategy="freeze", k=3, per_class=10).label() == "freeze k=3 · bn eval · lr 0.3 · 10/class"
-    assert TransferSetup(strategy="discriminative", fraction=0.1).label() == (
+    assert TransferSetup(strategy="discriminative", fraction=0.1, lr=0.03).label() == (
         "discriminative · head×10 decay 0.5 · lr 0.03 · 10% labels")
-    assert TransferSetup(strategy="finetune", source="runs/sources/mine.pt").label() == "finetune · lr 0.1 · 5/class · from mine.pt"
+    assert TransferSetup(strategy="finetune", source="runs/sources/mine.pt", lr=0.1).label() == (
+        "finetune · lr 0.1 · 5/class · from mine.pt")
 
 
 def test_a_sensible_setup_has_no_problems():
@@ -64,7 +65,7 @@ def test_a_sensible_setup_has_no_problems():
         ({"epochs": 2.5}, "epochs", "whole number"),
         ({"epochs": 101}, "epochs", "at most 100"),
         ({"batch_size": 0}, "batch_size", "at least 1"),
-        ({"seed": -1}, "seed", "from 0 up"),
+        ({"seed": -1}, "seed", "from 0 to"),
         ({"target": "imagenet"}, "target", "cifar100"),
         ({"val_per_class": 0}, "val_per_class", "at least 1"),
         ({"extra": {"colour": "red"}}, "extra", "colour"),
