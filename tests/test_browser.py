@@ -24,7 +24,7 @@ try:
 except ImportError:  # the `chromium_path` fixture then skips (or fails in CI) every test here
     expect = PlaywrightTimeout = None
 
-from tl_lessons.bench_browser import CHROMIUM_ARGS, dashboard, first_points
+from tl_lessons.bench_browser import CHROMIUM_ARGS, dashboard
 from tl_lessons.dashboard import jobs, sources
 from tl_lessons.runs import RunStore
 
@@ -337,16 +337,6 @@ def test_twenty_runs_get_twenty_colours_and_every_run_is_in_the_legend(browser, 
             assert box["x"] + box["width"] <= picker["x"] + picker["width"] + 1
     finally:
         page.context.close()
-
-
-def test_the_first_point_measurement_of_the_bench_runs_in_this_browser(server, chromium_path):
-    """The bench's browser section works end to end (how fast is `python -m tl_lessons bench`'s to judge)."""
-    measured = first_points(server.address, chromium_path, repeats=1, store_path=server.store_path)
-    (run,) = measured["runs"]
-    assert 0 < run["first_point_s"] <= run["first_training_point_s"] == measured["first_training_point_s"]
-    parts = run["to_start_s"] + run["start_to_step_s"] + run["step_to_screen_s"]
-    assert parts == pytest.approx(run["first_training_point_s"])
-    assert run["start_to_step_s"] > 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def _curve_spec(metric: str, title: str, epochs: int | None, chance: float | Non
     # The whole run's epochs from the start, so the learner sees how far it has come.
     x_scale = alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale(domainMin=0)
     base = alt.Chart(pd.DataFrame(columns=CURVE_COLUMNS)).encode(
-        x=alt.X("epoch:Q", title="epoch", scale=x_scale, axis=alt.Axis(tickMinStep=1, format="~g")),
+        x=alt.X("epoch:Q", title="epoch", scale=x_scale, axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y(
             "value:Q",
             title=metric,
