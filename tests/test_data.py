@@ -562,3 +562,16 @@ def test_a_dataset_is_read_once_and_again_when_its_file_changes(tmp_path):
     write_cifar10(tmp_path, n_test=40, seed=1)                               # the file changed on disk
     again = data.load_dataset("cifar10", "test", root=tmp_path)
     assert again is not first and len(again) == 40 and len(first) == len(content["test_labels"])
+
+
+def test_the_chapters_say_a_rebuilt_copy_once_not_in_every_cell():
+    import warnings
+
+    from tl_lessons import data as data_module
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data_module.say_copy_once()
+        warnings.warn("a rebuilt copy", data_module.ChecksumMismatchWarning)
+        warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in caught] == ["something else"]

@@ -47,6 +47,15 @@ class ChecksumMismatchWarning(UserWarning):
     """CIFAR files that load fine but are not byte-for-byte the official ones."""
 
 
+def say_copy_once() -> None:
+    """For the chapters: a copy whose checksums differ is said once, in each dataset's description.
+
+    Loading such a copy warns (`ChecksumMismatchWarning`); a chapter prints `describe()`, which names
+    the copy, so the warning would only repeat it in every cell that loads data.
+    """
+    warnings.filterwarnings("ignore", category=ChecksumMismatchWarning)
+
+
 # ---------------------------------------------------------------------------------------
 # Where the data lives
 # ---------------------------------------------------------------------------------------
