@@ -141,7 +141,7 @@ def test_equal_step_epochs():
 
 
 def test_a_sweep_shows_one_progress_bar_over_its_runs(setup, monkeypatch, capsys):
-    monkeypatch.setattr(analysis, "train_setup", lambda trial, root=None, test=True: {"label": trial.label(), "model": None})
+    monkeypatch.setattr(analysis, "train_setup", lambda trial, root=None, test=True, **scoring: {"label": trial.label(), "model": None})
     setups = analysis.strategy_setups(setup, strategies=("finetune", "linear_probe", "scratch"))
     results = analysis.compare_strategies(setups, progress=True, desc="tuning")
     assert [r["label"] for r in results] == [s.label() for s in setups] and "model" not in results[0]
@@ -427,10 +427,32 @@ def test_estimating_a_run_trains_only_its_first_steps():
     assert len(model_batches) == 5   # 4 measured steps after the first, of the run's 5 x 63 steps
 
 
+def test_a_run_validated_once_ends_where_the_run_with_curves_ends(setup):
+    setup = dataclasses.replace(setup, epochs=3)
+    with_curves = analysis.train_setup(setup)
+    at_the_end = analysis.train_setup(setup, curves=False)
+    assert [e["val_acc"] is not None for e in with_curves["epochs"]] == [True] * 3
+    assert [e["val_acc"] for e in at_the_end["epochs"]] == [None] * 3   # no check after each epoch
+    # Validating draws no randomness: the training, the final validation and the test score are the same.
+    assert at_the_end["final_val_acc"] == pytest.approx(with_curves["final_val_acc"])
+    assert at_the_end["test_acc"] == pytest.approx(with_curves["test_acc"])
+    assert at_the_end["best_val_acc"] is None and at_the_end["val_images"] == with_curves["val_images"]
+
+
+def test_runs_are_scored_on_the_same_capped_part_of_the_test_split(setup):
+    result = analysis.train_setup(setup, test_per_class=1)
+    assert result["test_images"] == 100 and result["test_per_class"] == 1   # 1 of the 2 test images per class
+    whole = analysis.train_setup(setup)
+    assert whole["test_images"] == 200 and whole["test_per_class"] is None
+    # A run scored on other test images is trained again rather than mixed into a sweep.
+    again = analysis.compare_strategies([setup], known=[whole], test_per_class=1)
+    assert again[0]["test_images"] == 100
+
+
 def test_a_run_already_trained_is_reused_and_any_other_is_trained(monkeypatch):
     setup = TransferSetup(target="synthetic100", source="scratch", strategy="scratch", per_class=2, epochs=1, lr=0.1)
     trained = []
-    monkeypatch.setattr(analysis, "train_setup", lambda s, root=None, test=True: trained.append(s.seed) or {
+    monkeypatch.setattr(analysis, "train_setup", lambda s, root=None, test=True, **scoring: trained.append(s.seed) or {
         "config": s.to_dict(), "test_acc": 0.5 if test else None, "model": None, "label": s.label()})
     first = analysis.compare_strategies([setup], seeds=(0, 1))
     assert trained == [0, 1] and all("model" not in r for r in first)

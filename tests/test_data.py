@@ -452,6 +452,17 @@ def test_per_class_subset_asks_for_at_most_the_smallest_class():
         per_class_subset(ds, 0)
 
 
+def test_at_most_per_class_caps_each_class_and_keeps_small_ones_whole():
+    ds = numbered_set([30, 40, 8])
+    part = data.at_most_per_class(ds, 10, seed=1)
+    assert part.class_counts() == [10, 10, 8]
+    assert image_ids(part) == image_ids(data.at_most_per_class(ds, 10, seed=1))   # the same for every run
+    assert set(image_ids(part)) >= {i for i in range(len(ds)) if ds.labels[i].item() == 2}
+    assert data.at_most_per_class(ds, 40) is ds and data.at_most_per_class(ds, None) is ds
+    with pytest.raises(ConfigError, match="at least 1"):
+        data.at_most_per_class(ds, 0)
+
+
 def test_label_fraction_keeps_each_class_share():
     ds = numbered_set([30, 40, 20])
     tenth = label_fraction(ds, 0.1, seed=0)

@@ -26,7 +26,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import models, train, transfer, transfer_setup
+from tl_lessons import data, models, train, transfer, transfer_setup
 from tl_lessons.errors import ConfigError
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
@@ -120,7 +120,8 @@ def extrapolate(steps: list[tuple[int, float]], total_steps: int, batch_size: in
     return first_at + per_step * (total_steps - first_step) + per_step / batch_size / 3 * evaluated
 
 
-def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: bool = True) -> dict:
+def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: bool = True,
+                test_per_class: int | None = None, curves: bool = True) -> dict:
     """Train one setup exactly as the dashboard does; returns its result, the trained model under "model".
 
     The result holds the setup ("config", its seed included), every epoch event, the final and
@@ -129,6 +130,12 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
     training (None when `test` is False: runs that choose something, like the tuning, never look
     at the test split).
 
+    test_per_class: score on up to this many test images per class (`data.at_most_per_class`: the
+        same images for every run); None: the whole test split. The result's "test_images" says how many.
+    curves: validate after every epoch (the curves), or, when False, once at the end: the same
+        final validation accuracy (validating draws no randomness, so training is identical), without
+        the cost of a check per epoch; "best_val_acc" is then None. Sweeps that read only the end use it.
+
     >>> result = train_setup(TransferSetup(target="synthetic100", per_class=5, epochs=2))
     >>> result["best_val_acc"], result["test_acc"], result["model"]
     """
@@ -136,10 +143,15 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
     # whatever ran before it in the same process.
     torch.manual_seed(setup.seed)
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
-    history = train.train(model, train_set, val_set, config, strategy=strategy, progress=progress)
-    test_acc = None
+    history = train.train(model, train_set, val_set if curves else None, config, strategy=strategy, progress=progress)
+    final_val_acc, best_val_acc = history.end.get("val_acc"), history.end.get("best_val_acc")
+    if not curves and val_set is not None and history.status == "finished":
+        _, final_val_acc = train.evaluate(model, val_set, mean=config.mean, std=config.std)
+    test_acc, test_images = None, 0
     if test and history.status == "finished":
-        _, test_acc = train.evaluate(model, transfer_setup.load_test(setup, root=root), mean=config.mean, std=config.std)
+        test_set = data.at_most_per_class(transfer_setup.load_test(setup, root=root), test_per_class)
+        _, test_acc = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+        test_images = len(test_set)
     return {
         "label": setup.label(),
         "strategy": setup.strategy,
@@ -147,9 +159,11 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
         "status": history.status,
         "message": history.end.get("message", ""),
         "epochs": history.epochs,
-        "final_val_acc": history.end.get("val_acc"),
-        "best_val_acc": history.end.get("best_val_acc"),
+        "final_val_acc": final_val_acc,
+        "best_val_acc": best_val_acc,
         "test_acc": test_acc,
+        "test_per_class": test_per_class,
+        "test_images": test_images,
         "seconds": history.end.get("elapsed"),
         "trainable_params": history.start["trainable"],
         "total_params": history.start["trainable"] + history.start["frozen"],
@@ -161,7 +175,8 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
 
 
 def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False, progress: bool = False,
-                       desc: str = "runs", test: bool = True, known=()) -> list[dict]:
+                       desc: str = "runs", test: bool = True, known=(), test_per_class: int | None = None,
+                       curves: bool = True) -> list[dict]:
     """Train every setup once per seed; returns one plain result per run (see `train_setup`).
 
     The seed changes only the training's randomness (the new head's start, the batch order, the
@@ -171,7 +186,10 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
 
     known: results trained before (say, the comparison's), reused for a run whose setup and seed
     are the same: a run repeats exactly on the same machine, so training it again would only cost
-    time. (A sweep that shares a setting with the comparison, like freeze k=2, reuses its runs.)
+    time. (A sweep that shares a setting with the comparison, like freeze k=2, reuses its runs;
+    only a run scored on the same test images counts as the same.)
+
+    test_per_class, curves: how each run is scored and validated (see `train_setup`).
 
     >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)), seeds=SEEDS)
     """
@@ -180,9 +198,11 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
     trials = [dataclasses.replace(setup, seed=seed) for setup in setups for seed in seeds]
     for setup in each_run(trials, desc, progress):
         result = trained.get(setting_key(setup.to_dict()))
-        usable = result is not None and (result["test_acc"] is not None or not test) and (
+        usable = result is not None and (not test or (
+            result["test_acc"] is not None and result.get("test_per_class") == test_per_class)) and (
             "model" in result or not keep_models)
-        result = dict(result) if usable else train_setup(setup, root=root, test=test)
+        result = dict(result) if usable else train_setup(setup, root=root, test=test, test_per_class=test_per_class,
+                                                         curves=curves)
         if not keep_models:
             result.pop("model", None)
         results.append(result)
@@ -332,7 +352,7 @@ def tune_learning_rates(setups, lrs=TUNING_LRS, root=None, progress: bool = Fals
     """
     trials = [dataclasses.replace(setup, lr=lr) for setup in setups for lr in lrs]
     results = compare_strategies(trials, seeds=(trials[0].seed,) if trials else (0,), root=root,
-                                 progress=progress, desc="tuning", test=False)
+                                 progress=progress, desc="tuning", test=False, curves=False)
     tuned = {}
     for trial, result in zip(trials, results):
         tuned.setdefault(trial.strategy, {"scores": {}})["scores"][trial.lr] = result["final_val_acc"] or 0.0
@@ -366,13 +386,14 @@ def equal_step_epochs(base: TransferSetup, per_class: int, num_classes: int) -> 
 
 
 def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, progress: bool = False,
-                  known=()) -> list[dict]:
+                  known=(), **scoring) -> list[dict]:
     """Each setup trained on `n` labelled images per class for every n, at equal optimiser steps, once per seed.
 
     Every regime gets the number of steps the setup itself makes (`equal_step_epochs`), so the
     regimes differ only in how many different images those steps see. Returns the runs' results
     (see `train_setup`), each with "per_class" and "train_images". `known`: earlier results to
-    reuse where a run is the same (the setup's own budget is the comparison's run).
+    reuse where a run is the same (the setup's own budget is the comparison's run). `scoring`:
+    `test_per_class` and `curves`, as in `train_setup`.
 
     >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
     """
@@ -382,22 +403,25 @@ def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, pr
         for n in per_class_values:
             trials.append(dataclasses.replace(setup, per_class=n, fraction=None,
                                               epochs=equal_step_epochs(setup, n, classes)))
-    results = compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="labels", known=known)
+    results = compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="labels", known=known,
+                                 **scoring)
     for result in results:
         result["per_class"] = result["config"]["per_class"]
     return results
 
 
 def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress: bool = False,
-                       known=()) -> list[dict]:
+                       known=(), **scoring) -> list[dict]:
     """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head), per seed.
 
-    `known`: earlier results to reuse where a run is the same (see `compare_strategies`).
+    `known`: earlier results to reuse where a run is the same (see `compare_strategies`); `scoring`:
+    `test_per_class` and `curves`, as in `train_setup`.
 
     >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
     """
     trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
-    return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth", known=known)
+    return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth", known=known,
+                              **scoring)
 
 
 # ---------------------------------------------------------------------------------------------

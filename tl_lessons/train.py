@@ -68,7 +68,7 @@ class TrainConfig:
     mean: tuple | None = None      # normalisation; None = the training set's own statistics
     std: tuple | None = None
     seed: int = 0                  # model-independent randomness: batch order, augmentation, dropout
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 500     # evaluation batches (500 ran FastNet 20 % faster than 1000 on the development CPU)
     bf16: bool | str = "auto"      # bfloat16 autocast for the forward pass; "auto": where it is fast (`use_bf16`)
     channels_last: bool | str = "auto"  # NHWC memory layout for convolutions; "auto": on CPU and CUDA
     log_every_s: float = 0.25      # a "step" event at most this often ...
@@ -713,7 +713,7 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = 1000, device=None, mean=None, std=None):
+def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = 500, device=None, mean=None, std=None):
     """(loss, accuracy) of `model` on `ds`: plain cross-entropy (no label smoothing), eval mode.
 
     `mean`/`std` default to the dataset's; pass the ones the model was trained with if they
