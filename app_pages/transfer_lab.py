@@ -439,7 +439,6 @@ def start_job(job: jobs.TrainingJob, new_source: str | None = None):
     jobs.SHARED_REGISTRY.add(job)
     st.session_state.lab_job = job.start()
     st.session_state.lab_job_reported = False
-    st.session_state.lab_fast_refresh = True  # the live view ticks fast until the first points are drawn
     if new_source:
         st.session_state.lab_new_source = new_source
 
@@ -503,9 +502,7 @@ def train_ui(setup: TransferSetup, blocked: bool, unavailable: dict, store_path:
         note_col.caption(f"The run will be saved as *{settings.run_setup(setup, store_path).label()}*.")
     if "lab_train_error" in st.session_state:
         st.error(st.session_state.pop("lab_train_error"), icon=":material/block:")
-    refresh = None
-    if job_running():
-        refresh = jobs.FIRST_REFRESH_S if st.session_state.get("lab_fast_refresh") else jobs.REFRESH_S
+    refresh = jobs.REFRESH_S if job_running() else None
     st.fragment(live_view, run_every=refresh)()
 
 
@@ -555,6 +552,13 @@ def queue_time(training: bool, starts: float | None, takes: float | None) -> str
     return f"starts in about {charts.duration(starts)}" + ("" if takes is None else f", takes about {charts.duration(takes)}")
 
 
+# How long a redraw waits for a run that has just started to give its first training point (its
+# starting point, the model before any step, comes just before), so that the curves start with the
+# redraw that follows Train instead of a later one (the rest of the page waits as long).
+FIRST_POINT_WAIT_S = 1.5
+TRAINING_POINTS = ("step", "epoch")
+
+
 def live_view():
     """This learner's current run: its place in line or its progress, Stop, the curves and the model's answers."""
     job = current_job()
@@ -565,7 +569,10 @@ def live_view():
             icon=":material/play_circle:",
         )
         return
-    job.poll()
+    if job.status == "waiting" or any(event["kind"] in TRAINING_POINTS for event in job.events):
+        job.poll()
+    else:  # just started: its first training points are a moment away, and worth drawing in this redraw
+        job.poll_until(TRAINING_POINTS, timeout=FIRST_POINT_WAIT_S)
     st.markdown(f"**Run:** {job.label}" + (f" (run #{job.run_id})" if job.run_id else ""))
     for event in job.events:
         if "store_notice" in event:
@@ -603,10 +610,6 @@ def live_view():
         if pairs:
             st.caption("Mixed up most: " + "; ".join(
                 f"{pair['true class']} taken for {pair['predicted as']} ({pair['images']}×)" for pair in pairs))
-    if st.session_state.get("lab_fast_refresh") and any(e["kind"] == "step" for e in job.events):
-        # The first training point is drawn: from now on a redraw a second is enough.
-        st.session_state.lab_fast_refresh = False
-        st.rerun()
     if job.done and not st.session_state.get("lab_job_reported"):
         # Once, when the run ends: refresh the whole page so the comparison lists the new run.
         st.session_state.lab_job_reported = True

@@ -3,6 +3,7 @@ a run is stored as it goes, stopped on request, failing with a sentence."""
 
 import dataclasses
 import os
+import threading
 import time
 
 import pytest
@@ -47,6 +48,26 @@ def wait_until_training(job):
     while not job.done and not any(e["kind"] == "step" for e in job.events):
         job.poll()
         time.sleep(0.02)
+
+
+def test_poll_until_waits_for_the_first_training_point_and_no_longer(tmp_path):
+    job = tiny_job(tmp_path, epochs=3).start()
+    job.poll_until(("step",), timeout=60)
+    kinds = [e["kind"] for e in job.events]
+    assert "step" in kinds and kinds[:2] == ["start", "starting_point"]
+    assert "end" not in kinds   # it came back at the first step, not at the end of the run
+    job.stop()
+    wait_until_done(job)
+    # The end is there: nothing to wait for, however long the timeout (an hour here).
+    answer = []
+    waiter = threading.Thread(target=lambda: answer.append(job.poll_until(("never sent",), timeout=3600)), daemon=True)
+    waiter.start()
+    waiter.join(60)
+    assert answer == [[]]
+    quiet = tiny_job(tmp_path, line=jobs.TrainingLine(slots=0))   # waits in line: sends nothing
+    quiet.start()
+    assert quiet.poll_until(("step",), timeout=0.3) == [] and not quiet.events   # gives up after its timeout
+    quiet.stop()
 
 
 def test_a_job_trains_in_the_background_and_is_stored(tmp_path):
@@ -203,15 +224,26 @@ def test_training_slots_come_from_the_setting_or_the_cores(monkeypatch):
     monkeypatch.delenv(jobs.SLOTS_VARIABLE, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     monkeypatch.setenv("TL_LESSONS_THREADS", "2")
-    assert jobs.training_slots() == 8
+    assert jobs.training_slots() == 7   # one core is left to the page server
     monkeypatch.setenv("TL_LESSONS_THREADS", "32")
     assert jobs.training_slots() == 1
+    monkeypatch.delenv("TL_LESSONS_THREADS")
+    assert jobs.run_threads() == 15 and jobs.training_slots() == 1
     monkeypatch.setenv(jobs.SLOTS_VARIABLE, "3")
     assert jobs.training_slots() == 3 and jobs.TrainingLine().slots == 3
     for wrong in ("0", "two", "-1"):
         monkeypatch.setenv(jobs.SLOTS_VARIABLE, wrong)
         with pytest.raises(ConfigError, match="TL_LESSONS_TRAINING_SLOTS must be a whole number"):
             jobs.training_slots()
+
+
+def test_a_run_leaves_one_core_to_the_page_and_the_browser(monkeypatch):
+    monkeypatch.delenv("TL_LESSONS_THREADS", raising=False)
+    for cores, threads in ((1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert jobs.run_threads() == threads
+    monkeypatch.setenv("TL_LESSONS_THREADS", "3")   # a teacher's setting wins
+    assert jobs.run_threads() == 3
 
 
 def test_learners_are_named_by_a_hash_of_their_token():

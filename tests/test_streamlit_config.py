@@ -18,6 +18,7 @@ SETTINGS = {
     "server.fileWatcherType": "poll",  # watch the app's files, not every folder under it (.venv)
     "client.toolbarMode": "viewer",
     "browser.gatherUsageStats": False,
+    "runner.postScriptGC": False,   # a full collection after every rerun starved the training thread
 }
 
 

@@ -292,8 +292,8 @@ def bench_probe() -> list[dict]:
 def watch(job: jobs.TrainingJob) -> tuple[float | None, float]:
     """Poll a running job as the page's live view does until it ends.
 
-    Like the page, it polls every `jobs.FIRST_REFRESH_S` until the first training step, then
-    every `jobs.REFRESH_S`; each poll takes the new events and rebuilds what the page redraws:
+    Like the page, it polls every `jobs.REFRESH_S`; each poll takes the new events and rebuilds
+    what the page redraws:
     the live curves, the progress line, both charts' spec and rows (as `st.vega_lite_chart` would
     send them), and after an epoch the model's answers (the handful's captions, the classes it
     mixes up). Returns (seconds from start to the first drawn step, CPU seconds the polls used).
@@ -302,7 +302,7 @@ def watch(job: jobs.TrainingJob) -> tuple[float | None, float]:
     """
     first_point_s, page_cpu_s = None, 0.0
     while not job.done:
-        time.sleep(jobs.REFRESH_S if first_point_s is not None else jobs.FIRST_REFRESH_S)
+        time.sleep(jobs.REFRESH_S)
         started = time.thread_time()
         job.poll()
         if first_point_s is None and any(e["kind"] == "step" for e in job.events):

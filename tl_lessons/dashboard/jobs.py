@@ -30,27 +30,44 @@ from tl_lessons.dashboard import learnt
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.runs import MEMORY, RunStore, record
 
-# A running job's view redraws this often: often enough to watch, rare enough to leave the CPU
-# to training (the benchmark checks that the app costs at most 10 % of the speed).
-REFRESH_S = 1.0
-# ... and faster until the first points are drawn, so that pressing Train shows something at once.
-FIRST_REFRESH_S = 0.25
+# A running job's view redraws this often: soon enough after Train that the first points show at
+# once, rare enough to leave the CPU to training (the benchmark checks that the app costs at most
+# 10 % of the speed). One rate for the whole run: changing it means rerunning the whole page
+# (0.6-1 s on the development machine), which once delayed the first training point by that much.
+REFRESH_S = 0.5
 SLOTS_VARIABLE = "TL_LESSONS_TRAINING_SLOTS"
+
+
+def run_threads() -> int:
+    """Torch threads for each run the dashboard trains: `$TL_LESSONS_THREADS`, else every core but one.
+
+    The spare core is for the page server and the browser. Torch's threads meet at the end of
+    every operation, so when the browser takes the core of one of them, all of them wait:
+    measured on the 2-core development machine with Chromium drawing the lab on the same cores,
+    the lab's first run trained in 9-11 s with two threads and in 6.4-6.7 s with one (2.8 s and
+    4.7 s with no browser; `docs/experiments/classroom_cost.py`).
+
+    >>> run_threads()   # on a 2-core machine
+    1
+    """
+    if os.environ.get("TL_LESSONS_THREADS", "").strip():
+        return train.cpu_threads()
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def training_slots() -> int:
     """How many runs train at once: `$TL_LESSONS_TRAINING_SLOTS`, else what the cores hold.
 
-    Each run uses `train.cpu_threads()` threads (`$TL_LESSONS_THREADS`, else every core), so
-    the default is cores // threads per run, at least 1: one run at a time unless a teacher
-    gives each run fewer threads (on a 16-core server, TL_LESSONS_THREADS=2 makes 8 slots).
+    Each run uses `run_threads()` threads, and one core is left to the page server, so the
+    default is (cores - 1) // threads per run, at least 1: one run at a time unless a teacher
+    gives each run fewer threads (on a 16-core server, TL_LESSONS_THREADS=2 makes 7 slots).
 
     >>> training_slots()
     1
     """
     text = os.environ.get(SLOTS_VARIABLE, "").strip()
     if not text:
-        return max(1, (os.cpu_count() or 1) // train.cpu_threads())
+        return max(1, ((os.cpu_count() or 1) - 1) // run_threads())
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(
             f"{SLOTS_VARIABLE} must be a whole number of at least 1 (how many runs train at once), "
@@ -297,7 +314,7 @@ class TrainingJob:
         self.store = store if store is not None else RunStore(MEMORY)
         self.line = line or SHARED_LINE
         self.when_finished = when_finished
-        self.threads = threads or train.cpu_threads()
+        self.threads = threads or run_threads()
         self.learner = learner
         self.look_closer = look_closer and val_set is not None
         self.run_config = {**(run_config if run_config is not None else {"label": label}), "learner": learner}
@@ -346,6 +363,19 @@ class TrainingJob:
                     self.end = event
             self.events += new
             return new
+
+    def poll_until(self, kinds: tuple[str, ...], timeout: float) -> list[dict]:
+        """`poll()`, and if no event of `kinds` (nor the end) has come yet, keep polling for up to `timeout` s.
+
+        The page calls it while a run it has just started has drawn no point yet: the first point
+        then comes with the redraw that follows Train, instead of with a later one.
+        """
+        new = self.poll()
+        deadline = time.monotonic() + timeout
+        while not any(event["kind"] in (*kinds, "end") for event in self.events) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            new += self.poll()
+        return new
 
     def wait(self, timeout: float | None = None) -> TrainingJob:
         """Block until the thread ends (or `timeout` seconds pass); returns the job."""
