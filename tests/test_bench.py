@@ -199,3 +199,20 @@ def test_measure_overhead_trains_the_same_run_headless_and_watched():
     measured = bench.measure_overhead(dataset="synthetic10", per_class=10, epochs=2, repeats=1)
     assert len(measured["headless_runs_s"]) == len(measured["app_runs_s"]) == 1
     assert measured["first_point_s"] is not None and measured["page_cpu_share"] > 0  # the page polled and drew
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_first_points_are_timed_in_a_real_browser_and_the_time_is_split(chromium_path, real_cifar_root, monkeypatch):
+    """The bench's browser section end to end: the dashboard on the real data, Chromium presses Train once."""
+    from tl_lessons import bench_browser
+
+    monkeypatch.setenv("TL_LESSONS_DATA", str(real_cifar_root))
+    measured = bench_browser.measure_first_points(repeats=1, chromium=chromium_path)
+    run = measured["runs"][0]
+    assert measured["first_point_s"] == run["first_point_s"] > 0
+    assert measured["first_training_point_s"] == run["first_training_point_s"] > 0
+    # Where the time went, from the run the server stored: its parts add up to the training point.
+    assert run["to_start_s"] > 0 and run["start_to_step_s"] > 0
+    assert run["to_start_s"] + run["start_to_step_s"] + run["step_to_screen_s"] == pytest.approx(
+        run["first_training_point_s"])

@@ -91,8 +91,10 @@ def dashboard(app_folder=ROOT, env: dict | None = None, log_path=None):
 
 # The live view's two charts (loss, accuracy) join the page's other charts when the first point is drawn.
 CHARTS = "[data-testid=stMainBlockContainer] [data-testid=stVegaLiteChart]"
-# The progress line names a step once a training step is drawn ("epoch 1 of 8 · step 1 of 32 · ...").
-TRAINING_STEP = r"/step [\d,]+ of [\d,]+/.test(document.querySelector('[data-testid=stMainBlockContainer]').innerText)"
+# The progress line names a step once a training step is drawn ("epoch 1 of 8 · step 1 of 32 · ..."); a run
+# so short that it ended before a redraw shows its end ("Finished ...") instead.
+TRAINING_STEP = (r"/step [\d,]+ of [\d,]+|^Finished/m.test("
+                 r"document.querySelector('[data-testid=stMainBlockContainer]').innerText)")
 
 
 def open_lab(page, address: str):
