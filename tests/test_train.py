@@ -3,6 +3,9 @@
 import dataclasses
 import json
 import math
+import platform
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -530,3 +533,43 @@ def test_the_progress_bar_times_the_steps_from_the_first_step_not_from_the_featu
     resets.clear()
     training.follow(iter([e for e in events if e["kind"] != "features"]), progress=True)
     assert resets == []
+
+
+KEPT_MEMORY_SCRIPT = """
+import resource, torch
+from tl_lessons import train
+from tl_lessons.models import TutorialNet
+from tl_lessons.synthetic import make_synthetic
+
+def faults_while_churning():
+    # A step's life cycle: a large block (48 MiB, like a batch's activations) written, freed, asked for again.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(4):
+        block = torch.empty(48 * 2**20 // 4)
+        block.fill_(1.0)
+        del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults_while_churning()          # the first time, the pages are new in any case
+before_fit = faults_while_churning()
+data = make_synthetic(10, "train", n_per_class=2)
+train.train(TutorialNet(10), data, None, train.TrainConfig(arch="tutorialnet", epochs=1, batch_size=4), progress=False)
+faults_while_churning()
+print(before_fit, faults_while_churning())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's (Linux); elsewhere it does nothing")
+def test_after_fit_freed_memory_is_reused_without_page_faults():
+    # Each 48 MiB block is 12,288 pages of 4 KiB. By default every one of them faults again each
+    # time the block is asked for; once `fit` has run, the freed block is reused as it is.
+    result = subprocess.run([sys.executable, "-c", KEPT_MEMORY_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    before_fit, after_fit = map(int, result.stdout.split())
+    assert before_fit > 3 * 12_288
+    assert after_fit < 1_000
+
+
+def test_keeping_freed_memory_says_whether_it_could():
+    assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")  # a second call changes nothing

@@ -362,6 +362,26 @@ def test_class_results_explorer_switches_checkpoints(synthetic_test):
     assert explorer.view.figure.axes[0].get_ylabel() == "accuracy"
 
 
+def test_explorers_given_prediction_caches_share_them_and_predict_each_image_once(synthetic_test, monkeypatch):
+    calls = []
+    real_predict = train.predict
+
+    def counting_predict(model, *args, **kwargs):
+        calls.append(model)
+        return real_predict(model, *args, **kwargs)
+
+    monkeypatch.setattr(train, "predict", counting_predict)
+    model = untrained(0)
+    answers = {"seed 0": widgets.PredictionCache(model), "seed 1": widgets.PredictionCache(untrained(1))}
+    probabilities = answers["seed 0"].probabilities(synthetic_test)   # a chapter cell asks first
+    explorer = widgets.class_results_explorer(answers, synthetic_test)
+    explorer.controls["checkpoint"].value = "seed 1"
+    widgets.top3_explorer(answers, synthetic_test).controls["checkpoint"].value = "seed 1"
+    assert len(calls) == 2 and calls[0] is model      # one pass per model, whichever widget asked
+    first = widgets.class_results_view(probabilities, synthetic_test.labels, synthetic_test.classes)
+    assert torch.equal(first.numbers["matrix"], train.confusion_matrix(model, synthetic_test))
+
+
 def test_class_results_refuse_a_model_of_other_classes(synthetic_test):
     with pytest.raises(ConfigError, match="other classes"):
         widgets.class_results_explorer({"100-way": (models.build_model("fastnet", 100), {"classes": [str(c) for c in range(100)],

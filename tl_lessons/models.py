@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-import torchvision
 
 from tl_lessons import downloads
 from tl_lessons.errors import ConfigError, WeightsUnavailableError
@@ -175,6 +174,8 @@ def resnet18_cifar(num_classes=10):
     >>> resnet18_cifar(10)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
+    import torchvision  # here, not at the top: importing it takes seconds, and FastNet does not need it
+
     resnet = torchvision.models.resnet18(num_classes=num_classes)
     stem = nn.Sequential(OrderedDict(
         conv=nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False),
@@ -204,6 +205,8 @@ def imagenet_resnet18(num_classes=10, pretrained=True):
     >>> stage_names(model)
     ['stem', 'stage1', 'stage2', 'stage3', 'stage4', 'head']
     """
+    import torchvision  # here, not at the top: importing it takes seconds, and FastNet does not need it
+
     resnet = torchvision.models.resnet18()
     if pretrained:
         resnet.load_state_dict(_imagenet_weights(torchvision.models.ResNet18_Weights.DEFAULT))

@@ -11,6 +11,7 @@ plain image and text, so the chapter also reads well where widgets are not live.
     chapter 03  recipe_ladder(runs)                        recipe_view
                 class_results_explorer(checkpoints, test)  class_results_view
                 top3_explorer(checkpoints, test)           top3_view
+                (PredictionCache: a model's answers, computed once and shared by both)
     chapter 04  recorded_runs_explorer()                   recorded_runs_view
 
 Pass `teacher=True` to any of them for the projector: larger, bolder, higher-contrast figures and text.
@@ -21,7 +22,8 @@ Pass `teacher=True` to any of them for the projector: larger, bolder, higher-con
 from tl_lessons.widgets.browser import browse_view, dataset_browser
 from tl_lessons.widgets.explorer import Explorer, View
 from tl_lessons.widgets.loss import gradient_check_explorer, gradient_check_view, softmax_explorer, softmax_view
-from tl_lessons.widgets.predictions import class_results_explorer, class_results_view, top3_explorer, top3_view
+from tl_lessons.widgets.predictions import (PredictionCache, class_results_explorer, class_results_view, top3_explorer,
+                                            top3_view)
 from tl_lessons.widgets.recipes import recipe_ladder, recipe_view, run_from_history
 from tl_lessons.widgets.recorded_runs import load_recorded_runs, recorded_runs_explorer, recorded_runs_view
 
@@ -29,7 +31,7 @@ __all__ = [
     "Explorer", "View",
     "browse_view", "dataset_browser",
     "gradient_check_explorer", "gradient_check_view", "softmax_explorer", "softmax_view",
-    "class_results_explorer", "class_results_view", "top3_explorer", "top3_view",
+    "PredictionCache", "class_results_explorer", "class_results_view", "top3_explorer", "top3_view",
     "recipe_ladder", "recipe_view", "run_from_history",
     "load_recorded_runs", "recorded_runs_explorer", "recorded_runs_view",
 ]

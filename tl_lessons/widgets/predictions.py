@@ -159,22 +159,22 @@ def class_results_view(probabilities, labels, classes, show: str = SHOW[0], norm
                 {"matrix": matrix, "per_class": per_class, "accuracy": accuracy})
 
 
-def _checkpoint_choices(checkpoints) -> dict:
+def _caches(checkpoints, test_set) -> dict:
+    """{name: PredictionCache}, each checked to predict the test set's classes.
+
+    An entry that is a PredictionCache already is used as it is, so explorers (and the cells
+    around them) that share one predict each image once between them.
+    """
     if checkpoints is None:
         from tl_lessons.checkpoints import load_source_model
 
         checkpoints = {"shipped FastNet": load_source_model()}
     if not isinstance(checkpoints, dict) or not checkpoints:
-        raise ConfigError("Pass the checkpoints as a dict {name: model, (model, meta) or path}, "
+        raise ConfigError("Pass the checkpoints as a dict {name: model, (model, meta), path or PredictionCache}, "
                           "e.g. {'this chapter's FastNet': fastnet}.")
-    return {name: as_checkpoint(entry) for name, entry in checkpoints.items()}
-
-
-def _caches(checkpoints, test_set) -> dict:
-    """{name: PredictionCache}, each checked to predict the test set's classes."""
     caches = {}
-    for name, (model, meta) in _checkpoint_choices(checkpoints).items():
-        cache = PredictionCache(model, meta)
+    for name, entry in checkpoints.items():
+        cache = entry if isinstance(entry, PredictionCache) else PredictionCache(*as_checkpoint(entry))
         if cache.classes(test_set) != list(test_set.classes):
             raise ConfigError(f"{name!r} predicts other classes than {test_set.name} has: "
                               f"look at it on the dataset it was trained for.")
@@ -185,7 +185,7 @@ def _caches(checkpoints, test_set) -> dict:
 def class_results_explorer(checkpoints=None, test_set=None, teacher: bool = False) -> Explorer:
     """Chapter 03: a chosen checkpoint's confusion matrix or accuracy per class on the test set.
 
-    checkpoints: {name: model, (model, meta) or checkpoint path}; default: the shipped FastNet.
+    checkpoints: {name: model, (model, meta), checkpoint path or PredictionCache}; default: the shipped FastNet.
     test_set: default: the CIFAR-10 test set.
 
     >>> widgets.class_results_explorer({"this chapter's FastNet": fastnet, "shipped": load_source_model()}, test_set)
