@@ -573,3 +573,9 @@ def test_after_fit_freed_memory_is_reused_without_page_faults():
 def test_keeping_freed_memory_says_whether_it_could():
     assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
     assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")  # a second call changes nothing
+
+
+def test_confusion_counts_put_each_pair_in_its_row_and_column():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 2, 1, 2, 1, 2])
+    assert training.confusion_counts(labels, predicted, 3).tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]]

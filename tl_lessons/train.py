@@ -122,7 +122,7 @@ PRESETS = {
     ),
     # The kit's recipe for FastNet: a few minutes on a laptop CPU ("quick") or a better model ("full").
     # quick: 8 epochs, chosen on the same validation images: 80.1 % after 8 epochs (chapter 03's run),
-    # 78.4 % after 6 (preset_choices.py). 363-370 s of training on the Zen 3 CPU (no bf16), about 110 s on
+    # 78.4 % after 6 (preset_choices.py). 363-372 s of training on the Zen 3 CPU (no bf16), about 110 s on
     # the Zen 4 one with bf16 and channels-last, which "auto" turns on there.
     "quick": TrainConfig(arch="fastnet", epochs=8),
     # full: simply more epochs; nothing was chosen for it (its 92 % target is out of reach on the
@@ -796,9 +796,20 @@ def confusion_matrix(model: nn.Module, ds: ImageSet, mean=None, std=None) -> tor
 
     >>> matrix = confusion_matrix(model, test_set); matrix.trace() / matrix.sum()   # the accuracy
     """
-    predicted = predict(model, ds, mean, std).argmax(1)
-    pairs = ds.labels * ds.num_classes + predicted
-    return torch.bincount(pairs, minlength=ds.num_classes ** 2).reshape(ds.num_classes, ds.num_classes)
+    return confusion_counts(ds.labels, predict(model, ds, mean, std).argmax(1), ds.num_classes)
+
+
+def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(C, C) counts from answers already computed: row = true class, column = predicted class.
+
+    Each (true, predicted) pair becomes the single number true x C + predicted, and one
+    `bincount` of those numbers fills the table row by row.
+
+    >>> confusion_counts(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
+    tensor([[1, 0],
+            [1, 1]])
+    """
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def per_class_accuracy(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:

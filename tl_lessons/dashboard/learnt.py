@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from tl_lessons import train
 from tl_lessons.vocabulary import display_name
-from tl_lessons.widgets.predictions import confusion_counts, most_confused
+from tl_lessons.widgets.predictions import most_confused
 
 HANDFUL = 8  # validation images shown with their top 3 after every epoch
 STARTING_SAMPLE = 200  # validation images the starting point is measured on: enough to see chance, and quick
@@ -137,7 +137,7 @@ def confused_pairs(predicted: list[int], val_set, top: int = 5) -> list[dict]:
     >>> confused_pairs(predictions["predicted"], val_set, top=1)
     [{'true class': 'maple tree', 'predicted as': 'oak tree', 'images': 7, 'share of the true class': '14.0%'}]
     """
-    matrix = confusion_counts(val_set.labels, torch.as_tensor(predicted), val_set.num_classes)
+    matrix = train.confusion_counts(val_set.labels, torch.as_tensor(predicted), val_set.num_classes)
     return most_confused(matrix, [display_name(name) for name in val_set.classes], top)
 
 

@@ -20,8 +20,9 @@ import torch
 from tl_lessons import plots, text
 from tl_lessons.data import DISPLAY_NAMES
 from tl_lessons.errors import ConfigError
+from tl_lessons.train import confusion_counts
 from tl_lessons.widgets.explorer import Explorer, View
-from tl_lessons.widgets.predictions import (ANY, PredictionCache, as_checkpoint, confusion_counts, matching_images,
+from tl_lessons.widgets.predictions import (ANY, PredictionCache, as_checkpoint, matching_images,
                                             most_confused)
 
 GUESS_COLOR = "#0550ae"  # blue: an answer that is neither right nor wrong (a class the dataset does not have)

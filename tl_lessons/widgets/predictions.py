@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from tl_lessons import plots, text
 from tl_lessons.errors import ConfigError
+from tl_lessons.train import confusion_counts
 from tl_lessons.widgets.explorer import Explorer, View
 
 SHOW = ("confusion matrix", "accuracy per class")
@@ -74,16 +75,6 @@ class PredictionCache:
             std = self.meta["std"] if self.meta else ds.std
             self._stored[id(ds)] = (ds, predict(self.model, ds.images, mean, std))
         return self._stored[id(ds)][1]
-
-
-def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(C, C) counts, row = true class, column = predicted class: `train.confusion_matrix` from stored predictions.
-
-    >>> confusion_counts(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
-    tensor([[1, 0],
-            [1, 1]])
-    """
-    return torch.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def most_confused(matrix: torch.Tensor, classes, top: int = 5) -> list[dict]:
