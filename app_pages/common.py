@@ -10,7 +10,7 @@ import secrets
 
 import streamlit as st
 
-from tl_lessons import data, imageset
+from tl_lessons import data, imageset, targets
 
 
 def tiny() -> bool:
@@ -23,10 +23,21 @@ def _dataset(name: str, split: str, root: str):
     return data.load_dataset(name, split, root=root or None)
 
 
-def dataset(name: str, split: str):
-    """A dataset split, read once per server process (see `tl_lessons.data.load_dataset`)."""
+# Its own cache, so that a target's images never push a whole dataset out of `_dataset`'s.
+@st.cache_resource(show_spinner="Keeping the target's classes…", max_entries=8)
+def _target_dataset(name: str, split: str, root: str, classes: str):
+    return targets.restrict(_dataset(name, split, root), classes)
+
+
+def dataset(name: str, split: str, classes: str = "all"):
+    """A dataset split, read once per server process (see `tl_lessons.data.load_dataset`).
+
+    `classes` names a target of `tl_lessons.targets` ("near", "far"): only its classes are kept,
+    relabelled as `transfer_setup.load_target` does for a run, so the page counts what a run trains on.
+    """
     # Synthetic sets do not depend on the data folder: one cached copy serves every folder.
-    return _dataset(name, split, "" if name.startswith("synthetic") else str(data.data_dir()))
+    root = "" if name.startswith("synthetic") else str(data.data_dir())
+    return _dataset(name, split, root) if classes == "all" else _target_dataset(name, split, root, classes)
 
 
 @st.cache_resource(ttl=60)

@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import cifar_on_disk, data_banner, dataset, learner_token, remember_learner, tiny
-from tl_lessons import models, plots, reference_runs, train, transfer, transfer_setup
+from tl_lessons import models, plots, reference_runs, targets, train, transfer, transfer_setup
 from tl_lessons.dashboard import charts, jobs, learnt, settings, sources
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.runs import RunStore, default_path, open_store
@@ -82,9 +82,9 @@ def validation_images(setup_json: str):
     return transfer_setup.load_target(TransferSetup(**json.loads(setup_json)))[1]
 
 
-def smallest_class(name: str) -> int:
-    """Training images in the smallest class of a dataset: the most images per class one can ask for."""
-    return min(dataset(name, "train").class_counts())
+def smallest_class(name: str, classes: str = "all") -> int:
+    """Training images in the smallest class of a dataset (or of a target of it): the most per class to ask for."""
+    return min(dataset(name, "train", classes).class_counts())
 
 
 def target_choices() -> list[str]:
@@ -111,7 +111,7 @@ def model_before_strategy(setup: TransferSetup, unavailable: dict, store_path: s
     return target_model(
         sources.source_path(setup.source, store_path),
         from_scratch,
-        dataset(setup.target, "train").num_classes,
+        dataset(setup.target, "train", setup.classes).num_classes,
         setup.seed,
         sources.source_version(setup.source, store_path),
     )
@@ -123,7 +123,7 @@ def problems_of(setup: TransferSetup, unavailable: dict, store_path: str) -> dic
         stages = models.stage_names(model_before_strategy(setup, unavailable, store_path))
     except LessonError as error:
         return {"source": str(error)}
-    return setup.problems(stages, smallest_class(setup.target), unavailable)
+    return setup.problems(stages, smallest_class(setup.target, setup.classes), unavailable)
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,18 +219,18 @@ def show_problem(problems: dict, *fields: str) -> bool:
     return bool(shown)
 
 
-def settings_ui(setup, problems, source_labels, unavailable, targets, stages, defaults):
+def settings_ui(setup, problems, source_labels, unavailable, target_sets, stages, defaults):
     """The settings column: data, strategy, training, then the Reset button and the link to share."""
     st.subheader("1 · Settings")
-    data_ui(setup, problems, source_labels, unavailable, targets)
+    data_ui(setup, problems, source_labels, unavailable, target_sets)
     strategy_ui(setup, problems, stages)
     training_ui(setup, problems)
     st.button("Reset to the defaults", icon=":material/restart_alt:", on_click=reset_settings, args=(defaults,))
     share_ui(setup)
 
 
-def data_ui(setup, problems, source_labels, unavailable, targets):
-    """The source model, the target data and how many of its labels to train on."""
+def data_ui(setup, problems, source_labels, unavailable, target_sets):
+    """The source model, the target data and classes, and how many of its labels to train on."""
     with st.container(border=True):
         st.selectbox(
             "Source model",
@@ -245,12 +245,16 @@ def data_ui(setup, problems, source_labels, unavailable, targets):
 
         st.selectbox(
             "Target data",
-            targets,
+            target_sets,
             format_func=lambda name: TARGET_TEXT[name],
             key="lab_target",
             persist_state="session",
         )
-        st.caption(dataset(setup.target, "train").source)
+        st.radio("Target classes", list(targets.TARGETS), key="lab_classes", persist_state="session",
+                 captions=[target.why for target in targets.TARGETS.values()],
+                 help="Whether transfer helps depends on how much the new task resembles what the source learnt.")
+        if not show_problem(problems, "classes"):
+            st.caption(dataset(setup.target, "train", setup.classes).source)
         st.radio(
             "How many labels",
             ["per_class", "fraction"],
@@ -266,9 +270,8 @@ def data_ui(setup, problems, source_labels, unavailable, targets):
                 "Fraction of the labels", step=0.05, format="%.2f", key="lab_fraction", persist_state="session"
             )
         if not show_problem(problems, "per_class" if setup.per_class is not None else "fraction"):
-            st.caption(
-                f"Few labels is where transfer shines; the smallest class has {smallest_class(setup.target)} training images."
-            )
+            fewest = smallest_class(setup.target, setup.classes)
+            st.caption(f"Few labels is where transfer shines; the smallest class has {fewest} training images.")
 
 
 def strategy_ui(setup, problems, stages):
@@ -523,33 +526,14 @@ def queue_ui():
         st.caption(f"Nobody is training on this server now ({slots} run{'s' if slots > 1 else ''} can train "
                    "at once): a run starts as soon as you press Train.")
         return
-    rows = []
-    for place, (job, starts, takes) in enumerate(line, start=1):
-        training = place <= slots
-        rows.append({
-            "place": place,
-            "run": job.label,
-            "whose": jobs.learner_name(job.learner, you),
-            "state": "training" if training else "waiting",
-            "time": queue_time(training, starts, takes),
-        })
     st.markdown(f"**Runs on this server** — {slots} train{'s' if slots == 1 else ''} at once, the others wait their turn:")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(charts.line_table(line, slots, you), hide_index=True, width="stretch")
     shown = st.session_state.get("lab_job")
     for job, _, _ in line:  # the learner's other runs (from another tab): each can be stopped from here too
         if job.learner == you and job is not shown:
             label, stop = st.columns([4, 1], vertical_alignment="center")
             label.caption(f"Also yours: {job.label}")
             stop.button("Stop it", key=f"lab_stop_other_{id(job)}", on_click=job.stop, icon=":material/stop_circle:")
-
-
-def queue_time(training: bool, starts: float | None, takes: float | None) -> str:
-    """The time column of the line: how long is left, or when a waiting run starts and how long it takes."""
-    if training:
-        return "timing its first steps…" if takes is None else f"about {charts.duration(takes)} left"
-    if starts is None:
-        return "starts when the runs ahead end"
-    return f"starts in about {charts.duration(starts)}" + ("" if takes is None else f", takes about {charts.duration(takes)}")
 
 
 # How long a redraw waits for a run that has just started to give its first training point (its
@@ -959,10 +943,10 @@ if store_notice:
         icon=":material/database:",
     )
 source_labels, unavailable = sources.source_choices(store_path)
-targets = target_choices()
+target_sets = target_choices()
 usable_sources = [key for key in source_labels if key not in unavailable]  # "scratch" is always usable
-defaults = settings.first_setup(usable_sources[0], targets[0], smallest_class(targets[0]), tiny())
-read_link(defaults, settings.link_choices(usable_sources, targets),
+defaults = settings.first_setup(usable_sources[0], target_sets[0], smallest_class(target_sets[0]), tiny())
+read_link(defaults, settings.link_choices(usable_sources, target_sets),
           lambda linked: problems_of(linked, unavailable, store_path))
 apply_pending()
 # A source that disappeared (a deleted checkpoint) falls back to the default.
@@ -979,7 +963,7 @@ except LessonError:
 
 left, right = st.columns([2, 3], gap="large")
 with left:
-    settings_ui(setup, problems, source_labels, unavailable, targets, stages, defaults)
+    settings_ui(setup, problems, source_labels, unavailable, target_sets, stages, defaults)
 with right:
     trainable = preview_ui(setup, unavailable, store_path)
     train_ui(setup, bool(problems) or trainable is None, unavailable, store_path)
@@ -988,8 +972,8 @@ try:
     reference, reference_problem = reference_runs.load_reference_runs(), None
 except LessonError as error:
     reference, reference_problem = None, str(error)
-chance = learnt.chance(dataset(setup.target, "train").num_classes)
-compare_ui(store, store_path, reference, chance)
-reference_ui(reference, reference_problem, chance)
+compare_ui(store, store_path, reference, learnt.chance(dataset(setup.target, "train", setup.classes).num_classes))
+# The recorded reference runs learnt every class of their target, whichever classes are picked above.
+reference_ui(reference, reference_problem, learnt.chance(dataset(setup.target, "train").num_classes))
 source_model_ui(store_path, expanded="shipped" in unavailable)
 remember_learner()

@@ -14,8 +14,8 @@ import torch
 import torchvision
 from streamlit.testing.v1 import AppTest
 
-from tl_lessons import reference_runs, transfer
-from tl_lessons.dashboard import charts, sources
+from tl_lessons import reference_runs, targets, transfer
+from tl_lessons.dashboard import charts, settings, sources
 from tl_lessons.runs import RunStore, default_path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -152,6 +152,29 @@ def test_a_tiny_run_trains_draws_its_curves_and_is_stored(lab, run_store_path):
     assert classroom["whose"].tolist()[0].startswith("learner ")
 
 
+@pytest.mark.slow
+def test_a_run_on_the_near_classes_trains_15_classes_and_is_stored_with_them(lab):
+    lab.run()
+    lab.radio(key="lab_classes").set_value("near").run()
+    assert not lab.exception and not errors(lab)
+    assert lab.query_params["classes"] == "near"
+    assert lab.radio(key="lab_classes").proto.captions == [target.why for target in targets.TARGETS.values()]
+    captions = " ".join(caption.value for caption in lab.caption)
+    assert "the near target's 15 classes" in captions  # the data the run will train on
+    job = train_until_done(lab)
+    assert job.status == "finished", job.end
+    assert job.val_set.num_classes == 15 and set(job.val_set.labels.tolist()) == set(range(15))
+    assert charts.chance_of(job.events) == pytest.approx(1 / 15)
+    run = RunStore(default_path()).runs()[0]
+    assert run["config"]["classes"] == "near" and "near classes" in run["label"]
+    assert settings.stored_setup(run["config"]).classes == "near"
+    # The preview counted the parameters of the model that trained: a new head for 15 classes, not for 100.
+    assert run["config"]["trainable_params"] == sum(p.numel() for p in job.model.parameters() if p.requires_grad)
+    # Guessing among 15 classes scores 1 in 15: the line on this run's accuracy chart and on the comparison.
+    specs = [chart.proto.spec for chart in lab.get("vega_lite_chart")]
+    assert len([spec for spec in specs if "chance = 7%" in spec]) == 2
+
+
 def test_invalid_settings_show_a_message_and_disable_train(lab):
     lab.run()
     assert not lab.button(key="lab_train").disabled
@@ -170,10 +193,10 @@ def test_invalid_settings_show_a_message_and_disable_train(lab):
 
 
 def test_a_shared_link_opens_the_same_settings(lab):
-    lab.query_params.update({"strategy": "freeze", "k": "3", "lr": "0.02", "epochs": "2", "seed": "4"})
+    lab.query_params.update({"strategy": "freeze", "k": "3", "lr": "0.02", "epochs": "2", "seed": "4", "classes": "far"})
     lab.run()
     assert not lab.exception
-    assert lab.selectbox(key="lab_strategy").value == "freeze"
+    assert lab.selectbox(key="lab_strategy").value == "freeze" and lab.radio(key="lab_classes").value == "far"
     assert lab.select_slider(key="lab_k").value == 3
     assert lab.number_input(key=lr_key(lab)).value == 0.02
     assert (lab.number_input(key="lab_epochs").value, lab.number_input(key="lab_seed").value) == (2, 4)

@@ -53,6 +53,15 @@ def test_a_setup_survives_the_round_trip_through_a_link():
     assert notices == []
 
 
+def test_a_link_carries_the_target_classes():
+    setup = TransferSetup(target="synthetic100", classes="near", per_class=3)
+    query = settings.setup_to_query(setup)
+    assert query["classes"] == "near"
+    back, notices = settings.setup_from_query(query, TransferSetup(per_class=5), CHOICES, problems)
+    assert back == setup and back.label().endswith("near classes")
+    assert notices == []
+
+
 def test_a_link_with_a_label_fraction_clears_images_per_class():
     back, notices = settings.setup_from_query({"fraction": "0.25"}, TransferSetup(per_class=5), CHOICES, problems)
     assert (back.per_class, back.fraction) == (None, 0.25)
@@ -71,6 +80,7 @@ def test_a_link_with_a_label_fraction_clears_images_per_class():
         ({"strategy": "freeze", "k": "9"}, "k"),
         ({"per_class": "50"}, "per_class"),
         ({"batch_size": "3"}, "batch_size"),
+        ({"classes": "nearby"}, "classes"),
     ],
 )
 def test_an_invalid_value_in_a_link_falls_back_to_its_default_with_a_notice(params, field):

@@ -58,8 +58,8 @@ def test_the_scan_recognises_library_wording():
     assert library_wording("each image arrives as 128x4x4 = 2,048 numbers") == []
 
 
-def test_there_are_four_chapters():
-    assert [path.stem[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_there_are_five_chapters():
+    assert [path.stem[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 def committed_output(path: Path, marker: str) -> str:

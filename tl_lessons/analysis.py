@@ -126,9 +126,10 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
 
     The result holds the setup ("config", its seed included), every epoch event, the final and
     best validation accuracy, the seconds `fit` took, the trainable and total parameter counts at
-    the start, and "test_acc": the accuracy on the target's test split, measured once after
-    training (None when `test` is False: runs that choose something, like the tuning, never look
-    at the test split).
+    the start, "test_acc": the accuracy on the target's test split, measured once after training,
+    and "test_correct": each test image's answer, "1" right and "0" wrong (what `verdicts` compares);
+    both None when `test` is False (runs that choose something, like the tuning, never look at the
+    test split).
 
     test_per_class: score on up to this many test images per class (`data.at_most_per_class`: the
         same images for every run); None: the whole test split. The result's "test_images" says how many.
@@ -147,11 +148,15 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
     final_val_acc, best_val_acc = history.end.get("val_acc"), history.end.get("best_val_acc")
     if not curves and val_set is not None and history.status == "finished":
         _, final_val_acc = train.evaluate(model, val_set, mean=config.mean, std=config.std)
-    test_acc, test_images = None, 0
+    test_acc, test_images, test_correct = None, 0, None
     if test and history.status == "finished":
         test_set = data.at_most_per_class(transfer_setup.load_test(setup, root=root), test_per_class)
-        _, test_acc = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+        answers = []
+        _, test_acc = train.evaluate_batches(model, Loader(test_set, 500, device=train.model_device(model),
+                                                           mean=config.mean, std=config.std), predicted=answers)
         test_images = len(test_set)
+        # Each test image right (1) or wrong (0), in the test set's order: what `verdicts` compares runs on.
+        test_correct = "".join("1" if right else "0" for right in (torch.cat(answers) == test_set.labels).tolist())
     return {
         "label": setup.label(),
         "strategy": setup.strategy,
@@ -164,6 +169,7 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
         "test_acc": test_acc,
         "test_per_class": test_per_class,
         "test_images": test_images,
+        "test_correct": test_correct,
         "seconds": history.end.get("elapsed"),
         "trainable_params": history.start["trainable"],
         "total_params": history.start["trainable"] + history.start["frozen"],
@@ -223,7 +229,8 @@ def each_run(setups, desc: str, progress: bool):
         return
     from tqdm import tqdm
 
-    with tqdm(setups, desc=desc, unit="run", mininterval=1.0) as bar:
+    # A redraw every 30 s: a saved notebook keeps every redraw as a line, so a faster bar leaves a wall of them.
+    with tqdm(setups, desc=desc, unit="run", mininterval=30.0) as bar:
         for setup in bar:
             bar.set_postfix_str(f"{setup.label()} · seed {setup.seed}", refresh=False)
             yield setup
@@ -281,6 +288,15 @@ def short_name(row: dict) -> str:
     """
     return " · ".join(part for part in row["setting"].split(" · ")
                       if not part.startswith("lr ") and not part.endswith(("/class", "labels")))
+
+
+def short_label(result: dict) -> str:
+    """A run's setting without its learning rate and task (`short_name` of its label): how readings name it.
+
+    >>> short_label({"label": "freeze k=2 · bn eval · lr 0.3 · 5/class"})
+    'freeze k=2 · bn eval'
+    """
+    return short_name({"setting": result["label"]})
 
 
 def read_spread(rows, baseline: str | None = None, what: str = "test accuracy", name=short_name) -> str:

@@ -9,6 +9,8 @@ exception is a bug in the kit.
 typed as text, or a fractional epoch count, gets a sentence instead of a TypeError from deep
 inside PyTorch.
 """
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -41,7 +43,15 @@ class CorruptDataError(LessonError):
 
 
 class WeightsUnavailableError(LessonError):
-    """Pre-trained weights (e.g. ImageNet) are not cached and the network is unreachable."""
+    """Pre-trained weights (e.g. ImageNet) are not cached and the network is unreachable.
+
+    `headline` is the calm one-sentence version, without this computer's folders or the network's own
+    error, for a page or a chapter to show; the message keeps every detail of what to do.
+    """
+
+    def __init__(self, message: str, headline: str | None = None):
+        super().__init__(message)
+        self.headline = headline or message
 
 
 class CheckpointError(LessonError):

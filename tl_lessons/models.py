@@ -234,7 +234,9 @@ def _imagenet_weights(weights):
                 f"The ImageNet weights of ResNet-18 are not cached in {cache} and could not be downloaded "
                 f"from {weights.url} ({error}): connect to the network and try again, or download that "
                 f"address another way (a browser) and put it into {cache} (set TORCH_HOME to choose "
-                "another folder).") from None
+                "another folder).",
+                headline="The ImageNet weights of ResNet-18 are not on this computer and could not be downloaded: "
+                         "they need a network connection once.") from None
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or damaged file: torch.load has no single error for these

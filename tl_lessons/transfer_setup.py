@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, models, transfer
+from . import data, models, targets, transfer
 from .checkpoints import SOURCE_CHECKPOINT, load_checkpoint, load_source_model
 from .errors import ConfigError, is_number, is_whole_number
 from .train import TrainConfig
@@ -50,6 +50,8 @@ class TransferSetup:
         path, or "scratch" (the shipped architecture, randomly initialised: the baseline
         transfer must beat).
     target: a dataset name from `tl_lessons.data.load_dataset` ("cifar100", "synthetic100", ...).
+    classes: which of the target's classes the run learns (`tl_lessons.targets`): "all", or the 15
+        "near" classes that look like CIFAR-10's, or 15 "far" ones that do not.
     per_class / fraction: how many labelled target images per class to train on, as a number or as
         a fraction of each class (fraction=1.0: every training image but the validation ones). With
         neither, the kit's few-shot task: `data.FEW_SHOT` images per class, drawn once and for all
@@ -63,6 +65,7 @@ class TransferSetup:
 
     source: str = "shipped"
     target: str = "cifar100"
+    classes: str = "all"
     per_class: int | None = None
     fraction: float | None = None
     strategy: str = "linear_probe"
@@ -100,6 +103,8 @@ class TransferSetup:
             parts.append("all labels")
         elif self.fraction:
             parts.append(f"{self.fraction:.0%} labels")
+        if self.classes != "all":
+            parts.append(f"{self.classes} classes")
         if self.source != "shipped":
             parts.append(f"from {Path(self.source).name}")
         return " · ".join(parts)
@@ -134,6 +139,8 @@ class TransferSetup:
             problems["source"] = unavailable[self.source]
         if self.target not in data.DATASETS:
             problems["target"] = f"Choose a target among {', '.join(data.DATASETS)}."
+        if (problem := targets.target_problem(self.classes)) is not None:
+            problems["classes"] = problem
         if transfer.strategy_problem(self.strategy) is not None:
             problems["strategy"] = transfer.strategy_problem(self.strategy)
         else:
@@ -217,7 +224,7 @@ def load_target(setup: TransferSetup, root=None):
 
     >>> train_set, val_set = load_target(TransferSetup(target="synthetic100", per_class=5))  # doctest: +SKIP
     """
-    full_train = data.load_dataset(setup.target, "train", root=root)
+    full_train = targets.restrict(data.load_dataset(setup.target, "train", root=root), setup.classes)
     return data.task_split(full_train, per_class=setup.per_class, fraction=setup.fraction,
                            val_per_class=setup.val_per_class)
 
@@ -227,7 +234,7 @@ def load_test(setup: TransferSetup, root=None):
 
     >>> _, test_acc = train.evaluate(model, load_test(setup), mean=config.mean, std=config.std)  # doctest: +SKIP
     """
-    return data.load_dataset(setup.target, "test", root=root)
+    return targets.restrict(data.load_dataset(setup.target, "test", root=root), setup.classes)
 
 
 def source_meta(source: str) -> dict:

@@ -18,7 +18,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from tl_lessons.dashboard.jobs import shown_status
+from tl_lessons.dashboard.jobs import learner_name, shown_status
 from tl_lessons.reference_runs import comparison_runs
 from tl_lessons.runs import RunStore, strategy_name
 
@@ -127,6 +127,41 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+
+
+def line_table(line: list[tuple], slots: int, you: str | None = None) -> pd.DataFrame:
+    """The line of runs as the lab shows it: place, run, whose, state, and the time each will take.
+
+    `line` is `TrainingLine.waits()`; the first `slots` runs train, the others wait. `you`: the
+    learner looking, whose runs read "you" (`jobs.learner_name`).
+
+    >>> line_table(SHARED_LINE.waits(), 1, you)["time"].tolist()
+    ['about 2 min left', 'starts in about 2 min, takes about 30 s']
+    """
+    rows = []
+    for place, (job, starts, takes) in enumerate(line, start=1):
+        training = place <= slots
+        rows.append({
+            "place": place,
+            "run": job.label,
+            "whose": learner_name(job.learner, you),
+            "state": "training" if training else "waiting",
+            "time": line_time(training, starts, takes),
+        })
+    return pd.DataFrame(rows, columns=["place", "run", "whose", "state", "time"])
+
+
+def line_time(training: bool, starts: float | None, takes: float | None) -> str:
+    """The time column of the line: how long is left, or when a waiting run starts and how long it takes.
+
+    >>> line_time(False, 125.0, None)
+    'starts in about 2 min'
+    """
+    if training:
+        return "timing its first steps…" if takes is None else f"about {duration(takes)} left"
+    if starts is None:
+        return "starts when the runs ahead end"
+    return f"starts in about {duration(starts)}" + ("" if takes is None else f", takes about {duration(takes)}")
 
 
 def run_name(run: dict) -> str:

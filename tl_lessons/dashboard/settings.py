@@ -17,7 +17,7 @@ import re
 
 import pandas as pd
 
-from tl_lessons import data, transfer
+from tl_lessons import data, targets, transfer
 from tl_lessons.dashboard import sources
 from tl_lessons.transfer_setup import TransferSetup
 
@@ -50,6 +50,7 @@ def first_setup(source: str, target: str, smallest_class: int, tiny: bool = Fals
 QUERY_FIELDS = {
     "source": str,
     "target": str,
+    "classes": str,
     "per_class": int,
     "fraction": float,
     "strategy": str,
@@ -66,14 +67,15 @@ QUERY_FIELDS = {
 }
 
 
-def link_choices(sources: list[str], targets: list[str]) -> dict[str, tuple]:
-    """What a link may ask for in the fields picked from a list: a source unusable here falls back.
+def link_choices(sources: list[str], datasets: list[str]) -> dict[str, tuple]:
+    """What a link may ask for in the fields picked from a list (`datasets`: the target datasets usable
+    here): a source unusable here falls back.
 
-    >>> link_choices(["shipped", "scratch"], ["synthetic100"])["target"]
-    ('synthetic100',)
+    >>> link_choices(["shipped", "scratch"], ["synthetic100"])["classes"]
+    ('all', 'near', 'far')
     """
-    return {"source": tuple(sources), "target": tuple(targets), "strategy": transfer.STRATEGIES,
-            "bn": transfer.BN_MODES, "batch_size": BATCH_SIZES}
+    return {"source": tuple(sources), "target": tuple(datasets), "classes": tuple(targets.TARGETS),
+            "strategy": transfer.STRATEGIES, "bn": transfer.BN_MODES, "batch_size": BATCH_SIZES}
 
 
 def setup_to_query(setup: TransferSetup) -> dict[str, str]:
@@ -81,7 +83,7 @@ def setup_to_query(setup: TransferSetup) -> dict[str, str]:
     options the chosen strategy takes, so that a shared link stays short and readable.
 
     >>> setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))
-    {'source': 'shipped', 'target': 'cifar100', 'per_class': '10', 'strategy': 'freeze', 'k': '2', 'bn': 'eval', ...}
+    {'source': 'shipped', 'target': 'cifar100', 'classes': 'all', 'per_class': '10', 'strategy': 'freeze', 'k': '2', ...}
     """
     query = {}
     for name in QUERY_FIELDS:
@@ -97,7 +99,7 @@ def setup_from_query(
     """Read settings from a link; every unknown, invalid or adjusted value falls back to its default, with a notice.
 
     `choices` lists the allowed values of the fields picked from a list (source, target,
-    strategy, bn, batch_size). `problems(setup)` returns {field: message} for values that do not
+    classes, strategy, bn, batch_size). `problems(setup)` returns {field: message} for values that do not
     fit this model or dataset (e.g. k too large, see `TransferSetup.problems`); those fall back too.
     Images per class and the label fraction are one choice: a problem with either brings back
     the default choice. A link naming a strategy without a usable learning rate gets that

@@ -1,0 +1,320 @@
+"""When is a difference between two settings real? A paired comparison whose false-positive rate is measured.
+
+Two settings A and B are each trained once per seed and scored on the same test images. Their
+accuracies differ for three reasons: the settings really differ; the seeds drew different luck
+(a different start, batch order, augmentation); and the test images are a sample, so a few hundred
+other images could have favoured the other setting. A verdict must account for the last two before
+it credits the first.
+
+The comparison here works on every image's right-or-wrong answer. Seed s of A is paired with seed s
+of B (the same seed number: the same draws where the two settings share them) and both answer the
+same images, so for seed s and image i the difference d[s, i] = A right - B right is -1, 0 or +1.
+The mean D of all of them is the difference in accuracy. How much D would move in a repeat comes
+from two directions of the table:
+
+- across seeds: the accuracy difference of each seed pair (a row mean) varies by training luck;
+- across images: the difference on each image (a column mean) varies from image to image.
+
+Var(D) is estimated as var(row means)/seeds plus the images' own share: var(column means)/images
+less the part of it that is only the seeds' luck image by image (the table's residual variance,
+which the row means already counted). D/sqrt(Var) is read against Student's t with the
+degrees of freedom of the seeds: seeds - 1. For two runs of the *same* setting the images' share is
+about zero and the comparison is then exactly a paired t-test over seeds; with 3 seeds that leaves
+2 degrees of freedom: a difference must be about 4.3 standard errors to count. That is the price of
+few seeds, and why a chapter runs five where it can. (Two versions were measured and dropped: adding
+the whole column variance with Welch-Satterthwaite's degrees of freedom called 6.5-7 % of equal pairs
+different in simulations of 2,000, and taking the residual out but keeping Welch-Satterthwaite's
+count still called 5.3-7 %: a noisy image share lent the sum degrees of freedom the seeds never had.
+`tests/test_verdicts.py` keeps such a simulation.)
+
+Several comparisons at once (every strategy against one baseline) raise the chance that one of them
+fires by luck; Holm's step-down correction keeps the chance of *any* false call at 5 %.
+
+`calibrate` measures all this instead of trusting it: it runs the comparison many times on two
+settings that are equal by construction and counts how often it calls them different.
+
+    >>> row = compare(correct_a, correct_b)                        # (seeds, images) of 0/1 each
+    >>> row["difference"], row["p"], row["real"]
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from scipy import stats
+
+ALPHA = 0.05
+"""The false-positive rate a verdict allows: at most 5 % of comparisons of equal settings called real."""
+
+
+def as_table(correct) -> torch.Tensor:
+    """Right-or-wrong answers as a float (seeds, images) table: from a tensor, a list of runs' lists, or
+    a list of "0"/"1" strings (how a run's result stores them, see `analysis.train_setup`)."""
+    if isinstance(correct, torch.Tensor):
+        table = correct.float()
+    else:
+        rows = [torch.tensor([c == "1" for c in row]) if isinstance(row, str) else torch.as_tensor(row)
+                for row in correct]
+        table = torch.stack(rows).float()
+    return table.unsqueeze(0) if table.dim() == 1 else table
+
+
+def difference(correct_a, correct_b) -> dict:
+    """A's accuracy minus B's, with its standard error and degrees of freedom (see the module's text).
+
+    Both tables have one row per seed (paired by position) and one column per test image (the same
+    images in the same order). Returns difference, se, df, and the two mean accuracies.
+
+    >>> difference(torch.tensor([[1, 1, 0, 1]] * 3), torch.tensor([[1, 0, 0, 1]] * 3))["difference"]
+    0.25
+    """
+    a, b = as_table(correct_a), as_table(correct_b)
+    if a.shape != b.shape:
+        raise ValueError(f"Both settings need the same seeds and test images: {tuple(a.shape)} vs {tuple(b.shape)}.")
+    seeds, images = a.shape
+    d = a - b
+    # A two-way table: d[s, i] = overall + seed effect + image effect + what is left (the seed's luck on that image).
+    # The row means carry the seeds' luck and a share of what is left; the column means carry the images'
+    # differences and a share of what is left, which the rows already counted, so it is taken out once.
+    seed_part = d.mean(1).var().item() / seeds if seeds > 1 else math.nan
+    if seeds > 1 and images > 1:
+        left = d - d.mean(1, keepdim=True) - d.mean(0, keepdim=True) + d.mean()
+        left_variance = left.pow(2).sum().item() / ((seeds - 1) * (images - 1))
+        image_part = max(0.0, d.mean(0).var().item() - left_variance / seeds) / images
+    else:
+        image_part = d.mean(0).var().item() / images if images > 1 else math.nan
+    variance = seed_part + image_part
+    if seeds > 1 and images > 1 and variance > 0:
+        # Welch-Satterthwaite: how many degrees of freedom the sum of two estimated variances is worth;
+        # never more than the seeds give (see the module's text: more called equal pairs different).
+        df = min(seeds - 1, variance ** 2 / (seed_part ** 2 / (seeds - 1) + image_part ** 2 / (images - 1)))
+    else:
+        df = math.nan
+    return {"difference": d.mean().item(), "se": math.sqrt(variance) if variance == variance else math.nan,
+            "df": df, "accuracy_a": a.mean().item(), "accuracy_b": b.mean().item(), "seeds": seeds, "images": images}
+
+
+def p_value(row: dict) -> float:
+    """Two-sided: how often a difference at least this large would turn up between equal settings.
+
+    1.0 when it cannot be judged: one seed (no measure of the seeds' luck) or no variation at all
+    (two settings that answered every image alike).
+    """
+    if not (row["se"] > 0) or not (row["df"] > 0):
+        return 1.0
+    return float(2 * stats.t.sf(abs(row["difference"]) / row["se"], row["df"]))
+
+
+def interval(row: dict, level: float = 0.95) -> tuple[float, float]:
+    """The `level` confidence interval of the difference (±inf when it cannot be judged)."""
+    if not (row["se"] > 0) or not (row["df"] > 0):
+        return (-math.inf, math.inf)
+    half = stats.t.ppf(0.5 + level / 2, row["df"]) * row["se"]
+    return (row["difference"] - half, row["difference"] + half)
+
+
+def compare(correct_a, correct_b, alpha: float = ALPHA) -> dict:
+    """One comparison: `difference`'s row with its p-value, 95 % interval and verdict ("real": p < alpha).
+
+    >>> compare(a, b)["real"]
+    """
+    row = difference(correct_a, correct_b)
+    row["p"] = p_value(row)
+    row["low"], row["high"] = interval(row)
+    row["real"] = row["p"] < alpha
+    return row
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment: p-values that can each be held against `ALPHA` whatever their number.
+
+    The smallest p is multiplied by the number of comparisons m, the next by m-1, and so on, each kept
+    at least as large as the one before (and at most 1).
+
+    >>> holm([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    """
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = round(running, 12)
+    return adjusted
+
+
+def against(tables: dict, baseline: str, names=None, alpha: float = ALPHA, correct: bool = True) -> list[dict]:
+    """Settings of `tables` ({name: (seeds, images) answers}) compared with `baseline`, Holm-corrected.
+
+    names: the settings to compare (default: every one but the baseline). One row per setting: name,
+    baseline, its accuracy and the baseline's, the difference, its 95 % interval, the raw and the
+    adjusted p-value, and the verdict: "above", "below" or "within the noise". With `correct` False
+    the rows get no verdict yet: `adjust` a larger family they belong to.
+
+    >>> rows = against({"scratch": s, "finetune": f, "linear probe": p}, baseline="scratch")
+    """
+    names = [name for name in tables if name != baseline] if names is None else names
+    rows = [dict(compare(tables[name], tables[baseline], alpha), name=name, baseline=baseline) for name in names]
+    return adjust(rows, alpha) if correct else rows
+
+
+def adjust(rows, alpha: float = ALPHA) -> list[dict]:
+    """Holm-correct a family of `compare` rows together and give each its verdict (the rows are updated).
+
+    Use it when one reading rests on several comparisons, e.g. every strategy against scratch on two targets.
+    """
+    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
+        row["p_adjusted"] = adjusted
+        row["real"] = adjusted < alpha
+        row["verdict"] = ("above" if row["difference"] > 0 else "below") if row["real"] else "within the noise"
+    return rows
+
+
+def contrast(first: dict, second: dict, alpha: float = ALPHA) -> dict:
+    """Whether two differences measured on *different* test images differ (say, the gain on near and on far).
+
+    Their standard errors add in quadrature (the two are independent); the degrees of freedom by Welch.
+    """
+    variance = first["se"] ** 2 + second["se"] ** 2
+    df = variance ** 2 / (first["se"] ** 4 / first["df"] + second["se"] ** 4 / second["df"]) if variance > 0 else math.nan
+    row = {"difference": first["difference"] - second["difference"], "se": math.sqrt(variance), "df": df,
+           "seeds": min(first["seeds"], second["seeds"]), "images": first["images"] + second["images"]}
+    row["p"] = p_value(row)
+    row["low"], row["high"] = interval(row)
+    row["real"] = row["p"] < alpha
+    return row
+
+
+def points(value: float) -> str:
+    """A difference of accuracies in percentage points, signed: `points(0.123)` is '+12.3 points'."""
+    return f"{100 * value:+.1f} points"
+
+
+def sentence(row: dict) -> str:
+    """One comparison in words, with its interval and what the verdict rests on.
+
+    >>> sentence({"name": "finetune", "baseline": "scratch", "difference": 0.12, "low": 0.05, "high": 0.19,
+    ...           "p_adjusted": 0.004, "verdict": "above", "seeds": 5, "images": 1500})
+    'finetune vs scratch: +12.0 points (95 % interval +5.0 to +19.0), above: real (adjusted p 0.004, 5 seeds × 1,500 images).'
+    """
+    p = row.get("p_adjusted", row.get("p"))
+    judged = "real" if row["verdict"] != "within the noise" else "not shown"
+    where = f"{row['verdict']}: {judged}" if judged == "real" else "within the noise"
+    span = (f"95 % interval {points(row['low'])} to {points(row['high'])}" if math.isfinite(row["low"])
+            else "no interval: one seed cannot measure the seeds' luck")
+    return (f"{row['name']} vs {row['baseline']}: {points(row['difference'])} ({span.replace(' points', '', 1)}), "
+            f"{where} (adjusted p {p:.3f}, {row['seeds']} seeds × {row['images']:,} images).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring the comparison: how often it calls equal settings different, and how often it sees a real gap
+# ---------------------------------------------------------------------------------------------
+
+
+def overlap_rule(correct_a, correct_b) -> bool:
+    """The rule this kit used before: "real" when the seeds' accuracy ranges do not overlap (kept to be measured)."""
+    a, b = as_table(correct_a).mean(1), as_table(correct_b).mean(1)
+    return bool(a.max() < b.min() or b.max() < a.min())
+
+
+def image_only_rule(correct_a, correct_b, alpha: float = ALPHA) -> bool:
+    """A paired test over images that ignores the seeds (as one run per setting would): seed 0 of each only."""
+    a, b = as_table(correct_a)[:1], as_table(correct_b)[:1]
+    d = (a - b)[0]
+    se = d.std().item() / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    return se > 0 and 2 * stats.norm.sf(abs(d.mean().item()) / se) < alpha
+
+
+def simulated_pair(repeat: int, seeds: int = 3, images: int = 300, luck: float = 0.5) -> tuple:
+    """Two runs of one setting, simulated: (seeds, images) answers each, where a seed's luck moves all its answers.
+
+    Each image has a difficulty and each run a luck (both normal; `luck` is its spread on the logit scale),
+    and a run answers an image right with probability sigmoid(difficulty + luck), so a lucky start lifts
+    every image of its run. Trained networks vary like that from seed to seed; probes on fixed features
+    barely do. The two settings are the same, so a verdict of "real" is a false positive.
+    """
+    generator = torch.Generator().manual_seed(20_000 + repeat)
+    difficulty = torch.randn(images, generator=generator)
+
+    def runs():
+        shift = torch.randn(seeds, 1, generator=generator) * luck
+        return (torch.rand(seeds, images, generator=generator) < torch.sigmoid(difficulty + shift)).float()
+    return runs(), runs()
+
+
+RULES = {
+    "this kit's comparison": lambda a, b: compare(a, b)["real"],
+    "ranges of the seeds do not overlap": overlap_rule,
+    "one run each, test over images": image_only_rule,
+}
+"""The rules `calibrate` measures side by side, by the name a chapter shows."""
+
+
+def calibrate(draw_pair, repeats: int = 200, rules=None) -> dict:
+    """How often each rule calls a pair "real": {rule name: fraction of `repeats`}.
+
+    `draw_pair(repeat)` returns one fresh pair of (seeds, images) answer tables. For two settings that
+    are equal by construction the fraction is the false-positive rate (it should be at most `ALPHA`);
+    for settings with a known real gap it is the power (the higher the better).
+
+    >>> calibrate(lambda r: probe_pair(features, labels, seeds=3, repeat=r))["this kit's comparison"]
+    """
+    rules = RULES if rules is None else rules
+    called = dict.fromkeys(rules, 0)
+    for repeat in range(repeats):
+        a, b = draw_pair(repeat)
+        for name, rule in rules.items():
+            called[name] += bool(rule(a, b))
+    return {name: count / repeats for name, count in called.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a sweep's runs: which settings differ, in sentences
+# ---------------------------------------------------------------------------------------------
+
+
+def answers_by_setting(results, name=lambda result: result["label"]) -> dict:
+    """{setting: (seeds, test images) answers} from runs that kept them (`analysis.train_setup`'s "test_correct").
+
+    Seeds are put in order, and only the seeds every setting has are kept, so seed s of one setting
+    always sits beside seed s of another. Runs without answers (not tested, or recorded before the kit
+    kept them) are left out.
+    """
+    runs = {}
+    for result in results:
+        if result.get("test_correct"):
+            runs.setdefault(name(result), {})[result["config"]["seed"]] = result["test_correct"]
+    shared = sorted(set.intersection(*(set(seeds) for seeds in runs.values()))) if runs else []
+    return {setting: as_table([seeds[s] for s in shared]) for setting, seeds in runs.items() if shared}
+
+
+def read(results, baseline: str | None = None, name=lambda result: result["label"], what: str = "test accuracy") -> str:
+    """What a sweep's runs say, in sentences whose "real" is the calibrated comparison's (Holm-corrected).
+
+    With `baseline` (a setting's name as `name` gives it): every other setting against it. Without:
+    every other setting against the one with the highest mean (picked on these same test images, so
+    "not shown to be worse" is the honest reading of a tie, never "equal").
+
+    >>> print(read(results, baseline="scratch", name=lambda r: r["strategy"]))
+    """
+    tables = answers_by_setting(results, name)
+    if len(tables) < 2:
+        return f"Fewer than two settings kept their answers, so there is no {what} to compare."
+    seeds, images = next(iter(tables.values())).shape
+    means = {setting: table.mean().item() for setting, table in tables.items()}
+    if baseline is None:
+        best = max(means, key=means.get)
+        rows = against(tables, best)
+        worse = [row["name"] for row in rows if row["verdict"] == "below"]
+        tied = [row["name"] for row in rows if row["verdict"] != "below"]
+        lines = [f"Highest {what}: {best}, {100 * means[best]:.1f} %; "
+                 + (f"below it, beyond the noise: {', '.join(worse)}; " if worse else "")
+                 + (f"not shown to be worse: {', '.join(tied)}." if tied else "every other setting is below it, beyond the noise.")]
+    else:
+        rows = against(tables, baseline)
+        groups = {verdict: [row["name"] for row in rows if row["verdict"] == verdict]
+                  for verdict in ("above", "within the noise", "below")}
+        lines = [f"Against {baseline} ({100 * means[baseline]:.1f} %): " + "; ".join(
+            f"{verdict}{'' if verdict == 'within the noise' else ' it, beyond the noise'}: {', '.join(names)}"
+            for verdict, names in groups.items() if names) + "."]
+    lines.append(f"({seeds} seeds × {images:,} test images per setting; {len(rows)} comparisons, Holm-corrected.)")
+    return "\n".join(lines)
