@@ -119,3 +119,29 @@ def test_no_committed_output_is_an_error_or_a_warning(path):
             if re.search(r"Warning\b|Traceback", text):
                 found.append((index, text[:120]))
     assert found == [], f"{path.name}: {found}"
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|var|opt|mnt)/[\w./-]+")
+
+
+def committed_text(path: Path) -> str:
+    """Every text a chapter's committed outputs hold: streams, plain-text results and errors."""
+    notebook = json.loads(path.read_text())
+    texts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            texts.append("".join(output.get("data", {}).get("text/plain", "")))
+            texts.append(" ".join(output.get("traceback", [])))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_committed_outputs_name_no_folder_of_the_machine_that_ran_them(path):
+    found = sorted(set(MACHINE_PATH.findall(committed_text(path))))
+    assert found == [], f"{path.name} shows the paths of the machine that ran it: {found[:5]}"
+
+
+def test_the_path_scan_finds_a_machine_path_and_leaves_relative_names_alone():
+    assert MACHINE_PATH.findall("cached in /root/.cache/torch/hub/checkpoints and") == ["/root/.cache/torch/hub/checkpoints"]
+    assert MACHINE_PATH.findall("a copy in the data folder's cifar-100-python, see ../shared/data") == []

@@ -318,9 +318,26 @@ def test_recipe_ladder_steps_through_the_recipes():
 def test_run_from_history_keeps_the_validated_epochs():
     history = train.History(epochs=[{"epoch": 1, "val_acc": 0.3, "elapsed": 2.0, "train_loss": 2.0},
                                     {"epoch": 2, "val_acc": 0.4, "elapsed": 4.0, "train_loss": 1.5}])
-    run = recipes.run_from_history(history, "quick")
-    assert run == {"label": "quick", "preset": "quick", "test_acc": 0.4,
+    run = recipes.run_from_history(history, "quick", test_acc=0.45)
+    assert run == {"label": "quick", "preset": "quick", "test_acc": 0.45,
                    "epochs": [{"epoch": 1, "val_acc": 0.3, "elapsed": 2.0}, {"epoch": 2, "val_acc": 0.4, "elapsed": 4.0}]}
+    # Without a test accuracy the run has none: its last validation accuracy is not passed off as one.
+    assert recipes.run_from_history(history, "quick")["test_acc"] is None
+
+
+def test_the_ladders_tables_label_validation_and_test_accuracies_apart():
+    runs = ladder()
+    runs[0]["test_acc"] = None   # a run whose test accuracy was not measured
+    rows = recipes.run_rows(runs, 0.52)
+    assert rows[0]["final val accuracy"] == "52.0%" and rows[0]["test accuracy"] == "-"
+    assert rows[-1] == {"run": "quick", "epochs": 2, "final val accuracy": "75.0%", "test accuracy": "75.0%",
+                        "training seconds": "60", "seconds to 52.0% (val)": "30"}
+    table = recipes.ladder_table(runs)
+    assert table.splitlines()[0].split() == ["run", "epochs", "final", "val", "accuracy", "test", "accuracy",
+                                             "training", "seconds", "seconds", "to", "52.0%", "(val)"]
+    assert len(table.splitlines()) == 1 + len(runs)
+    view = recipes.recipe_view(runs, "tutorial_fast")
+    assert "final val accuracy" in view.text and "seconds to 52.0% (val)" in view.text
 
 
 @pytest.fixture(scope="module")

@@ -268,10 +268,17 @@ STANDIN_MARKER = "STANDIN.txt"  # the file tl_lessons.standin leaves in a stand-
 OFFICIAL_SIZES = {"train": 50_000, "test": 10_000}  # images per split, for CIFAR-10 and CIFAR-100 alike
 
 
+def _where(folder: Path) -> str:
+    """A dataset folder as a sentence names it: by its name in the data folder, never this computer's path
+    (sentences end up in saved notebooks, shared pages and recorded runs; `data status` prints the path)."""
+    return f"the data folder's {folder.name}"
+
+
 def _source_sentence(name: str, split: str, folder: Path, mismatched: list[str], n_images: int) -> str:
     if not mismatched:
-        return f"the official {DISPLAY_NAMES[name]} files in {folder} (checksums verified)"
-    sentence = f"a rebuilt copy of {DISPLAY_NAMES[name]} in {folder} whose checksums differ from the official files"
+        return f"the official {DISPLAY_NAMES[name]} files in {_where(folder)} (checksums verified)"
+    sentence = (f"a rebuilt copy of {DISPLAY_NAMES[name]} in {_where(folder)} whose checksums differ from the "
+                "official files")
     if name == "cifar10":
         # The shared development copy went through JPEG; any rebuilt copy may have been altered.
         sentence += ", so its pixels may differ from the official ones (for example after JPEG re-encoding)"
@@ -413,7 +420,7 @@ def _load_cifar(name: str, split: str, root, download: bool, names: dict[str, st
     images = torch.cat([images for images, _ in parts]) if len(parts) > 1 else parts[0][0]
     labels = [torch.cat([part_labels[i] for _, part_labels in parts]) for i in range(len(names))]
     if (folder / STANDIN_MARKER).is_file():  # written by tl_lessons.standin: say so, and hash nothing
-        source = (f"a full-size synthetic STAND-IN for {DISPLAY_NAMES[name]} in {folder} (synthetic100 images in "
+        source = (f"a full-size synthetic STAND-IN for {DISPLAY_NAMES[name]} in {_where(folder)} (synthetic100 images in "
                   f"{DISPLAY_NAMES[name]}'s layout and sizes, for measuring time and memory; not {DISPLAY_NAMES[name]})")
         return images, labels, list(classes.values()), source
     mismatched = mismatched_files(name, folder.parent)

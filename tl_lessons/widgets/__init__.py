@@ -9,6 +9,7 @@ plain image and text, so the chapter also reads well where widgets are not live.
     chapter 02  softmax_explorer()                         softmax_view
                 gradient_check_explorer()                  gradient_check_view
     chapter 03  recipe_ladder(runs)                        recipe_view
+                (ladder_table(runs): every run's numbers as text)
                 class_results_explorer(checkpoints, test)  class_results_view
                 top3_explorer(checkpoints, test)           top3_view
                 (PredictionCache: a model's answers, computed once and shared by both)
@@ -24,7 +25,7 @@ from tl_lessons.widgets.explorer import Explorer, View
 from tl_lessons.widgets.loss import gradient_check_explorer, gradient_check_view, softmax_explorer, softmax_view
 from tl_lessons.widgets.predictions import (PredictionCache, class_results_explorer, class_results_view, top3_explorer,
                                             top3_view)
-from tl_lessons.widgets.recipes import recipe_ladder, recipe_view, run_from_history
+from tl_lessons.widgets.recipes import ladder_table, recipe_ladder, recipe_view, run_from_history
 from tl_lessons.widgets.recorded_runs import load_recorded_runs, recorded_runs_explorer, recorded_runs_view
 
 __all__ = [
@@ -32,6 +33,6 @@ __all__ = [
     "browse_view", "dataset_browser",
     "gradient_check_explorer", "gradient_check_view", "softmax_explorer", "softmax_view",
     "PredictionCache", "class_results_explorer", "class_results_view", "top3_explorer", "top3_view",
-    "recipe_ladder", "recipe_view", "run_from_history",
+    "ladder_table", "recipe_ladder", "recipe_view", "run_from_history",
     "load_recorded_runs", "recorded_runs_explorer", "recorded_runs_view",
 ]

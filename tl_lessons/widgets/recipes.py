@@ -9,9 +9,13 @@ A recorded run is a plain dict:
     {"label": "tutorial_fast, seed 0", "preset": "tutorial_fast", "test_acc": 0.658,
      "epochs": [{"epoch": 1, "val_acc": 0.41, "elapsed": 5.2}, ...]}
 
-`run_from_history` makes one from a `History` the chapter has just trained.
+`epochs` hold validation accuracies (the curves, and every time to accuracy, come from them);
+`test_acc` is the accuracy on the test split, measured once after training, or None when it was
+not measured. The tables label each number by its images: a final validation accuracy is never
+shown as a test accuracy. `run_from_history` makes one from a `History` the chapter has just trained.
 
-    >>> view = recipe_view([run_from_history(h, "tutorial"), run_from_history(k, "tutorial_fast")], "tutorial_fast")
+    >>> runs = [run_from_history(h, "tutorial", test_acc=0.534), run_from_history(k, "tutorial_fast", test_acc=0.642)]
+    >>> view = recipe_view(runs, "tutorial_fast")
 """
 from __future__ import annotations
 
@@ -31,12 +35,15 @@ X_AXES = {"seconds": ("elapsed", "seconds of training"), "epoch": ("epoch", "epo
 def run_from_history(history, preset: str, label: str | None = None, test_acc: float | None = None) -> dict:
     """A recorded run (the shape `recipe_view` reads) from a `tl_lessons.train.History`.
 
-    >>> run_from_history(kit_history, "tutorial_fast")["epochs"][0]["val_acc"]
+    test_acc: the trained model's accuracy on the test split, measured once after training
+    (`train.evaluate`); without it the run has none (None, shown as "-"). A History holds
+    validation accuracies only, and those are never passed off as a test accuracy.
+
+    >>> run_from_history(kit_history, "tutorial_fast", test_acc=test_accuracy)["epochs"][0]["val_acc"]
     """
     epochs = [{"epoch": e["epoch"], "val_acc": e["val_acc"], "elapsed": e["elapsed"]}
               for e in history.epochs if e.get("val_acc") is not None]
-    return {"label": label or preset, "preset": preset, "epochs": epochs,
-            "test_acc": test_acc if test_acc is not None else (epochs[-1]["val_acc"] if epochs else None)}
+    return {"label": label or preset, "preset": preset, "epochs": epochs, "test_acc": test_acc}
 
 
 def recipe_differences(recipe: str, baseline: str = BASELINE) -> list[dict]:
@@ -64,11 +71,43 @@ def time_to_accuracy(run: dict, accuracy: float) -> float | None:
     return next((e["elapsed"] for e in run["epochs"] if e["val_acc"] >= accuracy), None)
 
 
+def baseline_target(runs: list[dict], baseline: str = BASELINE) -> float | None:
+    """The accuracy every recipe is timed to: the best final validation accuracy of the baseline's runs."""
+    finals = [run["epochs"][-1]["val_acc"] for run in runs if run["preset"] == baseline and run["epochs"]]
+    return max(finals) if finals else None
+
+
+def run_rows(runs: list[dict], target: float | None) -> list[dict]:
+    """One table row per run, each number labelled by the images it was measured on.
+
+    Columns: run, epochs, final val accuracy, test accuracy ("-": not measured), training seconds,
+    and the seconds to `target` (a validation accuracy; "not reached" if no epoch got there).
+    """
+    to_target = "seconds to the baseline (val)" if target is None else f"seconds to {target:.1%} (val)"
+    rows = []
+    for run in runs:
+        reached = time_to_accuracy(run, target) if target is not None else None
+        rows.append({"run": run["label"], "epochs": len(run["epochs"]),
+                     "final val accuracy": f"{run['epochs'][-1]['val_acc']:.1%}" if run["epochs"] else "-",
+                     "test accuracy": "-" if run.get("test_acc") is None else f"{run['test_acc']:.1%}",
+                     "training seconds": f"{run['epochs'][-1]['elapsed']:.0f}" if run["epochs"] else "-",
+                     to_target: "not reached" if reached is None else f"{reached:.0f}"})
+    return rows
+
+
+def ladder_table(runs: list[dict], baseline: str = BASELINE) -> str:
+    """Every run of the ladder side by side, as text (what the ladder's picture rests on, printable in a cell).
+
+    >>> print(ladder_table(runs))
+    """
+    return text.table(run_rows(runs, baseline_target(runs, baseline)))
+
+
 def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str = BASELINE, teacher: bool = False) -> View:
     """`recipe`'s differences from `baseline` and the recorded curves: its runs in colour, the baseline's dashed.
 
     numbers: "differences" (see `recipe_differences`), "highlighted" (labels of the recipe's runs),
-    "target" (the baseline's best final accuracy), "time_to_target" {label: seconds or None}.
+    "target" (the baseline's best final validation accuracy), "time_to_target" {label: seconds or None}.
 
     >>> recipe_view(runs, "quick").numbers["time_to_target"]
     """
@@ -78,8 +117,7 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
     key, x_label = X_AXES[x]
     chosen = [run for run in runs if run["preset"] == recipe]
     baseline_runs = [run for run in runs if run["preset"] == baseline]
-    finals = [run["epochs"][-1]["val_acc"] for run in baseline_runs if run["epochs"]]
-    target = max(finals) if finals else None
+    target = baseline_target(runs, baseline)
     with plots.teacher_view(teacher):
         figure = Figure(figsize=(9.5, 5.0), layout="constrained")
         axis = figure.subplots()
@@ -94,7 +132,7 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
             else:  # the other rungs of the ladder, for context
                 axis.plot(xs, ys, "-", color="#afb8c1", linewidth=1.5, label=run["label"], zorder=1)
         if target is not None:
-            axis.axhline(target, color="black", linewidth=1, linestyle=":", label=f"the {baseline}'s final accuracy")
+            axis.axhline(target, color="black", linewidth=1, linestyle=":", label=f"the {baseline}'s final validation accuracy")
         if not chosen:
             axis.text(0.5, 0.5, f"no recorded run of the recipe {recipe!r}", ha="center", va="center", transform=axis.transAxes)
         if x == "seconds" and runs:
@@ -108,13 +146,7 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
     lines = [f"{recipe} is the baseline itself." if recipe == baseline else
              f"{recipe} changes {len(differences)} settings of the {baseline} recipe:", text.table(differences)]
     if chosen or baseline_runs:
-        to_target = "seconds to the baseline" if target is None else f"seconds to {target:.1%}"
-        rows = [{"run": run["label"], "epochs": len(run["epochs"]),
-                 "test accuracy": "-" if run.get("test_acc") is None else f"{run['test_acc']:.1%}",
-                 "seconds": f"{run['epochs'][-1]['elapsed']:.0f}" if run["epochs"] else "-",
-                 to_target: "not reached" if times.get(run["label"]) is None else f"{times[run['label']]:.0f}"}
-                for run in baseline_runs + [run for run in chosen if run not in baseline_runs]]
-        lines += ["", text.table(rows)]
+        lines += ["", text.table(run_rows(baseline_runs + [run for run in chosen if run not in baseline_runs], target))]
     return View(figure, f"Validation accuracy against {x_label}: recipe {recipe} and the {baseline}", "\n".join(lines),
                 {"differences": differences, "highlighted": [run["label"] for run in chosen], "target": target,
                  "time_to_target": times})
