@@ -91,11 +91,6 @@ def test_seeds_change_the_training_not_the_images_and_spread_sums_them_up(setup)
     assert analysis.summary(results)[0]["test acc %"].startswith(f"{100 * row['mean']:.1f} (")
 
 
-def test_differ_needs_ranges_that_do_not_overlap():
-    assert analysis.differ({"low": 0.10, "high": 0.12}, {"low": 0.13, "high": 0.15})
-    assert not analysis.differ({"low": 0.10, "high": 0.13}, {"low": 0.12, "high": 0.15})
-
-
 @pytest.mark.slow
 def test_linear_probe_keeps_the_backbone_and_finetune_changes_it(setup):
     source, _ = checkpoints.load_checkpoint(setup.source)
@@ -363,22 +358,6 @@ def test_plot_joint_draws_target_and_source_panels():
     history = [{"epoch": 1, "source_acc": 0.5, "target_acc": 0.1}, {"epoch": 2, "source_acc": 0.4, "target_acc": 0.2}]
     figure = analysis.plot_joint({"joint": history}, chance=0.01)
     assert len(figure.axes) == 2 and figure.axes[0].get_lines()[0].get_ydata().tolist() == [0.1, 0.2]
-
-
-def test_read_spread_only_calls_differences_beyond_the_seeds_real():
-    def row(setting, strategy, values):
-        return {"setting": setting, "strategy": strategy, "n": len(values), "mean": sum(values) / len(values),
-                "low": min(values), "high": max(values), "values": values}
-
-    rows = [row("scratch · lr 0.1 · 5/class", "scratch", [0.04, 0.05, 0.06]),
-            row("linear probe · bn eval · lr 1 · 5/class", "linear_probe", [0.05, 0.07, 0.08]),
-            row("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", [0.12, 0.13, 0.15]),
-            row("gradual · bn eval · lr 0.3 · 5/class", "gradual", [0.11, 0.12, 0.14])]
-    reading = analysis.read_spread(rows, baseline="scratch").splitlines()
-    assert reading[0] == ("Highest test accuracy: freeze k=2 · bn eval, 13.3 % (over 3 seeds, 12.0 % to 15.0 %); "
-                          "within its range, so not shown to be worse: gradual · bn eval.")
-    assert reading[1] == ("Against scratch (5.0 %, range 4.0 % to 6.0 %): above its range: freeze k=2 · bn eval, "
-                          "gradual · bn eval; within its range: linear probe · bn eval.")
 
 
 def test_lookalike_votes_count_the_models_answers_per_class():

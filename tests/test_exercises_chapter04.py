@@ -103,14 +103,17 @@ def test_cifar10_again_accepts_reference_and_explains_mistakes():
     assert not ex.check_cifar10_again(unfinished).ok
 
 
-def test_a_predicted_ranking_is_judged_against_the_spread_of_the_seeds(capsys):
-    rows = [{"strategy": "scratch", "mean": 0.05, "low": 0.04, "high": 0.06},
-            {"strategy": "linear_probe", "mean": 0.07, "low": 0.05, "high": 0.08},
-            {"strategy": "freeze", "mean": 0.13, "low": 0.12, "high": 0.15}]
-    good = ex.check_predicted_ranking(["freeze", "linear_probe", "scratch"], rows)
-    assert good.ok and "too close to call (their ranges overlap): linear_probe above scratch" in good.message
-    assert "freeze above linear_probe, freeze above scratch" in good.message
-    bad = ex.check_predicted_ranking(["scratch", "freeze"], rows)
-    assert not bad.ok and "disagrees with scratch above freeze (measured 5.0 % against 13.0 %)" in bad.message
-    assert not ex.check_predicted_ranking(None, rows).ok
-    assert "is not among the strategies" in ex.check_predicted_ranking(["magic"], rows).message
+def test_a_predicted_ranking_is_judged_by_the_calibrated_comparison(capsys):
+    # Five seeds of 400 test answers each: freeze far above both, linear_probe and scratch alike.
+    generator = torch.Generator().manual_seed(0)
+    rate = {"scratch": 0.05, "linear_probe": 0.06, "freeze": 0.30}
+    runs = [{"strategy": name, "config": {"seed": seed},
+             "test_correct": "".join("1" if x else "0" for x in (torch.rand(400, generator=generator) < p).tolist())}
+            for name, p in rate.items() for seed in range(5)]
+    good = ex.check_predicted_ranking(["freeze", "linear_probe", "scratch"], runs)
+    assert good.ok and "too close to call (within the noise): linear_probe above scratch" in good.message
+    assert "right beyond the noise: freeze above linear_probe, freeze above scratch" in good.message
+    bad = ex.check_predicted_ranking(["scratch", "freeze"], runs)
+    assert not bad.ok and "disagrees with scratch above freeze (measured" in bad.message
+    assert not ex.check_predicted_ranking(None, runs).ok
+    assert "is not among the strategies" in ex.check_predicted_ranking(["magic"], runs).message

@@ -12,14 +12,25 @@ def test_the_difference_and_its_standard_error_by_hand():
     b = torch.tensor([[1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 1, 1]])
     row = verdicts.difference(a, b)
     d = (a - b).float()                                     # rows 0 1 0 0 / 1 0 0 1 / 1 0 0 0
-    seed_means, image_means = d.mean(1), d.mean(0)          # 0.25, 0.5, 0.25 and 2/3, 1/3, 0, 1/3
-    left = d - seed_means[:, None] - image_means[None, :] + d.mean()
-    left_variance = left.pow(2).sum() / (2 * 3)             # (seeds - 1) * (images - 1)
-    image_share = max(0.0, image_means.var().item() - left_variance.item() / 3)
+    rows = 4 * d.mean(1).var().item()                       # images x the variance of the row means
+    columns = 3 * d.mean(0).var().item()                    # seeds x the variance of the column means
+    left = (d - d.mean(1, keepdim=True) - d.mean(0, keepdim=True) + d.mean()).pow(2).sum().item() / (2 * 3)
+    assert columns < left                                   # the images differ no more than luck: rows alone
     assert row["difference"] == pytest.approx(1 / 3)
-    assert row["se"] == pytest.approx(math.sqrt(seed_means.var().item() / 3 + image_share / 4))
-    assert 0 < row["df"] <= 2                               # never more than the seeds give
+    assert row["se"] == pytest.approx(math.sqrt(rows / 12))
+    assert row["df"] == pytest.approx(2)
     assert row["accuracy_a"] == pytest.approx(0.75) and row["accuracy_b"] == pytest.approx(5 / 12)
+
+
+def test_settings_that_answer_other_images_differently_count_the_images_sampling():
+    # A is right on the first 300 images and B on the next 100, on every seed: no seed luck at all, so the
+    # uncertainty is the images' sampling alone, with the images' degrees of freedom.
+    a = torch.cat([torch.ones(3, 300), torch.zeros(3, 700)], 1)
+    b = torch.cat([torch.zeros(3, 300), torch.ones(3, 100), torch.zeros(3, 600)], 1)
+    row = verdicts.compare(a, b)
+    d = (a - b)[0]
+    assert row["se"] == pytest.approx(d.std().item() / math.sqrt(1000), rel=1e-4)
+    assert row["df"] == pytest.approx(999, rel=1e-3) and row["real"]
 
 
 def test_one_seed_or_identical_answers_are_never_called_real():
@@ -81,22 +92,43 @@ def test_the_comparison_detects_a_known_real_gap(probe_pool):
     assert rates["kit"] >= 0.8
 
 
-def test_on_simulated_runs_the_comparison_holds_five_percent_where_a_test_over_images_does_not():
+@pytest.mark.parametrize("seeds", [2, 3, 5])
+def test_on_simulated_runs_the_comparison_holds_five_percent_where_a_test_over_images_does_not(seeds):
     # Simulated pairs of one setting: each run's luck (its seed) moves all its images together. The measured
-    # rate must be within 2 standard errors of the measurement above 5 % (1,000 repeats: 0.7 points);
+    # rate must be within 2 standard errors of the measurement above 5 % (1,000 repeats: 1.4 points);
     # a test over one run's images must fail the same measurement by far.
-    generator = torch.Generator().manual_seed(1)
-
-    def draw(_):
-        difficulty = torch.randn(300, generator=generator)
-
-        def runs():
-            luck = torch.randn(2, 1, generator=generator) * 0.5
-            return (torch.rand(2, 300, generator=generator) < torch.sigmoid(difficulty + luck)).float()
-        return runs(), runs()
-
     repeats = 1000
-    rates = verdicts.calibrate(draw, repeats)
+    rates = verdicts.calibrate(lambda r: verdicts.simulated_pair(r, seeds=seeds), repeats)
     margin = 2 * math.sqrt(verdicts.ALPHA * (1 - verdicts.ALPHA) / repeats)
     assert rates["this kit's comparison"] <= verdicts.ALPHA + margin
     assert rates["one run each, test over images"] > 4 * verdicts.ALPHA
+
+
+@pytest.mark.slow
+def test_two_different_settings_that_are_equally_good_are_called_different_at_most_about_eight_percent():
+    # Each image favours one of the two settings, so the test images' sampling matters; on average neither
+    # is better. Here the t approximation with few seeds runs above 5 % (README: 8.1 % with 3 seeds, 5.1 %
+    # with 5, over 2,000 repeats): a known weakness, held to that measurement plus 2 standard errors.
+    repeats = 1000
+    for seeds, measured in ((3, 0.081), (5, 0.051)):
+        rates = verdicts.calibrate(lambda r: verdicts.simulated_pair(r, seeds=seeds, luck=0.3, preference=1.0),
+                                   repeats, {"kit": lambda a, b: verdicts.compare(a, b)["real"]})
+        assert rates["kit"] <= measured + 2 * math.sqrt(measured * (1 - measured) / repeats)
+
+
+def test_reading_a_sweep_names_what_is_above_within_and_below_the_baseline():
+    generator = torch.Generator().manual_seed(2)
+    rates = {"scratch · lr 0.1 · 5/class": 0.05, "linear probe · bn eval · lr 1 · 5/class": 0.06,
+             "freeze k=2 · bn eval · lr 0.3 · 5/class": 0.30}
+    runs = [{"label": label, "config": {"seed": seed},
+             "test_correct": "".join("1" if x else "0" for x in (torch.rand(500, generator=generator) < p).tolist())}
+            for label, p in rates.items() for seed in range(3)]
+    short = lambda run: run["label"].split(" · ")[0]
+    against = verdicts.read(runs, baseline="scratch", name=short).splitlines()
+    assert against[0].startswith("Against scratch (") and "above it, beyond the noise: freeze k=2" in against[0]
+    assert "within the noise: linear probe" in against[0]
+    assert against[1] == "(3 seeds × 500 test images per setting; 2 comparisons, Holm-corrected.)"
+    best = verdicts.read(runs, name=short).splitlines()[0]
+    assert best.startswith("Highest test accuracy: freeze k=2") and "below it, beyond the noise: scratch, linear probe" in best
+    # runs recorded without their answers are left out, and a reading needs two settings
+    assert "no test accuracy to compare" in verdicts.read([{**runs[0], "test_correct": None}])

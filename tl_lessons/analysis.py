@@ -58,7 +58,7 @@ CHAPTER_SETUP = TransferSetup(target="cifar100", epochs=10, batch_size=64, seed=
 """The budget every strategy of chapter 04 gets: the same task (TransferSetup's few-shot default), epochs and batch size."""
 SEEDS = (0, 1, 2)
 """The training seeds of every comparison: each setting runs once per seed, and a difference between
-two settings is read as real only when it is larger than what the seeds alone change (`differ`)."""
+two settings is read as real only by the calibrated comparison of `tl_lessons.verdicts`."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,8 +249,8 @@ def spread(results, key: str = "test_acc") -> list[dict]:
     """Each setting's runs summed up: the mean of `key` over its seeds and the range they span.
 
     Returns one row per setting, in the order the settings first appear: setting, strategy, n (runs),
-    mean, low, high, values. A difference between two settings is worth reading only when their
-    ranges do not overlap (`differ`).
+    mean, low, high, values. A range is a summary, not a verdict: `verdicts.read` says which
+    differences are real.
 
     >>> spread(compare_strategies(setups, seeds=SEEDS))[0]["mean"]
     """
@@ -271,15 +271,6 @@ def spread(results, key: str = "test_acc") -> list[dict]:
     return rows
 
 
-def differ(a: dict, b: dict) -> bool:
-    """Whether two `spread` rows differ by more than their seeds do: their ranges do not overlap.
-
-    >>> differ({"low": 0.10, "high": 0.12}, {"low": 0.13, "high": 0.15})
-    True
-    """
-    return a["high"] < b["low"] or b["high"] < a["low"]
-
-
 def short_name(row: dict) -> str:
     """A setting's name without its learning rate and task: "freeze k=2 · bn eval" from its full label.
 
@@ -297,39 +288,6 @@ def short_label(result: dict) -> str:
     'freeze k=2 · bn eval'
     """
     return short_name({"setting": result["label"]})
-
-
-def read_spread(rows, baseline: str | None = None, what: str = "test accuracy", name=short_name) -> str:
-    """What a `spread` table says, in sentences that only call a difference real when it beats the seeds.
-
-    The best setting, and which others are within its range (a tie on this evidence); with
-    `baseline` (a strategy), which settings are above, within and below the baseline's range.
-
-    >>> print(read_spread(spread(results), baseline="scratch"))
-    """
-    def percent(value):
-        return f"{100 * value:.1f} %"
-
-    ranked = sorted((row for row in rows if row["mean"] is not None), key=lambda row: -row["mean"])
-    if not ranked:
-        return f"No run finished, so there is no {what} to read."
-    best = ranked[0]
-    tied = [name(row) for row in ranked[1:] if not differ(row, best)]
-    seeds = f"over {best['n']} seeds, {percent(best['low'])} to {percent(best['high'])}" if best["n"] > 1 else "one seed"
-    lines = [f"Highest {what}: {name(best)}, {percent(best['mean'])} ({seeds}); "
-             + (f"within its range, so not shown to be worse: {', '.join(tied)}." if tied
-                else "every other setting is below its range.")]
-    base = next((row for row in ranked if row["strategy"] == baseline), None)
-    if base is not None:
-        groups = {"above": [], "within": [], "below": []}
-        for row in ranked:
-            if row is not base:
-                side = "above" if row["low"] > base["high"] else "below" if row["high"] < base["low"] else "within"
-                groups[side].append(name(row))
-        lines.append(f"Against {name(base)} ({percent(base['mean'])}, range {percent(base['low'])} to "
-                     f"{percent(base['high'])}): " + "; ".join(
-                         f"{side} its range: {', '.join(names)}" for side, names in groups.items() if names) + ".")
-    return "\n".join(lines)
 
 
 def summary(results) -> list[dict]:

@@ -15,17 +15,20 @@ from two directions of the table:
 - across seeds: the accuracy difference of each seed pair (a row mean) varies by training luck;
 - across images: the difference on each image (a column mean) varies from image to image.
 
-Var(D) is estimated as var(row means)/seeds plus the images' own share: var(column means)/images
-less the part of it that is only the seeds' luck image by image (the table's residual variance,
-which the row means already counted). D/sqrt(Var) is read against Student's t with the
-degrees of freedom of the seeds: seeds - 1. For two runs of the *same* setting the images' share is
-about zero and the comparison is then exactly a paired t-test over seeds; with 3 seeds that leaves
-2 degrees of freedom: a difference must be about 4.3 standard errors to count. That is the price of
-few seeds, and why a chapter runs five where it can. (Two versions were measured and dropped: adding
-the whole column variance with Welch-Satterthwaite's degrees of freedom called 6.5-7 % of equal pairs
-different in simulations of 2,000, and taking the residual out but keeping Welch-Satterthwaite's
-count still called 5.3-7 %: a noisy image share lent the sum degrees of freedom the seeds never had.
-`tests/test_verdicts.py` keeps such a simulation.)
+Var(D) is estimated from the table's three mean squares (rows, columns, and what is left when both are
+taken out): rows + columns - left, over seeds × images. The columns' mean square also holds the seeds'
+luck image by image, which the rows already counted, so it is taken out once; where the columns do not
+exceed it, the images add nothing beyond that luck and the rows alone are used. D/sqrt(Var) is read
+against Student's t with Welch-Satterthwaite's degrees of freedom for that sum. For two runs of the
+*same* setting the columns carry only luck, and the comparison is then a paired t-test over seeds: with
+3 seeds, 2 degrees of freedom, so a difference must be about 4.3 standard errors to count (the price
+of few seeds, and why chapter 05 runs eight). Where the settings answer different images differently,
+the columns carry the test images' sampling and many more degrees of freedom.
+
+Two versions were measured and dropped (simulations of 2,000 repeats, `tests/test_verdicts.py` keeps
+one): adding the whole column variance with the columns' own degrees of freedom called 5.3-7 % of equal
+pairs different; never allowing more degrees of freedom than the seeds give was safe but so cautious
+that chapter 04's three seeds could not show even a seven-point gap on 916 images.
 
 Several comparisons at once (every strategy against one baseline) raise the chance that one of them
 fires by luck; Holm's step-down correction keeps the chance of *any* false call at 5 %.
@@ -73,24 +76,27 @@ def difference(correct_a, correct_b) -> dict:
         raise ValueError(f"Both settings need the same seeds and test images: {tuple(a.shape)} vs {tuple(b.shape)}.")
     seeds, images = a.shape
     d = a - b
-    # A two-way table: d[s, i] = overall + seed effect + image effect + what is left (the seed's luck on that image).
-    # The row means carry the seeds' luck and a share of what is left; the column means carry the images'
-    # differences and a share of what is left, which the rows already counted, so it is taken out once.
-    seed_part = d.mean(1).var().item() / seeds if seeds > 1 else math.nan
+    # A two-way table: d[s, i] = overall + seed effect + image effect + what is left (the seed's luck on that
+    # image). Its mean squares: of the seeds' rows, of the images' columns, and of what is left.
+    # Var(D) = (rows + columns - left) / (seeds * images): the columns' mean square also holds what is left,
+    # which the rows already counted, so it is taken out once.
     if seeds > 1 and images > 1:
-        left = d - d.mean(1, keepdim=True) - d.mean(0, keepdim=True) + d.mean()
-        left_variance = left.pow(2).sum().item() / ((seeds - 1) * (images - 1))
-        image_part = max(0.0, d.mean(0).var().item() - left_variance / seeds) / images
+        rows = images * d.mean(1).var().item()
+        columns = seeds * d.mean(0).var().item()
+        left_over = d - d.mean(1, keepdim=True) - d.mean(0, keepdim=True) + d.mean()
+        left = left_over.pow(2).sum().item() / ((seeds - 1) * (images - 1))
+        if columns > left:   # the images differ beyond the seeds' luck: their sampling counts too
+            parts = [(rows, seeds - 1), (columns, images - 1), (-left, (seeds - 1) * (images - 1))]
+        else:                # they do not: the rows alone carry the uncertainty
+            parts = [(rows, seeds - 1)]
+        variance = sum(value for value, _ in parts) / (seeds * images)
+        # Welch-Satterthwaite: how many degrees of freedom the sum of estimated mean squares is worth. A
+        # columns-minus-left difference near zero is itself noisy, and gets few of them.
+        scale = sum(value for value, _ in parts)
+        df = scale ** 2 / sum(value ** 2 / free for value, free in parts) if scale > 0 else math.nan
     else:
-        image_part = d.mean(0).var().item() / images if images > 1 else math.nan
-    variance = seed_part + image_part
-    if seeds > 1 and images > 1 and variance > 0:
-        # Welch-Satterthwaite: how many degrees of freedom the sum of two estimated variances is worth;
-        # never more than the seeds give (see the module's text: more called equal pairs different).
-        df = min(seeds - 1, variance ** 2 / (seed_part ** 2 / (seeds - 1) + image_part ** 2 / (images - 1)))
-    else:
-        df = math.nan
-    return {"difference": d.mean().item(), "se": math.sqrt(variance) if variance == variance else math.nan,
+        variance, df = math.nan, math.nan
+    return {"difference": d.mean().item(), "se": math.sqrt(variance) if variance == variance and variance > 0 else math.nan,
             "df": df, "accuracy_a": a.mean().item(), "accuracy_b": b.mean().item(), "seeds": seeds, "images": images}
 
 
@@ -224,21 +230,25 @@ def image_only_rule(correct_a, correct_b, alpha: float = ALPHA) -> bool:
     return se > 0 and 2 * stats.norm.sf(abs(d.mean().item()) / se) < alpha
 
 
-def simulated_pair(repeat: int, seeds: int = 3, images: int = 300, luck: float = 0.5) -> tuple:
-    """Two runs of one setting, simulated: (seeds, images) answers each, where a seed's luck moves all its answers.
+def simulated_pair(repeat: int, seeds: int = 3, images: int = 300, luck: float = 0.5, preference: float = 0.0) -> tuple:
+    """Two settings' runs, simulated: (seeds, images) answers each, where a seed's luck moves all its answers.
 
     Each image has a difficulty and each run a luck (both normal; `luck` is its spread on the logit scale),
     and a run answers an image right with probability sigmoid(difficulty + luck), so a lucky start lifts
     every image of its run. Trained networks vary like that from seed to seed; probes on fixed features
-    barely do. The two settings are the same, so a verdict of "real" is a false positive.
+    barely do. With `preference` 0 the two settings are the same; above 0, each image also favours one
+    of them (A by +p, B by -p on the logit scale, p normal with that spread): two different settings,
+    each better on other images, equally good on average. Either way a verdict of "real" is a false
+    positive.
     """
     generator = torch.Generator().manual_seed(20_000 + repeat)
     difficulty = torch.randn(images, generator=generator)
+    favour = torch.randn(images, generator=generator) * preference
 
-    def runs():
+    def runs(sign):
         shift = torch.randn(seeds, 1, generator=generator) * luck
-        return (torch.rand(seeds, images, generator=generator) < torch.sigmoid(difficulty + shift)).float()
-    return runs(), runs()
+        return (torch.rand(seeds, images, generator=generator) < torch.sigmoid(difficulty + sign * favour + shift)).float()
+    return runs(1), runs(-1)
 
 
 RULES = {
@@ -316,5 +326,6 @@ def read(results, baseline: str | None = None, name=lambda result: result["label
         lines = [f"Against {baseline} ({100 * means[baseline]:.1f} %): " + "; ".join(
             f"{verdict}{'' if verdict == 'within the noise' else ' it, beyond the noise'}: {', '.join(names)}"
             for verdict, names in groups.items() if names) + "."]
-    lines.append(f"({seeds} seeds × {images:,} test images per setting; {len(rows)} comparisons, Holm-corrected.)")
+    lines.append(f"({seeds} seed{'s' if seeds != 1 else ''} × {images:,} test images per setting; {len(rows)} "
+                 f"comparison{'s' if len(rows) != 1 else ''}, Holm-corrected.)")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import models
+from tl_lessons import models, verdicts
 from tl_lessons.exercises.feedback import NotYet, call_learner, exercise, number_answer, tensor_answer
 
 SMALL_WIDTH = (4, 8, 8, 16)  # a FastNet small enough that every check runs in milliseconds
@@ -186,38 +186,35 @@ def check_cifar10_again(fn) -> str:
 
 
 @exercise
-def check_predicted_ranking(predicted, rows) -> str:
-    """Compare the learner's predicted order of strategies (best first) with the measured `spread` rows.
+def check_predicted_ranking(predicted, results) -> str:
+    """Compare the learner's predicted order of strategies (best first) with the measured runs.
 
-    A pair counts as right when the measurement agrees beyond the spread of its seeds, as wrong when
-    it disagrees beyond it, and as "too close to call" when the two ranges overlap: the data cannot
-    say, so neither answer is wrong.
+    `results`: the comparison's runs (`analysis.compare_strategies`, every strategy over the same seeds).
+    Each pair of the prediction is read with `verdicts` (every pair compared, Holm-corrected together):
+    right when the measurement puts the first above the second beyond the noise, wrong when it puts it
+    below, and "too close to call" within the noise: the data cannot say, so neither answer is wrong.
 
-    >>> check_predicted_ranking(["freeze", "linear_probe", "scratch"], analysis.spread(results))
+    >>> check_predicted_ranking(["freeze", "linear_probe", "scratch"], results)
     """
     if predicted is None or not isinstance(predicted, (list, tuple)) or not predicted:
         raise NotYet("Write your prediction first: a list of strategy names, best first, "
                       "for example [\"freeze\", \"linear_probe\", \"scratch\"].")
-    measured = {row["strategy"]: row for row in rows if row["mean"] is not None}
-    unknown = [name for name in predicted if name not in measured]
+    answers = verdicts.answers_by_setting(results, lambda result: result["strategy"])
+    unknown = [name for name in predicted if name not in answers]
     if unknown:
         raise NotYet(f"{', '.join(map(str, unknown))} is not among the strategies measured here: "
-                     f"choose from {', '.join(measured)}.")
+                     f"choose from {', '.join(answers)}.")
     if len(set(predicted)) != len(predicted) or len(predicted) < 2:
         raise NotYet("Name at least two different strategies, each once, best first.")
-    right, wrong, close = [], [], []
-    for i, better in enumerate(predicted):
-        for worse in predicted[i + 1:]:
-            a, b = measured[better], measured[worse]
-            pair = f"{better} above {worse}"
-            if a["low"] > b["high"]:
-                right.append(pair)
-            elif a["high"] < b["low"]:
-                wrong.append(f"{pair} (measured {100 * a['mean']:.1f} % against {100 * b['mean']:.1f} %)")
-            else:
-                close.append(pair)
-    said = [f"right beyond the seeds' spread: {', '.join(right)}" if right else "",
-            f"too close to call (their ranges overlap): {', '.join(close)}" if close else ""]
+    pairs = [(better, worse) for i, better in enumerate(predicted) for worse in predicted[i + 1:]]
+    rows = verdicts.adjust([dict(verdicts.compare(answers[better], answers[worse]), name=f"{better} above {worse}")
+                            for better, worse in pairs])
+    right = [row["name"] for row in rows if row["verdict"] == "above"]
+    wrong = [f"{row['name']} (measured {100 * row['accuracy_a']:.1f} % against {100 * row['accuracy_b']:.1f} %)"
+             for row in rows if row["verdict"] == "below"]
+    close = [row["name"] for row in rows if row["verdict"] == "within the noise"]
+    said = [f"right beyond the noise: {', '.join(right)}" if right else "",
+            f"too close to call (within the noise): {', '.join(close)}" if close else ""]
     said = "; ".join(part for part in said if part)
     if wrong:
         raise NotYet(f"The measurement disagrees with {', '.join(wrong)}"
