@@ -1,4 +1,6 @@
 """Chapter 01 checks accept the reference answers and reject the typical wrong ones with the right hint."""
+import math
+
 import pytest
 import torch
 
@@ -112,12 +114,23 @@ def test_transfer_quiz():
     assert not ex.check_transfer_quiz(["a"]).ok
 
 
-def test_the_copy_prediction_is_judged_against_the_spread():
-    copied, scratch = {"mean": 0.15, "low": 0.14, "high": 0.16}, {"mean": 0.08, "low": 0.07, "high": 0.09}
-    assert ex.check_copy_prediction(True, copied, scratch).ok
-    wrong = ex.check_copy_prediction(False, copied, scratch)
-    assert not wrong.ok and "won by more than the seeds' spread" in wrong.message
-    overlapping = {"mean": 0.085, "low": 0.08, "high": 0.10}
-    assert ex.check_copy_prediction(False, overlapping, scratch).ok
-    assert "not shown" in ex.check_copy_prediction(True, overlapping, scratch).message
-    assert "Write your prediction" in ex.check_copy_prediction(None, copied, scratch).message
+def test_the_copy_prediction_is_judged_by_the_calibrated_comparison():
+    def comparison(copied, scratch, real, seeds=3):
+        low, high = (copied - scratch - 0.03, copied - scratch + 0.03) if seeds > 1 else (-math.inf, math.inf)
+        return {"accuracy_a": copied, "accuracy_b": scratch, "difference": copied - scratch, "low": low, "high": high,
+                "real": real, "seeds": seeds}
+
+    won = comparison(0.15, 0.08, real=True)
+    assert ex.check_copy_prediction(True, won).ok
+    assert "copied 15.0 %, scratch 8.0 %: +7.0 points (95 % interval +4.0 to +10.0 points, 3 seeds)" in (
+        ex.check_copy_prediction(True, won).message)
+    wrong = ex.check_copy_prediction(False, won)
+    assert not wrong.ok and "won beyond the noise" in wrong.message
+    noise = comparison(0.10, 0.08, real=False)
+    assert ex.check_copy_prediction(False, noise).ok
+    assert "not shown" in ex.check_copy_prediction(True, noise).message
+    worse = ex.check_copy_prediction(True, comparison(0.05, 0.08, real=True))
+    assert not worse.ok and "negative transfer" in worse.message
+    one_seed = ex.check_copy_prediction(True, comparison(0.15, 0.08, real=False, seeds=1))
+    assert not one_seed.ok and "no interval: one seed" in one_seed.message and "1 seed)" in one_seed.message
+    assert "Write your prediction" in ex.check_copy_prediction(None, won).message

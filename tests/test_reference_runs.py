@@ -93,17 +93,41 @@ def test_reading_them_needs_neither_altair_nor_pandas():
     assert result.stdout.strip() == "[]"
 
 
-def test_the_comparison_table_reads_the_seeds_spread_against_scratch():
-    def run(label, strategy, seed, acc, sweep="comparison"):
-        return {"label": label, "strategy": strategy, "sweep": sweep, "test_acc": acc,
-                "config": {"seed": seed, "strategy": strategy}}
+def answers(right: int, images: int = 1000, offset: int = 0) -> str:
+    """A run's recorded answers: `right` of `images` test images right, starting at image `offset`."""
+    return "".join("1" if (i - offset) % images < right else "0" for i in range(images))
 
-    reference = {"runs": [run("scratch · lr 0.1 · 5/class", "scratch", s, a) for s, a in enumerate((0.05, 0.06, 0.07))]
-                 + [run("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", s, a) for s, a in enumerate((0.12, 0.13, 0.14))]
-                 + [run("linear probe · bn eval · lr 1 · 5/class", "linear_probe", s, a) for s, a in enumerate((0.06, 0.08, 0.09))]
-                 + [run("scratch · lr 0.1 · 1/class", "scratch", 0, 0.5, sweep="labels")]}
+
+def recorded_run(label, strategy, seed, acc, sweep="comparison", correct=None):
+    run = {"label": label, "strategy": strategy, "sweep": sweep, "test_acc": acc, "config": {"seed": seed, "strategy": strategy}}
+    return run if correct is None else dict(run, test_correct=correct)
+
+
+def test_the_comparison_table_reads_the_verdicts_on_the_recorded_answers():
+    # scratch gets 50-70 of 1,000 images right; freeze 400-420 (the same images and more): a real gap;
+    # the probe 40-100, partly other images: a gap smaller than its seeds disagree, within the noise.
+    scratch, freeze, probe = (50, 60, 70), (400, 410, 420), (40, 60, 100)
+    reference = {"runs": [recorded_run("scratch · lr 0.1 · 5/class", "scratch", s, n / 1000, correct=answers(n))
+                          for s, n in enumerate(scratch)]
+                 + [recorded_run("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", s, n / 1000, correct=answers(n))
+                    for s, n in enumerate(freeze)]
+                 + [recorded_run("linear probe · bn eval · lr 1 · 5/class", "linear_probe", s, n / 1000,
+                                 correct=answers(n, offset=5 * s)) for s, n in enumerate(probe)]
+                 + [recorded_run("scratch · lr 0.1 · 1/class", "scratch", 0, 0.5, sweep="labels")]}
     table = reference_runs.comparison_table(reference)
     assert [row["setting"].split(" ·")[0] for row in table] == ["freeze k=2", "linear probe", "scratch"]
-    assert table[0] == {"setting": "freeze k=2 · bn eval · lr 0.3 · 5/class", "seeds": 3, "test acc %": "13.0 (12.0-14.0)",
-                        "vs scratch (points)": "+7.0 (beyond the seeds)"}
-    assert table[1]["vs scratch (points)"] == "+1.7 (within the seeds)" and table[2]["vs scratch (points)"] == ""
+    assert table[0] == {"setting": "freeze k=2 · bn eval · lr 0.3 · 5/class", "seeds": 3, "test acc %": "41.0 (40.0-42.0)",
+                        "vs scratch (points)": "+35.0 (above, beyond the noise)"}
+    assert table[1]["vs scratch (points)"] == "+0.7 (within the noise)" and table[2]["vs scratch (points)"] == ""
+
+
+def test_the_comparison_table_gives_no_verdict_without_recorded_answers():
+    """Files recorded before runs kept their answers: the gap is shown, the range-overlap rule is not applied."""
+    reference = {"runs": [recorded_run("scratch · lr 0.1 · 5/class", "scratch", s, a) for s, a in enumerate((0.05, 0.06, 0.07))]
+                 + [recorded_run("freeze k=2 · bn eval · lr 0.3 · 5/class", "freeze", s, a) for s, a in enumerate((0.12, 0.13, 0.14))]}
+    table = reference_runs.comparison_table(reference)
+    assert table[0]["test acc %"] == "13.0 (12.0-14.0)"
+    assert table[0]["vs scratch (points)"] == f"+7.0 ({reference_runs.NO_ANSWERS})" == "+7.0 (not recorded with answers: no verdict)"
+    # One strategy recorded with answers and scratch without: still no verdict (nothing to pair with).
+    reference["runs"][3:] = [dict(run, test_correct=answers(130)) for run in reference["runs"][3:]]
+    assert reference_runs.comparison_table(reference)[0]["vs scratch (points)"].endswith(f"({reference_runs.NO_ANSWERS})")

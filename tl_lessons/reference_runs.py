@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from tl_lessons import analysis, environment, transfer_setup
+from tl_lessons import analysis, environment, transfer_setup, verdicts
 from tl_lessons.data import data_dir
 from tl_lessons.errors import LessonError
 
@@ -83,22 +83,38 @@ def comparison_runs(reference: dict) -> list[dict]:
     return [run for run in reference.get("runs", []) if run.get("sweep", "comparison") == "comparison"]
 
 
+NO_ANSWERS = "not recorded with answers: no verdict"
+"""What the verdict column says for runs recorded before the kit kept each test image's answer."""
+VERDICT_WORDS = {"above": "above, beyond the noise", "below": "below, beyond the noise",
+                 "within the noise": "within the noise"}
+
+
 def comparison_table(reference: dict) -> list[dict]:
     """The recorded strategy comparison, one row per strategy: its test accuracy over the seeds and its gap to scratch.
 
     Rows hold: setting, seeds, test acc % (mean and range), and "vs scratch": the gap between the
-    means in points, with "beyond the seeds" when the two ranges do not overlap.
+    means in points with the verdict of `verdicts.against` (every strategy against scratch on the
+    runs' recorded answers, "test_correct", seed by seed and image by image, Holm-corrected): "above,
+    beyond the noise", "below, beyond the noise" or "within the noise" (not shown to differ). A run
+    recorded without its answers (files recorded before the kit kept them) gets no verdict: `NO_ANSWERS`.
 
     >>> print(text.table(comparison_table(load_reference_runs())))
     """
-    rows = analysis.spread(comparison_runs(reference), "test_acc")
+    runs = comparison_runs(reference)
+    rows = analysis.spread(runs, "test_acc")
     scratch = next((row for row in rows if row["strategy"] == "scratch" and row["mean"] is not None), None)
+    verdict_of = {}
+    if scratch is not None:
+        tables = verdicts.answers_by_setting(runs, name=analysis.setting_of)
+        others = [name for name in tables if name != scratch["setting"]]
+        if scratch["setting"] in tables and others:
+            verdict_of = {row["name"]: VERDICT_WORDS[row["verdict"]]
+                          for row in verdicts.against(tables, scratch["setting"], others)}
     table = []
     for row in sorted((row for row in rows if row["mean"] is not None), key=lambda row: -row["mean"]):
         gap = ""
         if scratch is not None and row is not scratch:
-            gap = f"{100 * (row['mean'] - scratch['mean']):+.1f}" + (" (beyond the seeds)" if analysis.differ(row, scratch)
-                                                                    else " (within the seeds)")
+            gap = f"{100 * (row['mean'] - scratch['mean']):+.1f} ({verdict_of.get(row['setting'], NO_ANSWERS)})"
         table.append({"setting": row["setting"], "seeds": row["n"], "test acc %": analysis.mean_and_range(row),
                       "vs scratch (points)": gap})
     return table

@@ -106,7 +106,8 @@ GLOSSARY = {
     "source": "Where the model learns first: the source domain and task (here CIFAR-10, 50,000 labelled images, 10 classes).",
     "target": "Where we want the model to work: the target domain and task (here CIFAR-100, 100 classes, few labels).",
     "pre-training": "Training on the source, before the target is ever seen.",
-    "fine-tuning": "Continuing to train pre-trained weights on the target, usually at a smaller learning rate.",
+    "fine-tuning": "Continuing to train pre-trained weights on the target. Guides often advise a smaller learning rate "
+                   "than for training from scratch; the rate that works is measured on validation images, not assumed.",
     "feature extraction": "Freezing every pre-trained layer and training only a new head on their outputs; "
                           "with a single linear head it is called a linear probe.",
     "parameter transfer": "Reusing the learned weights themselves as the target model's starting values.",

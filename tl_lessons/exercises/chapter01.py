@@ -6,6 +6,8 @@ a wrong or unfinished answer never raises.
     >>> check_shared_and_new(["stem", "stage1", "stage2", "stage3"], ["head"])
     Correct: ...
 """
+import math
+
 import torch
 
 from tl_lessons import models
@@ -183,24 +185,28 @@ def check_transfer_quiz(answers) -> str:
 
 
 @exercise
-def check_copy_prediction(predicted, copied: dict, scratch: dict) -> str:
-    """Check a prediction (True/False): do the copied weights beat training from scratch beyond the seeds' spread?
+def check_copy_prediction(predicted, comparison: dict) -> str:
+    """Check a prediction (True/False): does the comparison call the copied weights' lead over scratch real?
 
-    `copied` and `scratch` are `analysis.spread` rows (mean, low, high over seeds) of the two runs.
+    `comparison` is the `tl_lessons.verdicts` row of copied against scratch (`verdicts.against` or
+    `verdicts.compare`): the difference, its 95 % interval and "real", the calibrated verdict.
 
-    >>> check_copy_prediction(True, rows["copied"], rows["scratch"])
+    >>> check_copy_prediction(True, verdicts.against(tables, baseline="scratch")[0])
     """
     if not isinstance(predicted, bool):
-        raise NotYet("Write your prediction first: True (copying wins by more than the seeds' spread) or False.")
-    beyond = copied["low"] > scratch["high"]
-    worse = copied["high"] < scratch["low"]
-    measured = (f"copied {100 * copied['mean']:.1f} % (seeds {100 * copied['low']:.1f} to {100 * copied['high']:.1f}), "
-                f"scratch {100 * scratch['mean']:.1f} % ({100 * scratch['low']:.1f} to {100 * scratch['high']:.1f})")
+        raise NotYet("Write your prediction first: True (the copy beats scratch beyond the noise) or False.")
+    beyond = comparison["real"] and comparison["difference"] > 0
+    worse = comparison["real"] and comparison["difference"] < 0
+    span = (f"95 % interval {100 * comparison['low']:+.1f} to {100 * comparison['high']:+.1f} points"
+            if math.isfinite(comparison["low"]) else "no interval: one seed cannot measure the seeds' luck")
+    measured = (f"copied {100 * comparison['accuracy_a']:.1f} %, scratch {100 * comparison['accuracy_b']:.1f} %: "
+                f"{100 * comparison['difference']:+.1f} points ({span}, {comparison['seeds']} seed"
+                f"{'s' if comparison['seeds'] != 1 else ''})")
     if predicted == beyond:
         return f"Your prediction matches the measurement: {measured}."
     if worse:
-        raise NotYet(f"The copy did worse beyond the spread here ({measured}): negative transfer. What could cause it?")
+        raise NotYet(f"The copy did worse beyond the noise here ({measured}): negative transfer. What could cause it?")
     if beyond:
-        raise NotYet(f"Copying won by more than the seeds' spread ({measured}). Why can a source help so much with few labels?")
-    raise NotYet(f"The ranges overlap ({measured}): on this evidence the difference is not shown. "
+        raise NotYet(f"Copying won beyond the noise ({measured}). Why can a source help so much with few labels?")
+    raise NotYet(f"The comparison does not call the difference real ({measured}): on this evidence it is not shown. "
                  "How could you measure it more precisely?")
