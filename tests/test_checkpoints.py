@@ -259,3 +259,15 @@ def test_an_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save(tmp_path / "net.pt", tutorial_net())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_provenance_prints_a_checkpoints_numbers_in_the_kits_words():
+    meta = {"arch": "fastnet", "dataset": "cifar10", "preset": "quick", "created": "2026-11-21T07:09:08+00:00",
+            "source": "a copy", "metrics": {"test_accuracy": 0.7881, "test_loss": 0.6713093444824219,
+                                            "seconds": 1155.1651967480002},
+            "versions": {"torch": "2.14.1"}, "command": "python -m tl_lessons train"}
+    lines = checkpoints.provenance(meta).splitlines()
+    assert lines[3] == "created  : 2026-11-21"
+    assert "metrics  : test accuracy 78.8 %, test loss 0.671, 1,155 s of training" in lines
+    assert "0.6713093444824219" not in "\n".join(lines) and "versions : torch 2.14.1" in lines
+    assert "preset" not in checkpoints.provenance({**meta, "preset": None})

@@ -145,3 +145,25 @@ def test_committed_outputs_name_no_folder_of_the_machine_that_ran_them(path):
 def test_the_path_scan_finds_a_machine_path_and_leaves_relative_names_alone():
     assert MACHINE_PATH.findall("cached in /root/.cache/torch/hub/checkpoints and") == ["/root/.cache/torch/hub/checkpoints"]
     assert MACHINE_PATH.findall("a copy in the data folder's cifar-100-python, see ../shared/data") == []
+
+
+RUN_SPECIFIC = {
+    "a float's full repr": re.compile(r"(?<![\w.])\d+\.\d{7,}(?![\d])"),
+    "a warning": re.compile(r"\w+Warning\b"),
+    "an errno": re.compile(r"\[Errno -?\d+\]"),
+    "a traceback": re.compile(r"Traceback \(most recent call last\)"),
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_committed_outputs_hold_no_raw_float_warning_errno_or_traceback(path):
+    text = committed_text(path)
+    found = {kind: pattern.findall(text)[:3] for kind, pattern in RUN_SPECIFIC.items() if pattern.search(text)}
+    assert found == {}, f"{path.name}: outputs a learner's run would not repeat: {found}"
+
+
+def test_the_run_specific_scan_finds_what_it_names():
+    sample = "{'test_loss': 0.6713093444824219} ChecksumMismatchWarning: ... ([Errno -2] Name or service not known)"
+    assert [kind for kind, pattern in RUN_SPECIFIC.items() if pattern.search(sample)] == [
+        "a float's full repr", "a warning", "an errno"]
+    assert not any(pattern.search("test accuracy 78.8 %, 8.9e-07, 1,155 s") for pattern in RUN_SPECIFIC.values())

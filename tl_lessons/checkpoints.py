@@ -268,6 +268,34 @@ def load_source_model() -> tuple[nn.Module, dict]:
     return load_checkpoint(SOURCE_CHECKPOINT, arch="fastnet")
 
 
+def provenance(meta: dict) -> str:
+    """A checkpoint's metadata as lines a learner reads: what it is, what made it, and how well it did.
+
+    Accuracies are percentages, losses three decimals, durations whole seconds: the kit's way of
+    printing numbers, never a float's full repr (which another machine's run would not repeat).
+
+    >>> print(provenance(load_source_model()[1]))   # doctest: +SKIP
+    arch     : fastnet
+    ...
+    metrics  : test accuracy 78.8 %, test loss 0.671, 1,155 s of training
+    """
+    def metric(name, value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{name.replace('_', ' ')} {value}"
+        if name == "seconds":
+            return f"{value:,.0f} s of training"
+        if "acc" in name:
+            return f"{name.replace('_', ' ').replace('acc ', 'accuracy ')} {100 * value:.1f} %"
+        return f"{name.replace('_', ' ')} {value:.3f}"
+
+    rows = {"arch": meta.get("arch"), "dataset": meta.get("dataset"), "preset": meta.get("preset"),
+            "created": str(meta.get("created", ""))[:10], "source": meta.get("source"),
+            "metrics": ", ".join(metric(name, value) for name, value in (meta.get("metrics") or {}).items()),
+            "versions": ", ".join(f"{name} {version}" for name, version in (meta.get("versions") or {}).items()),
+            "command": meta.get("command")}
+    return "\n".join(f"{key:9}: {value}" for key, value in rows.items() if value)
+
+
 def not_a_checkpoint(path) -> CheckpointError:
     """The error for a file that torch cannot read as a tl-lessons checkpoint."""
     return CheckpointError(
