@@ -75,3 +75,19 @@ def test_tuning_keeps_the_best_validation_score_of_each_strategy():
         assert len(row["scores"]) == 4
         assert row["setup"].classes == "near"
     assert isinstance(tuned["scratch"]["setup"], TransferSetup)
+
+
+def test_label_budgets_stop_where_the_smallest_target_class_runs_out():
+    per_class = min(data.load_dataset("synthetic100", "train").class_counts())
+    assert transfer_gain.label_budgets("synthetic100", wanted=(1, 5, per_class - 1, per_class, 10_000)) == (
+        1, 5, per_class - 1)
+
+
+def test_the_best_transfer_arm_is_chosen_by_its_validation_score():
+    def row(lr, score):
+        return {"setup": transfer_gain.with_augment(dataclasses.replace(transfer_gain.BASE, lr=lr), False),
+                "scores": {(lr, False): score, (0.3, True): 0.99}}
+    tuned = {"linear_probe": row(0.1, 0.30), "finetune": row(1.0, 0.25)}
+    assert transfer_gain.best_transfer(tuned) == "linear_probe"   # its chosen setting, not another one's score
+    tuned["finetune"] = row(1.0, 0.35)
+    assert transfer_gain.best_transfer(tuned) == "finetune"

@@ -13,7 +13,7 @@ for every trained run, `verdicts` for every "is it real"):
 - **which classes gain**: per-class accuracy gained over scratch (`class_gains`);
 - **how the verdicts were calibrated**: probes on cached features, run many times (`calibration`).
 
-Every run gets the same number of optimiser steps (`STEPS`, or `MIN_EPOCHS` passes over a larger
+Every run gets the same number of optimiser steps (`BASE`'s, or `MIN_EPOCHS` passes over a larger
 label budget), so a ranking here holds for this budget: a longer one can change it.
 
     >>> tuned = tune(setups_for("near"))                       # validation images only
@@ -29,17 +29,16 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import analysis, models, targets, transfer_setup, verdicts
+from tl_lessons import analysis, data, models, targets, verdicts
 from tl_lessons.imageset import ImageSet
 from tl_lessons.plots import projector_style
 from tl_lessons.transfer_setup import TransferSetup
 
-STEPS = 60
-"""Optimiser steps of every run at the few-shot budget (5 images of each of 15 classes, batch 32: 20 epochs)."""
 MIN_EPOCHS = 4
 """A larger label budget gets at least this many passes over its images (so 50 per class is not 2 epochs)."""
 BASE = TransferSetup(target="cifar100", classes="near", per_class=5, epochs=20, batch_size=32, seed=0, k=2)
-"""The few-shot task of the chapter: 5 labelled images of each of the target's 15 classes, 60 steps."""
+"""The few-shot task of the chapter: 5 labelled images of each of the target's 15 classes, 20 epochs of 3
+steps (batch 32): 60 optimiser steps."""
 STRATEGIES = ("scratch", "linear_probe", "finetune")
 """The trained arms: no source, the source frozen under a new head, and the source adapted whole."""
 TRANSFER = ("linear_probe", "finetune")
@@ -252,6 +251,26 @@ def label_setups(tuned_setups, per_class_values, classes: int = 15) -> list[Tran
     """Every tuned setup at every label budget (its tuned rate and augmentation kept)."""
     return [dataclasses.replace(setup, per_class=n, epochs=epochs_for(setup, n, classes))
             for setup in tuned_setups for n in per_class_values]
+
+
+def label_budgets(dataset: str, classes=("near", "far"), wanted=(1, 2, 5, 10, 50), at: int = BASE.per_class,
+                  root=None) -> tuple:
+    """The label budgets of `wanted` that every class of every target can give (one image each stays to
+    validate on), and always the task's own budget `at`.
+
+    A partial copy of CIFAR-100 stops the curve early; the official files (500 per class) give all of them.
+    """
+    full = data.load_dataset(dataset, "train", root=root)
+    smallest = min(min(targets.restrict(full, name).class_counts()) for name in classes)
+    return tuple(n for n in wanted if n < smallest or n == at)
+
+
+def best_transfer(tuned: dict, strategies=TRANSFER) -> str:
+    """The transfer strategy whose tuned setting scored best on the validation images (never the test images)."""
+    def score(name):
+        row = tuned[name]
+        return row["scores"][(row["setup"].lr, augmented(row["setup"]))]
+    return max(strategies, key=score)
 
 
 def curve(results) -> dict:
@@ -479,11 +498,6 @@ def plot_calibration(measured: dict, alpha: float = verdicts.ALPHA,
         axis.legend(fontsize=8)
         figure.tight_layout()
     return figure
-
-
-def test_images(setup: TransferSetup, root=None) -> ImageSet:
-    """The target's test images for `setup` (every one: 1,500 on the official files, fewer on a copy)."""
-    return transfer_setup.load_test(setup, root=root)
 
 
 def lookalike_of() -> dict:
