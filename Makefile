@@ -45,13 +45,17 @@ install: $(STAMP)
 lock:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.9
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra cluster --universal --python-version 3.10 \
 	  --constraint lock-constraints.txt --upgrade --output-file $(LOCK)
 
 # check-port: a second `make app` on a busy port says how to choose another (`make app PORT=8502`).
+# The teacher page (stop any run, pause new ones, set the class's limits) opens with a token that only
+# this terminal shows: $TL_LESSONS_TEACHER_TOKEN if set, else a fresh one each start.
 app: $(STAMP)
 	$(PY) -m tl_lessons check-port $(ADDRESS) $(PORT)
-	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
+	@TOKEN="$${TL_LESSONS_TEACHER_TOKEN:-$$($(PY) -m tl_lessons teacher-token)}"; \
+	echo "Teacher page: the Teacher tab of the dashboard, token $$TOKEN (do not show it on the projector)"; \
+	TL_LESSONS_TEACHER_TOKEN="$$TOKEN" $(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
 
 # Every test: the package, the app (AppTest and a real browser), and every notebook in test mode.
 test: $(STAMP)
@@ -82,8 +86,13 @@ source-model: $(STAMP)
 	$(PY) -m tl_lessons train --preset quick --epochs 6 --data cifar10 --save tl_lessons/assets/cifar10_fastnet.pt
 
 # The recorded curves the dashboard shows beside live runs (tl_lessons/assets/reference_runs.json).
+# CLUSTER=tcp://scheduler:8786 trains them on a Dask cluster, WORKERS=4 on four worker processes of
+# this computer (both: pip install 'tl-lessons[cluster]', in the lock); the runs are the same either way.
+CLUSTER ?=
+WORKERS ?=
 reference-runs: $(STAMP)
-	$(PY) -m tl_lessons reference-runs --out tl_lessons/assets/reference_runs.json
+	$(PY) -m tl_lessons reference-runs --out tl_lessons/assets/reference_runs.json \
+	  $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(WORKERS),--workers $(WORKERS))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 """The tl-lessons dashboard: `streamlit run app.py` (or `make app`).
 
-Three pages: the transfer lab (train and compare transfer strategies), a gradient-descent
-playground, and a data explorer. This file only lists them; each page is one script in
+Four pages: the transfer lab (train and compare transfer strategies), a gradient-descent
+playground, the teacher's page (with a token: the class's runs and rules), and a data explorer. This file only lists them; each page is one script in
 `app_pages/`, and every computation it shows lives in the `tl_lessons` library.
 """
 
@@ -32,6 +32,13 @@ page = st.navigation(
             title="Gradient descent",
             icon=":material/trending_down:",
             help="Watch gradient descent walk down a 2-D loss surface; change the learning rate and momentum.",
+        ),
+        st.Page(
+            "app_pages/teacher.py",
+            title="Teacher",
+            icon=":material/school:",
+            help="For the teacher (with the token `make app` printed): every run of the class, stop any, "
+            "pause new ones, set the limits.",
         ),
         st.Page(
             "app_pages/data_explorer.py",

@@ -21,11 +21,12 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import cifar_on_disk, data_banner, dataset, learner_token, remember_learner, tiny
+from app_pages.common import (cifar_on_disk, data_banner, dataset, learner_code_ui, learner_token, remember_learner,
+                              tiny)
 from tl_lessons import models, plots, reference_runs, targets, train, transfer, transfer_setup
 from tl_lessons.dashboard import charts, jobs, learnt, settings, sources
-from tl_lessons.errors import ConfigError, LessonError
-from tl_lessons.runs import RunStore, default_path, open_store
+from tl_lessons.errors import ConfigError, LessonError, RunStoreError
+from tl_lessons.runs import MEMORY, RunStore, default_path, open_store
 from tl_lessons.transfer_setup import TransferSetup
 from tl_lessons.vocabulary import display_name
 
@@ -50,13 +51,26 @@ FIELDS = [name for name in settings.QUERY_FIELDS if name != "lr"]
 
 
 @st.cache_resource
+def _opened_store(path: str) -> RunStore:
+    return RunStore(path)  # a file that cannot be used raises, and an exception is never cached
+
+
+@st.cache_resource
+def _store_in_memory(path: str) -> RunStore:
+    return open_store(MEMORY)[0]
+
+
 def run_store(path: str) -> tuple[RunStore, str | None]:
     """The run store (a SQLite file): every run of every session, kept across restarts.
 
-    A file that cannot be used gives a store in memory and the sentence why (`runs.open_store`),
-    for the whole server process: training goes on, the banner says what to do.
+    A file that cannot be used gives a store in memory and the sentence why (`runs.open_store`):
+    training goes on, the banner says what to do, and the next page load tries the file again
+    (a folder made writable, a disk with room again: the server need not restart).
     """
-    return open_store(path)
+    try:
+        return _opened_store(path), None
+    except RunStoreError:
+        return _store_in_memory(path), open_store(path)[1]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the source model…")
@@ -71,8 +85,12 @@ def target_model(source: str, from_scratch: bool, num_classes: int, seed: int, v
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the data and the model…")
-def prepared(setup_json: str):
-    """`transfer_setup.prepare` for a setup, cached: pressing Train again starts at once."""
+def prepared(setup_json: str, version: float):
+    """`transfer_setup.prepare` for a setup, cached: pressing Train again starts at once.
+
+    `version` (the source file's modification time, `sources.source_version`) makes a source trained
+    again under the same name load again, as the preview's `target_model` does.
+    """
     return transfer_setup.prepare(TransferSetup(**json.loads(setup_json)))
 
 
@@ -419,16 +437,16 @@ def preview_ui(setup: TransferSetup, unavailable: dict, store_path: str) -> int 
 
 
 def current_job():
-    """This learner's run shown in section 3: this session's, or after a reload the newest the learner
-    started in this server process (`jobs.SHARED_REGISTRY`), so that its progress and Stop come back."""
-    if "lab_job" not in st.session_state:
-        job = jobs.SHARED_REGISTRY.latest(jobs.learner_id(learner_token()))
-        if job is None:
-            return None
-        job.poll()
-        st.session_state.lab_job = job
-        st.session_state.lab_job_reported = job.done  # an ended run is in the comparison already
-    return st.session_state.lab_job
+    """This learner's run shown in section 3: the newest the learner started in this server process
+    (`jobs.SHARED_REGISTRY`), from this tab or another, so that after a reload, or in a second tab,
+    its progress and Stop come back; a tab never trusts an older run of its own."""
+    newest = jobs.SHARED_REGISTRY.latest(jobs.learner_id(learner_token()))
+    shown = st.session_state.get("lab_job")
+    if newest is not None and newest is not shown:
+        newest.poll()
+        st.session_state.lab_job = newest
+        st.session_state.lab_job_reported = newest.done  # an ended run is in the comparison already
+    return st.session_state.get("lab_job")
 
 
 def job_running() -> bool:
@@ -438,9 +456,13 @@ def job_running() -> bool:
 
 
 def start_job(job: jobs.TrainingJob, new_source: str | None = None):
-    """Start `job` as this learner's run; `new_source` becomes the source once it has finished."""
+    """Start `job` as this learner's run; `new_source` becomes the source once it has finished.
+
+    The line may refuse it (`jobs.TurnRefused`: the class's rules); then nothing is remembered or stored.
+    """
+    job.start()
     jobs.SHARED_REGISTRY.add(job)
-    st.session_state.lab_job = job.start()
+    st.session_state.lab_job = job
     st.session_state.lab_job_reported = False
     if new_source:
         st.session_state.lab_new_source = new_source
@@ -464,7 +486,8 @@ def press_train(unavailable: dict, store_path: str):
                         ["trainable"].sum())
         # What Train does: the setup prepared once (cached), then fit in a background thread.
         run_setup = settings.run_setup(setup, store_path)
-        model, strategy, train_set, val_set, config = prepared(json.dumps(run_setup.to_dict(), sort_keys=True))
+        model, strategy, train_set, val_set, config = prepared(json.dumps(run_setup.to_dict(), sort_keys=True),
+                                                              sources.source_version(setup.source, store_path))
         start_job(
             jobs.TrainingJob(
                 copy.deepcopy(model),
@@ -484,7 +507,9 @@ def press_train(unavailable: dict, store_path: str):
 
 def train_ui(setup: TransferSetup, blocked: bool, unavailable: dict, store_path: str):
     """The line of runs on this server, the Train button and, below it, this learner's run as it trains."""
-    st.subheader("3 · Train")
+    heading, code = st.columns([4, 1], vertical_alignment="bottom")
+    heading.subheader("3 · Train")
+    learner_code_ui(code)
     st.fragment(queue_ui, run_every=QUEUE_REFRESH_S)()
     train_col, note_col = st.columns([1, 3], vertical_alignment="center")
     train_col.button(
@@ -558,9 +583,11 @@ def live_view():
     else:  # just started: its first training points are a moment away, and worth drawing in this redraw
         job.poll_until(TRAINING_POINTS, timeout=FIRST_POINT_WAIT_S)
     st.markdown(f"**Run:** {job.label}" + (f" (run #{job.run_id})" if job.run_id else ""))
-    for event in job.events:
-        if "store_notice" in event:
-            st.warning(event["store_notice"], icon=":material/database:")
+    notices = [event for event in job.events if "store_notice" in event]
+    if notices:  # only the latest: "busy" is followed by "free again, all stored" (`runs.record`)
+        latest = notices[-1]
+        shown = st.success if latest.get("store_state") == "stored" else st.warning
+        shown(latest["store_notice"], icon=":material/database:")
     if job.done:
         show_end(job.end)
     elif job.status == "waiting":
@@ -656,7 +683,9 @@ def show_end(end: dict):
     if status == "finished":
         st.success(f"Finished.{accuracy}{seconds} {message}", icon=":material/check_circle:")
     elif status == "stopped":
-        st.warning(f"Stopped: the run is kept with the epochs it finished.{accuracy}", icon=":material/stop_circle:")
+        # A run the class's time limit stopped says so (`classroom.ClassRules.time_up_message`).
+        st.warning(f"Stopped: {message or 'the run is kept with the epochs it finished.'}{accuracy}",
+                   icon=":material/stop_circle:")
     elif status == "cancelled":
         st.info(f"Left the line: {message}", icon=":material/block:")
     elif status == "diverged":
@@ -685,10 +714,11 @@ def show_results(frame: pd.DataFrame):
     )
 
 
-def runs_csv(store: RunStore, run_ids: list[int]) -> str:
-    """The CSV export of some runs (all when none are chosen), made only when Download is clicked."""
+def runs_csv(store: RunStore, run_ids: list[int], you: str) -> str:
+    """The CSV export of the runs the learner's view shows, as it shows them (`charts.as_seen_by`),
+    made only when Download is clicked."""
     export = io.StringIO()
-    store.export_csv(export, run_ids=run_ids or None)
+    store.export_csv(export, run_ids=run_ids, view=functools.partial(charts.as_seen_by, you=you))
     return export.getvalue()
 
 
@@ -712,8 +742,8 @@ def compare_ui(store: RunStore, store_path: str, reference: dict | None, chance:
     shown = runs if class_view else [run for run in runs if run["config"].get("learner") == you]
     if not shown:
         st.info(
-            "No runs of yours stored yet: train one above. Every run is kept in the run store "
-            f"(`{store_path}`), also after a restart" + ("; the class view shows everyone's." if runs else "."),
+            "No runs of yours stored yet: train one above. Every run is kept in the run store, "
+            "also after a restart" + ("; the class view shows everyone's." if runs else "."),
             icon=":material/inventory_2:",
         )
         return
@@ -756,8 +786,8 @@ def compare_ui(store: RunStore, store_path: str, reference: dict | None, chance:
         table.insert(1, "whose", [jobs.learner_name(run["config"].get("learner"), you) for run in shown])
     show_results(table)
     st.download_button(
-        "Download the chosen runs as CSV",
-        functools.partial(runs_csv, store, [run["id"] for run in chosen_runs]),
+        "Download the chosen runs as CSV" if chosen_runs else "Download the runs listed as CSV",
+        functools.partial(runs_csv, store, [run["id"] for run in chosen_runs or shown], you),
         file_name="tl-lessons-runs.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -875,7 +905,7 @@ def source_model_ui(store_path: str, expanded: bool):
     with st.expander("Train a source model in this app", expanded=expanded, icon=":material/model_training:"):
         st.markdown(
             "No shipped model, or curious how one is made? Train a FastNet with the kit's **quick** recipe. "
-            f"It is saved under `{sources.sources_dir(store_path)}` and appears in the source list above."
+            "It is saved in the dashboard's folder of source models and appears in the source list above."
         )
         source_sets = [name for name in sources.SOURCE_DATASETS if name.startswith("synthetic") or cifar_on_disk()[name]]
         a, b, c, d = st.columns(4)
@@ -887,8 +917,12 @@ def source_model_ui(store_path: str, expanded: bool):
         epochs = c.number_input(
             "Training epochs", value=1 if tiny() else train.PRESETS["quick"].epochs, step=1, key="src_epochs"
         )
-        name = d.text_input("Name", value=f"{source_set}-quick", key="src_name")
-        problems = sources.source_problems(per_class, epochs, name, available)
+        name = d.text_input("Name", value=sources.default_source_name(source_set, jobs.learner_id(learner_token())),
+                            key="src_name")
+        exists = sources.SOURCE_NAME.fullmatch(name) is not None and \
+            (sources.sources_dir(store_path) / f"{name}.pt").is_file()
+        replace = exists and st.checkbox(f"Yes, replace the saved source model {name}", key="src_replace")
+        problems = sources.source_problems(per_class, epochs, name, available, exists=exists, replace=replace)
         show_problem(problems, *problems)
         st.caption("About a minute per epoch for 500 images per class on a laptop CPU; progress shows in section 3 above.")
         if st.button(

@@ -5,6 +5,7 @@
 """
 import hashlib
 import sqlite3
+import threading
 from contextlib import closing, contextmanager
 
 import numpy as np
@@ -28,6 +29,49 @@ def fake_fit(epochs=3, steps_per_epoch=4, fail_at=None, status="finished"):
                "val_loss": 1.1 / epoch, "val_acc": 0.2 * epoch, "elapsed": float(epoch)}
     yield {"kind": "end", "status": status, "message": "", "elapsed": 3.0,
            "val_acc": 0.2 * epochs, "best_val_acc": 0.2 * epochs}
+
+
+def as_streamed(events):
+    """The events without what record() adds to them: as the stream gave them."""
+    return [{k: v for k, v in e.items() if k not in ("run_id", "store_notice", "store_state")} for e in events]
+
+
+class WriteLock:
+    """Another session's long write: a thread holding the store's write lock from `take()` to `release()`.
+
+        >>> with WriteLock(path) as lock:
+        ...     lock.take()      # returns once the lock is held: every write elsewhere now waits
+        ...     lock.release()   # (or at the end of the block)
+    """
+
+    def __init__(self, path):
+        self.path, self.thread = path, None
+        self.held, self.free = threading.Event(), threading.Event()
+
+    def take(self):
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+        self.thread.start()
+        assert self.held.wait(10), "the other connection could not take the write lock"
+
+    def _hold(self):
+        with closing(sqlite3.connect(self.path, isolation_level=None)) as db:
+            db.execute("BEGIN EXCLUSIVE")
+            self.held.set()
+            self.free.wait()
+            db.execute("ROLLBACK")
+
+    def release(self):
+        if self.thread is not None:
+            self.free.set()
+            self.thread.join(10)
+            assert not self.thread.is_alive()
+            self.thread = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 def file_hash(path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tl_lessons import models, train
-from tl_lessons.dashboard import jobs
+from tl_lessons.dashboard import classroom, jobs
 from tl_lessons.errors import ConfigError
 from tl_lessons.runs import RunStore
 from tl_lessons.synthetic import make_synthetic
@@ -109,8 +109,8 @@ def test_stop_halts_a_job_and_keeps_the_partial_run(tmp_path):
 def test_jobs_wait_in_line_and_say_how_many_runs_are_ahead(tmp_path):
     line = jobs.TrainingLine(slots=1)
     first = tiny_job(tmp_path, epochs=200, line=line).start()
-    second = tiny_job(tmp_path, epochs=1, line=line).start()
-    third = tiny_job(tmp_path, epochs=1, line=line).start()
+    second = tiny_job(tmp_path, epochs=1, line=line, learner="learner-b").start()
+    third = tiny_job(tmp_path, epochs=1, line=line, learner="learner-c").start()
     assert (first.ahead, second.ahead, third.ahead) == (0, 1, 2)
     assert second.status == "waiting" and line.jobs() == [first, second, third]
     first.stop()
@@ -127,7 +127,7 @@ def test_jobs_wait_in_line_and_say_how_many_runs_are_ahead(tmp_path):
 def test_a_stopped_job_that_was_waiting_leaves_the_line_at_once_and_stores_nothing(tmp_path):
     line = jobs.TrainingLine(slots=1)
     first = tiny_job(tmp_path, epochs=200, line=line).start()
-    waiting = tiny_job(tmp_path, line=line).start()
+    waiting = tiny_job(tmp_path, line=line, learner="learner-b").start()
     waiting.stop()
     # Out of the line as soon as Stop returns, before the worker thread has even woken up.
     assert line.jobs() == [first]
@@ -141,7 +141,7 @@ def test_a_stopped_job_that_was_waiting_leaves_the_line_at_once_and_stores_nothi
 
 def test_with_two_slots_two_runs_train_at_once_and_the_third_waits(tmp_path):
     line = jobs.TrainingLine(slots=2)
-    first, second, third = (tiny_job(tmp_path, epochs=200, line=line).start() for _ in range(3))
+    first, second, third = (tiny_job(tmp_path, epochs=200, line=line, learner=name).start() for name in "abc")
     wait_until_training(first)
     wait_until_training(second)
     assert (first.status, second.status, third.status) == ("running", "running", "waiting")
@@ -159,8 +159,13 @@ def test_the_line_estimates_when_waiting_runs_start():
     class Job:
         """Stands in for a TrainingJob: only how long it will still take matters here."""
 
+        learner = None
+
         def __init__(self, left):
             self.left = left
+
+        def size(self):
+            return 1
 
         def seconds_left(self):
             return self.left
@@ -275,3 +280,107 @@ def test_a_job_trains_into_a_store_in_memory_when_the_file_cannot_be_used(tmp_pa
     job.store = RunStore(":memory:")
     wait_until_done(job.start())
     assert job.status == "finished" and [run["id"] for run in job.store.runs()] == [job.run_id]
+
+
+# ---------------------------------------------------------------------------------------
+# A class on one server: the rules every run follows (tl_lessons.dashboard.classroom)
+# ---------------------------------------------------------------------------------------
+
+
+def test_one_run_per_learner_at_a_time_whatever_the_tabs(tmp_path):
+    line = jobs.TrainingLine(slots=1)
+    first = tiny_job(tmp_path, epochs=200, line=line).start()
+    # A second tab of the same learner, even with an older page that thinks nothing runs: refused.
+    with pytest.raises(jobs.TurnRefused, match="one run per learner"):
+        tiny_job(tmp_path, line=line).start()
+    other = tiny_job(tmp_path, line=line, learner="learner-b").start()  # another learner waits their turn
+    assert line.jobs() == [first, other]
+    first.stop()
+    wait_until_done(first)
+    again = tiny_job(tmp_path, line=line).start()  # their run ended: the learner may train again
+    for job in (other, again):
+        wait_until_done(job)
+    # The refused run left no trace: three runs trained and stored, none for the refused one.
+    assert len(RunStore(tmp_path / "runs.sqlite").runs()) == 3
+
+
+def test_two_tabs_pressing_train_together_get_one_run(tmp_path):
+    line = jobs.TrainingLine(slots=0)  # nothing trains: only who gets in matters
+    tabs = [tiny_job(tmp_path, line=line) for _ in range(8)]
+    go, outcomes = threading.Barrier(len(tabs)), []
+
+    def press(job):
+        go.wait()
+        try:
+            job.start()
+            outcomes.append("in")
+        except jobs.TurnRefused:
+            outcomes.append("refused")
+
+    pressing = [threading.Thread(target=press, args=(job,)) for job in tabs]
+    for thread in pressing:
+        thread.start()
+    for thread in pressing:
+        thread.join(30)
+    assert sorted(outcomes) == ["in"] + ["refused"] * 7 and len(line.jobs()) == 1
+    line.jobs()[0].stop()
+
+
+def test_the_class_limits_refuse_a_run_too_big_and_every_run_while_paused(tmp_path):
+    rules = classroom.ClassRules(max_image_epochs=100)
+    line = jobs.TrainingLine(slots=1, rules=rules)
+    big = tiny_job(tmp_path, epochs=3, line=line)  # 3 epochs x 40 images
+    with pytest.raises(jobs.TurnRefused, match="120 image-epochs"):
+        big.start()
+    rules.change(max_image_epochs=1000, paused=True)
+    with pytest.raises(jobs.TurnRefused, match="paused"):
+        tiny_job(tmp_path, line=line).start()
+    rules.change(paused=False)
+    wait_until_done(tiny_job(tmp_path, epochs=3, line=line).start())
+    assert line.jobs() == [] and len(RunStore(tmp_path / "runs.sqlite").runs()) == 1
+
+
+def test_a_run_that_reaches_the_time_limit_stops_and_keeps_its_curve(tmp_path):
+    line = jobs.TrainingLine(slots=1, rules=classroom.ClassRules(max_minutes=1 / 60, max_image_epochs=10**9))  # one second
+    job = tiny_job(tmp_path, epochs=10_000, line=line).start()
+    wait_until_done(job)
+    assert job.status == "stopped" and job.time_up
+    assert "limit of 1 second " in job.end["message"] and "kept" in job.end["message"]
+    stored = RunStore(tmp_path / "runs.sqlite").get(job.run_id)
+    assert stored["status"] == "stopped" and 1 <= stored["results"]["epochs"] < 10_000
+    # Its curve, the steps it trained, is in the store and on the page.
+    assert RunStore(tmp_path / "runs.sqlite").events(job.run_id, "step")
+    assert any(event["kind"] == "step" for event in job.events)
+
+
+def test_the_teacher_removes_runs_and_changes_the_slots(tmp_path):
+    line = jobs.TrainingLine(slots=1, rules=classroom.ClassRules(max_image_epochs=10**9))
+    running = tiny_job(tmp_path, epochs=10_000, line=line).start()
+    waiting = tiny_job(tmp_path, line=line, learner="learner-b").start()
+    third = tiny_job(tmp_path, epochs=10_000, line=line, learner="learner-c").start()
+    line.remove(waiting)
+    waiting.wait(30).poll()
+    assert waiting.status == "cancelled" and line.jobs() == [running, third]
+    line.set_slots(2)  # the third run need not wait for the first any more
+    wait_until_training(third)
+    assert third.status == "running"
+    line.remove(running)
+    wait_until_done(running)
+    assert running.status == "stopped"
+    with pytest.raises(ConfigError, match="At least one"):
+        line.set_slots(0)
+    third.stop()
+    wait_until_done(third)
+
+
+def test_an_ended_run_leaves_memory_and_old_learners_are_forgotten(tmp_path, monkeypatch):
+    registry = jobs.JobRegistry()
+    job = tiny_job(tmp_path)
+    registry.add(job.start())
+    wait_until_done(job)
+    # The page still shows it (events, validation images); the model and training images are gone.
+    assert job.model is None and job.train_set is None and job.val_set is not None and job.events
+    assert registry.latest("learner-a") is job
+    monkeypatch.setattr(jobs, "FORGET_AFTER_S", 0.0)
+    registry.add(tiny_job(tmp_path, learner="learner-b"))  # any new run tidies the registry
+    assert registry.latest("learner-a") is None and registry.latest("learner-b") is not None

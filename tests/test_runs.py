@@ -10,12 +10,14 @@ import sys
 import textwrap
 import threading
 import time
+import types
+import warnings
 from contextlib import closing
 
 import pytest
 
 from disk_faults import fill, read_only, small_disk
-from store_faults import STORE_FAULTS, fake_fit, faulty_store, file_hash, healthy_store
+from store_faults import STORE_FAULTS, WriteLock, as_streamed, fake_fit, faulty_store, file_hash, healthy_store
 from tl_lessons import runs
 from tl_lessons.errors import ConfigError, RunStoreError
 from tl_lessons.runs import RunStore, default_path, open_store, record
@@ -274,10 +276,9 @@ def test_a_store_that_fails_mid_run_does_not_stop_training(tmp_path):
         store = RunStore(disk / "runs.sqlite")
         passed = list(record(filling_fit(disk), store, {"lr": 0.1}, "disk fills up"))
         # Every event of the stream went through, in order, and the run reached its end.
-        assert [{k: v for k, v in e.items() if k not in ("run_id", "store_notice")} for e in passed] \
-            == list(fake_fit(epochs=3))
+        assert as_streamed(passed) == list(fake_fit(epochs=3))
         notices = [e["store_notice"] for e in passed if "store_notice" in e]
-        assert len(notices) == 1
+        assert len(notices) == 1 and [e["store_state"] for e in passed if "store_state" in e] == ["failed"]
         assert "full" in notices[0] and "rest of this run is not stored" in notices[0]
         (disk / "filler").unlink()
         run_id = passed[0]["run_id"]
@@ -292,11 +293,172 @@ def test_a_store_that_fails_when_the_consumer_stops_does_not_raise(tmp_path):
             if event["kind"] == "epoch" and event["epoch"] == 2:
                 filler = fill(disk)
                 break
-        stream.close()  # would store the pending steps and the "stopped" status: both fail, quietly
+        with pytest.warns(RuntimeWarning, match="full.*rest of this run is not stored"):
+            stream.close()  # would store the pending steps and the "stopped" status: both fail, and say so
         filler.unlink()
         run = store.get(event["run_id"])
         assert run["status"] == "running"  # could not be closed; reads "interrupted" once this process ends
         assert [e["epoch"] for e in store.events(run["id"], "epoch")] == [1, 2]
+
+
+# --- a store another session keeps locked: the points are kept, written later, and the learner is told ------
+
+
+@pytest.fixture
+def quick_lock_waits(monkeypatch):
+    """Writes give up on a locked store after 0.2 s, and a run keeping points retries at every event."""
+    monkeypatch.setattr(runs, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(runs, "RETRY_WAIT_S", 0.01)
+    monkeypatch.setattr(runs, "RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr(runs, "RETRY_AFTER_MAX_S", 0.0)
+    monkeypatch.setattr(runs, "FLUSH_EVERY_S", 1000.0)  # steps are written with the next epoch: known write points
+
+
+def where(event) -> str:
+    """An event of fake_fit by its kind and number: "start", "step 5", "epoch 2", "end"."""
+    number = event.get("step", event.get("epoch")) if event["kind"] in ("step", "epoch") else None
+    return event["kind"] if number is None else f"{event['kind']} {number}"
+
+
+def notices_of(passed) -> list[tuple]:
+    return [(where(e), e["store_state"]) for e in passed if "store_notice" in e]
+
+
+# When the other session takes the lock (before the run starts, or once the learner sees epoch 1),
+# and when it lets go (once the learner has seen this event).
+LOCKED = {"before_start": (None, "step 2"), "mid_run": ("epoch 1", "step 10")}
+
+
+@pytest.mark.parametrize("when", LOCKED)
+def test_a_busy_store_keeps_the_points_and_writes_them_all_once_it_is_free(when, tmp_path, quick_lock_waits):
+    store = RunStore(tmp_path / "runs.sqlite")
+    take_at, release_at = LOCKED[when]
+    original, passed = list(fake_fit()), []
+    with WriteLock(store.path) as lock:
+        if take_at is None:
+            lock.take()
+        for event in record(fake_fit(), store, {"lr": 0.1}, "through a busy store"):
+            passed.append(event)
+            if where(event) == take_at:
+                lock.take()
+            if where(event) == release_at:
+                lock.release()
+
+    # Training went on: every event passed through, unchanged, in order.
+    assert as_streamed(passed) == original
+    # Told once that the points are kept (at the first write that found the store locked), once that
+    # they are written (at the first try after the lock was let go), and nothing else.
+    busy_at, stored_at = {"before_start": ("start", "step 3"), "mid_run": ("epoch 2", "step 11")}[when]
+    assert notices_of(passed) == [(busy_at, "waiting"), (stored_at, "stored")]
+    busy, stored = [e["store_notice"] for e in passed if "store_notice" in e]
+    assert busy.startswith("The run store is busy") and "kept" in busy and "written as soon as it is free" in busy
+    assert "Training goes on" in busy and "Traceback" not in busy and "sqlite" not in busy
+    assert stored == "The run store is free again: all of this run's points so far are now stored."
+
+    # Stored exactly as produced: no event lost, none twice, in order; one run, closed as the stream said.
+    run_id = passed[-1]["run_id"]
+    assert [run["id"] for run in store.runs()] == [run_id]
+    assert store.events(run_id) == original
+    assert [e["step"] for e in store.events(run_id, "step")] == list(range(1, 13))
+    run = store.get(run_id)
+    assert run["status"] == "finished" and run["results"]["epochs"] == 3
+    assert run["results"]["best_val_acc"] == pytest.approx(0.6)
+    # Before its row could be made, the run had no id to hand on; from then on, its one id.
+    made = [where(e) for e in passed].index(stored_at) if when == "before_start" else 0
+    assert [e["run_id"] for e in passed] == [None] * made + [run_id] * (len(passed) - made)
+
+
+@pytest.mark.parametrize("when", LOCKED)
+def test_a_store_busy_until_the_run_ends_says_the_run_was_not_stored(when, tmp_path, quick_lock_waits):
+    store = RunStore(tmp_path / "runs.sqlite")
+    take_at = LOCKED[when][0]
+    passed = []
+    with WriteLock(store.path) as lock:
+        if take_at is None:
+            lock.take()
+        for event in record(fake_fit(), store, {"lr": 0.1}, "never stored"):  # no exception escapes
+            passed.append(event)
+            if where(event) == take_at:
+                lock.take()
+
+    assert as_streamed(passed) == list(fake_fit())
+    busy_at = {"before_start": "start", "mid_run": "epoch 2"}[when]
+    assert notices_of(passed) == [(busy_at, "waiting"), ("end", "not_stored")]
+    final = passed[-1]["store_notice"]
+    assert final.startswith("The run store stayed busy until this run ended")
+    assert final.endswith("To keep it in the store, train it again once the store is free.")
+    assert "Traceback" not in final and "sqlite" not in final
+    end = passed[-1]
+    assert end["kind"] == "end" and end["status"] == "finished" and end["best_val_acc"] == pytest.approx(0.6)
+    if when == "before_start":
+        assert "this run was not stored" in final
+        assert [e["run_id"] for e in passed] == [None] * len(passed)
+        assert store.runs() == []  # the refused start left no half-made run behind
+    else:
+        run_id = end["run_id"]
+        assert f"run #{run_id} was not stored to its end: the store keeps its first epoch" in final
+        assert store.events(run_id) == list(fake_fit())[:6]  # start, 4 steps, epoch 1: what was written before
+        assert [run["id"] for run in store.runs()] == [run_id]
+        assert store.get(run_id)["status"] == "running"  # never closed: reads "interrupted" once this process ends
+
+
+def test_a_busy_store_is_tried_again_less_and_less_often(tmp_path, monkeypatch):
+    # A clock that the stream moves on by a second per event: the tries' times are known exactly.
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(runs, "time", types.SimpleNamespace(time=time.time, monotonic=lambda: clock.now))
+    monkeypatch.setattr(runs, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(runs, "RETRY_WAIT_S", 0.01)
+    monkeypatch.setattr(runs, "RETRY_AFTER_MAX_S", 10.0)  # RETRY_AFTER_S as it is: 2 s
+    store = RunStore(tmp_path / "runs.sqlite")
+    tries = []
+    write_run = store.write_run
+
+    def counted(*args, wait=None, **kwargs):
+        tries.append((clock.now, wait))
+        return write_run(*args, wait=wait, **kwargs)
+
+    def slow_fit():
+        for event in fake_fit(epochs=5):  # 27 events
+            clock.now += 1
+            yield event
+
+    monkeypatch.setattr(store, "write_run", counted)
+    with WriteLock(store.path) as lock:
+        lock.take()
+        passed = list(record(slow_fit(), store, {}, "locked throughout"))
+    # The start waits the full time; later tries wait briefly, 2, 4, 8, then at most 10 s apart;
+    # the end waits the full time again. Training is not held up by a try at every event.
+    assert tries == [(0, 0.2), (2, 0.01), (6, 0.01), (14, 0.01), (24, 0.01), (27, 0.2)]
+    assert [state for _, state in notices_of(passed)] == ["waiting", "not_stored"]
+    assert as_streamed(passed) == list(fake_fit(epochs=5))
+
+
+def test_a_busy_store_when_the_consumer_stops_is_a_warning_not_an_error(tmp_path, quick_lock_waits):
+    store = RunStore(tmp_path / "runs.sqlite")
+    with WriteLock(store.path) as lock:
+        lock.take()
+        stream = record(fake_fit(epochs=5), store, {}, "stopped while the store is busy")
+        for event in stream:
+            if event["kind"] == "epoch":
+                break
+        with pytest.warns(RuntimeWarning, match="stayed busy until this run ended.*was not stored"):
+            stream.close()
+    assert store.runs() == []
+
+    # The same, freed before the consumer stops: the stopped run is stored whole, without a warning.
+    with WriteLock(store.path) as lock:
+        lock.take()
+        stream = record(fake_fit(epochs=5), store, {}, "stopped after the store was freed")
+        for event in stream:
+            if event["kind"] == "epoch":
+                lock.release()
+                break
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stream.close()
+    (run,) = store.runs()
+    assert run["status"] == "stopped" and run["results"]["epochs"] == 1
+    assert store.events(run["id"]) == list(fake_fit(epochs=5))[:6]
 
 
 # --- runs whose process died -------------------------------------------------------------------------

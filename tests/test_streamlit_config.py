@@ -17,6 +17,7 @@ SETTINGS = {
     "server.address": "127.0.0.1",  # this computer only, unless a teacher opens it on purpose
     "server.fileWatcherType": "poll",  # watch the app's files, not every folder under it (.venv)
     "client.toolbarMode": "viewer",
+    "client.showErrorDetails": "none",  # no traceback (and no server path) in a learner's browser
     "browser.gatherUsageStats": False,
     "runner.postScriptGC": False,   # a full collection after every rerun starved the training thread
 }
@@ -60,11 +61,17 @@ def make_app(*settings):
 
 
 def test_make_app_stays_on_this_computer_unless_asked():
-    assert make_app() == [
-        ".venv/bin/python -m tl_lessons check-port 127.0.0.1 8501",
-        ".venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501",
-    ]
-    assert make_app("ADDRESS=0.0.0.0", "PORT=8502") == [
-        ".venv/bin/python -m tl_lessons check-port 0.0.0.0 8502",
-        ".venv/bin/streamlit run app.py --server.address 0.0.0.0 --server.port 8502",
-    ]
+    lines = make_app()
+    assert lines[0] == ".venv/bin/python -m tl_lessons check-port 127.0.0.1 8501"
+    assert lines[-1].endswith(".venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501")
+    lines = make_app("ADDRESS=0.0.0.0", "PORT=8502")
+    assert lines[0] == ".venv/bin/python -m tl_lessons check-port 0.0.0.0 8502"
+    assert lines[-1].endswith(".venv/bin/streamlit run app.py --server.address 0.0.0.0 --server.port 8502")
+
+
+def test_make_app_prints_a_teacher_token_and_gives_it_to_the_server_only():
+    shell = " ".join(make_app())
+    # A fresh token unless the teacher set one, printed in the terminal and passed to Streamlit's process.
+    assert "${TL_LESSONS_TEACHER_TOKEN:-$(.venv/bin/python -m tl_lessons teacher-token)}" in shell
+    assert 'echo "Teacher page:' in shell and "token $TOKEN" in shell
+    assert 'TL_LESSONS_TEACHER_TOKEN="$TOKEN" .venv/bin/streamlit run app.py' in shell

@@ -239,6 +239,13 @@ def cmd_check_port(args):
             ) from None
 
 
+def cmd_teacher_token(args):
+    """Print a fresh token for the dashboard's teacher page (`make app` passes it to the server)."""
+    from .dashboard import classroom
+
+    print(classroom.new_teacher_token())
+
+
 def cmd_bench(args):
     from . import bench
 
@@ -246,9 +253,14 @@ def cmd_bench(args):
 
 
 def cmd_reference_runs(args):
+    from .executors import dask_executor
     from .reference_runs import record_reference_runs
 
-    record_reference_runs(args.out)
+    if not (args.cluster or args.workers):
+        record_reference_runs(args.out)
+        return
+    with dask_executor(args.cluster, args.workers) as executor:
+        record_reference_runs(args.out, executor=executor)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -298,6 +310,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("port", type=int)
     p.set_defaults(run=cmd_check_port)
 
+    p = commands.add_parser("teacher-token", help="print a fresh token for the dashboard's teacher page (make app)")
+    p.set_defaults(run=cmd_teacher_token)
+
     p = commands.add_parser("bench", help="measure speed and accuracy against the kit's targets")
     p.add_argument("--json", default="bench.json", help="where to write the results")
     p.add_argument("--only", nargs="*", help="run only these sections (e.g. loader probe presets)")
@@ -305,6 +320,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("reference-runs", help="record the dashboard's reference curves on real data")
     p.add_argument("--out", default="tl_lessons/assets/reference_runs.json")
+    p.add_argument("--cluster", metavar="ADDRESS", help="train on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://host:8786; needs `pip install 'tl-lessons[cluster]'`)")
+    p.add_argument("--workers", type=int, metavar="N", help="train on a Dask cluster of N worker processes on this "
+                   "computer (with TL_LESSONS_THREADS=1, so that they do not fight over its cores)")
     p.set_defaults(run=cmd_reference_runs)
     return top
 

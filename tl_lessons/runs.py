@@ -22,8 +22,13 @@ Losing a learner's work is worse than not storing a run, so faults are handled l
   newer tl-lessons) raises `RunStoreError` when it is opened, with a sentence that says what to
   do, and the file is left exactly as it was. `open_store` then hands out a store in memory
   instead, so training goes on.
-* **A store that fails during a run** does not stop the run: `record` keeps passing the events
-  on and tells, once, that the rest of the run is not stored.
+* **A store that is busy during a run** (another session kept it locked for longer than a write
+  waits) loses nothing: `record` keeps the run's points in memory, training goes on, and a later
+  try writes them all, in order, once (at the next events, less and less often, and a last try when
+  the run ends). The learner is told once that the points are kept, once that they are stored
+  again, and, only if the store stays busy until the run ends, that the run was not stored.
+* **A store that fails during a run** in any other way (a full disk, say) does not stop the run:
+  `record` keeps passing the events on and tells, once, that the rest of the run is not stored.
 * **A run whose process died** (killed, or the computer stopped) cannot close itself. Each run
   remembers the process recording it, so a "running" run whose process is gone reads as
   "interrupted", with the epochs it stored.
@@ -37,6 +42,7 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -45,7 +51,14 @@ from tl_lessons.errors import ConfigError, RunStoreError
 STATUSES = ("running", "finished", "stopped", "diverged", "failed")
 # Never stored: how a "running" run reads once the process that recorded it has gone.
 INTERRUPTED = "interrupted"
+# How long a write waits for another writer's lock before it gives up (`RunStoreBusy`).
 BUSY_TIMEOUT_S = 30.0
+# While `record` keeps a run's points for a busy store: how long each later try waits for the lock
+# (training waits that long), and how long it lets pass before the next try (doubled after each
+# try that finds the store still busy, up to the max). The last try, when the run ends, waits BUSY_TIMEOUT_S.
+RETRY_WAIT_S = 0.5
+RETRY_AFTER_S = 2.0
+RETRY_AFTER_MAX_S = 30.0
 # Step events are written in batches: one commit per event would cost a disk sync each.
 FLUSH_EVERY_S = 1.0
 # The path that asks for a store in memory, as with sqlite3.connect(":memory:").
@@ -85,6 +98,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # a later version added) would refuse every new row, so it is refused when opened instead.
 RUN_COLUMNS = ("label", "created", "config", "status", "pid", "host", "process_start")
 EVENT_COLUMNS = ("run_id", "kind", "step", "epoch", "payload")
+
+
+class RunStoreBusy(RunStoreError):
+    """Another writer kept the run store locked for longer than the write would wait: a later try may succeed."""
 
 
 def default_path() -> Path:
@@ -211,28 +228,30 @@ class RunStore:
                     raise
 
     @contextmanager
-    def connect(self):
+    def connect(self, wait: float | None = None):
         """One short-lived connection, committed on success and always closed.
 
-        SQLite's errors come out as `RunStoreError` sentences.
+        SQLite's errors come out as `RunStoreError` sentences; a store that another writer keeps
+        locked for longer than `wait` seconds (default BUSY_TIMEOUT_S) as `RunStoreBusy`.
 
         >>> with store.connect() as db: db.execute("SELECT count(*) FROM runs").fetchone()
         """
+        wait = BUSY_TIMEOUT_S if wait is None else wait
         try:
-            with self._connection() as db, db:  # `with db`: commit at the end, roll back on error
+            with self._connection(wait) as db, db:  # `with db`: commit at the end, roll back on error
                 yield db
         except sqlite3.Error as error:
-            raise store_problem(error, self.path) from error
+            raise store_problem(error, self.path, wait) from error
 
     @contextmanager
-    def _connection(self):
+    def _connection(self, wait: float):
         if self._memory is not None:
             with self._memory_lock:
                 yield self._memory
             return
-        with closing(sqlite3.connect(self._uri, uri=True, timeout=BUSY_TIMEOUT_S)) as db:
+        with closing(sqlite3.connect(self._uri, uri=True, timeout=wait)) as db:
             db.row_factory = sqlite3.Row
-            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
             # In WAL mode NORMAL never corrupts the file; it only skips a disk sync per commit.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
@@ -243,11 +262,7 @@ class RunStore:
 
         >>> run_id = store.start({"lr": 0.1, "strategy": "linear_probe"}, "probe lr 0.1")
         """
-        pid = os.getpid()
-        values = (label, time.time(), to_json(config), "running", pid, socket.gethostname(), process_start(pid))
-        with self.connect() as db:
-            cursor = db.execute(insert("runs", RUN_COLUMNS), values)
-            return cursor.lastrowid
+        return self.write_run(None, row=run_row(config, label))
 
     def log(self, run_id: int, event: dict):
         """Store one event of a run (usually a "step" or "epoch" event from `fit`).
@@ -261,22 +276,42 @@ class RunStore:
 
         >>> store.log_many(run_id, [{"kind": "step", "step": 1, "loss": 2.3}])
         """
-        rows = [(run_id, e["kind"], e.get("step"), e.get("epoch"), to_json(e)) for e in events]
-        with self.connect() as db:
-            db.executemany(insert("events", EVENT_COLUMNS), rows)
+        self.write_run(run_id, events)
 
     def finish(self, run_id: int, status: str, results: dict, message: str = ""):
         """Close a run with its final status ("finished", "stopped", "diverged", "failed").
 
         >>> store.finish(run_id, "finished", {"val_acc": 0.61})
         """
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
-        with self.connect() as db:
-            db.execute(
-                "UPDATE runs SET status = ?, results = ?, message = ?, ended = ? WHERE id = ?",
-                (status, to_json(results), message or "", time.time(), run_id),
-            )
+        self.write_run(run_id, end=(status, results, message, time.time()))
+
+    def write_run(self, run_id: int | None, events=(), row: tuple | None = None, end: tuple | None = None,
+                  wait: float | None = None) -> int:
+        """Write part of a run in one transaction, all of it or nothing, and return the run's id.
+
+        When `run_id` is None the run is made first, from `row` (`run_row(config, label)`); then
+        `events` are added in order; then `end` = (status, results, message, ended) closes the run.
+        A write that fails (`RunStoreError`; `RunStoreBusy` when another writer kept the store locked
+        for longer than `wait` seconds) leaves the store as it was, so the same write can be tried again
+        later without a half-made run or an event stored twice.
+
+        >>> run_id = store.write_run(None, [{"kind": "start"}], row=run_row({"lr": 0.1}, "probe"))
+        """
+        if run_id is None and row is None:
+            raise ValueError("write_run needs the run's row to make a new run")
+        if end is not None and end[0] not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {end[0]!r}")
+        rows = [(e["kind"], e.get("step"), e.get("epoch"), to_json(e)) for e in events]
+        with self.connect(wait) as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock first: a busy store fails here, before any write
+            if run_id is None:
+                run_id = db.execute(insert("runs", RUN_COLUMNS), row).lastrowid
+            db.executemany(insert("events", EVENT_COLUMNS), [(run_id, *values) for values in rows])
+            if end is not None:
+                status, results, message, ended = end
+                db.execute("UPDATE runs SET status = ?, results = ?, message = ?, ended = ? WHERE id = ?",
+                           (status, to_json(results), message or "", ended, run_id))
+        return run_id
 
     def runs(self) -> list[dict]:
         """Every run, newest first, with its config and results as dicts.
@@ -318,14 +353,15 @@ class RunStore:
             db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
-    def export_csv(self, path_or_file, run_ids=None):
+    def export_csv(self, path_or_file, run_ids=None, view=None):
         """Write one CSV row per epoch of each run, with the run's label, strategy and config.
 
         Open the file in a spreadsheet to compare runs side by side. A run that ended before its
         first epoch (it diverged at once, or was stopped) has its step events instead, so it does
         not vanish; a run that did not finish gets one more row, kind "end", with the step it
         ended at and its message. `run_ids` picks the runs (default: all, oldest first).
-        `path_or_file` is a file name or an open text file.
+        `path_or_file` is a file name or an open text file. `view` turns each run into what the
+        reader may see of it (the dashboard's `charts.as_seen_by`: no other learner's id, no server path).
 
         >>> store.export_csv("runs.csv")
         """
@@ -335,6 +371,8 @@ class RunStore:
         if run_ids is not None:
             wanted = set(run_ids)
             runs = [run for run in runs if run["id"] in wanted]
+        if view is not None:
+            runs = [view(run) for run in runs]
         run_columns = ["run_id", "label", "strategy", "status", "kind"]
         epoch_columns = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "elapsed", "message"]
         rows, config_columns = [], set()
@@ -378,6 +416,12 @@ def check_export_path(path: Path):
     if not path.parent.is_dir():
         raise ConfigError(f"The folder {path.parent} does not exist: create it first, or give a CSV file "
                           "in a folder that exists.")
+
+
+def run_row(config, label: str) -> tuple:
+    """The values of RUN_COLUMNS for a new run in status "running", owned by this process, made now."""
+    pid = os.getpid()
+    return (label, time.time(), to_json(config), "running", pid, socket.gethostname(), process_start(pid))
 
 
 def insert(table: str, columns: tuple[str, ...]) -> str:
@@ -426,8 +470,8 @@ def damaged(path, why: str) -> RunStoreError:
     )
 
 
-def store_problem(error: sqlite3.Error, path) -> RunStoreError:
-    """The learner's sentence for an error SQLite raised on the store at `path`."""
+def store_problem(error: sqlite3.Error, path, wait: float = BUSY_TIMEOUT_S) -> RunStoreError:
+    """The learner's sentence for an error SQLite raised on the store at `path` (having waited `wait` s for locks)."""
     # Python 3.11 names the error (SQLITE_FULL, ...); older ones only have the message's words.
     code, text = getattr(error, "sqlite_errorname", ""), str(error)
     elsewhere = "or set TL_LESSONS_RUNS to another file"
@@ -443,8 +487,8 @@ def store_problem(error: sqlite3.Error, path) -> RunStoreError:
     if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
         return damaged(path, text)
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return RunStoreError(f"The run store {path} stayed locked by another program for {BUSY_TIMEOUT_S:.0f} s: "
-                             f"let its run (in a notebook or the dashboard) finish, {elsewhere}.")
+        return RunStoreBusy(f"The run store {path} stayed locked by another program for {wait:g} s: "
+                            f"let its run (in a notebook or the dashboard) finish, {elsewhere}.")
     if code.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         if path is not None and path.parent.is_dir() and not os.access(path.parent, os.W_OK):
             return RunStoreError(f"The run store {path} cannot be written (its folder is read-only): make "
@@ -575,87 +619,171 @@ def summary(epochs: list[dict]) -> dict:
     }
 
 
-class StoredRun:
-    """One run being written into a store, until the store fails; after that it writes nothing.
+# What `StoredRun.state` can be, as each "store_notice" event names it in "store_state".
+STORED = "stored"            # everything handed to the store so far is written (nothing to say)
+WAITING = "waiting"          # the store is busy: the run's points are kept in memory for a later try
+NOT_STORED = "not_stored"    # the store stayed busy until the run ended: what is kept was not written
+FAILED = "failed"            # the store failed otherwise (a full disk...): the rest of the run is not stored
 
-    Every write that fails is a `RunStoreError`; the first one becomes `notice`, the sentence that
-    tells the learner the rest of the run is not stored.
+
+class StoredRun:
+    """One run being written into a store, as `record` hands its events on.
+
+    Events wait in `unwritten` until a `flush` writes them, together with the run's row while it is
+    not made yet and its end once it has one, in one transaction. A flush that finds the store
+    locked by another writer (`RunStoreBusy`) keeps all of it for a later flush: the first at
+    least RETRY_AFTER_S later, waiting only RETRY_WAIT_S for the lock, then less and less often;
+    the last flush, when the run ends, waits the full BUSY_TIMEOUT_S. As a write is all or nothing,
+    a later success stores every event once, in order. Any other failure stops the storing.
+
+    `state` says where the run stands (STORED, WAITING, NOT_STORED, FAILED), `notice` says it in a
+    sentence, and `news()` hands each change of state to the learner once.
     """
 
     def __init__(self, store: RunStore, config, label: str):
-        self.store, self.notice, self.told = store, None, False
-        self.run_id = self.keep(store.start, config, label)
+        self.store, self.run_id = store, None
+        self.row = run_row(config, label)  # until the run is made
+        self.unwritten: list[dict] = []
+        self.end = None  # (status, results, message, ended) until written
+        self.state = self.told = STORED
+        self.notice = None
+        self.retry_at, self.retry_after = 0.0, RETRY_AFTER_S
+        self.written = {"epoch": 0, "step": 0}
+        self.flush()  # the run's row now: a store that cannot be written is said with the first event
 
-    def keep(self, write, *args):
-        if self.notice is None:
-            try:
-                return write(*args)
-            except RunStoreError as error:
-                self.notice = f"{error} The rest of this run is not stored; training goes on."
-        return None
+    @property
+    def waiting(self) -> bool:
+        return self.state == WAITING
 
-    def log(self, events: list[dict]):
-        if events:
-            self.keep(self.store.log_many, self.run_id, events)
+    @property
+    def storing(self) -> bool:
+        return self.state in (STORED, WAITING)
+
+    def add(self, event: dict):
+        if self.storing:
+            self.unwritten.append(event)
 
     def finish(self, status: str, results: dict, message: str = ""):
-        self.keep(self.store.finish, self.run_id, status, results, message)
+        if self.storing:
+            self.end = (status, results, message or "", time.time())
+
+    def flush(self, last: bool = False):
+        """Write what is kept; while the store is busy, only when a try is due (or `last`, the run's end)."""
+        if not self.storing or (self.run_id is not None and not self.unwritten and self.end is None):
+            return
+        if self.waiting and not last and time.monotonic() < self.retry_at:
+            return
+        wait = RETRY_WAIT_S if self.waiting and not last else BUSY_TIMEOUT_S
+        row = self.row if self.run_id is None else None
+        try:
+            self.run_id = self.store.write_run(self.run_id, self.unwritten, row=row, end=self.end, wait=wait)
+        except RunStoreBusy:
+            if last:
+                self.state, self.notice = NOT_STORED, self.not_stored()
+            elif self.waiting:
+                self.retry_after = min(2 * self.retry_after, RETRY_AFTER_MAX_S)
+            else:
+                self.state, self.retry_after = WAITING, RETRY_AFTER_S
+                self.notice = (f"The run store is busy (another session has kept it locked for over {wait:g} s): "
+                               "this run's points are kept here and will be written as soon as it is free. "
+                               "Training goes on.")
+            self.retry_at = time.monotonic() + self.retry_after
+            return
+        except RunStoreError as error:
+            self.state, self.unwritten, self.end = FAILED, [], None
+            self.notice = f"{error} The rest of this run is not stored; training goes on."
+            return
+        for event in self.unwritten:
+            if event["kind"] in self.written:
+                self.written[event["kind"]] += 1
+        ended, self.row, self.unwritten, self.end = self.end is not None, None, [], None
+        if self.waiting:
+            self.state = STORED
+            self.notice = ("The run store is free again: all of this run is now stored." if ended else
+                           "The run store is free again: all of this run's points so far are now stored.")
+
+    def not_stored(self) -> str:
+        """The sentence for a run whose end found the store still busy."""
+        busy = "The run store stayed busy until this run ended (another session kept it locked), so "
+        again = "To keep it in the store, train it again once the store is free."
+        if self.run_id is None:
+            return f"{busy}this run was not stored: what you see of it here is all that is kept. {again}"
+        kind = "epoch" if self.written["epoch"] else "step"
+        count = self.written[kind]
+        kept = ("none of its points" if not count else f"its first {kind}" if count == 1
+                else f"its first {count} {kind}s")
+        return (f"{busy}run #{self.run_id} was not stored to its end: the store keeps {kept}, and the run "
+                f"reads as unfinished. {again}")
 
     def news(self) -> dict:
-        """{"store_notice": sentence} once, on the first event after the store failed; else {}."""
-        if self.notice is None or self.told:
+        """{"store_notice": sentence, "store_state": state} once per change of state; else {}."""
+        if self.state == self.told:
             return {}
-        self.told = True
-        return {"store_notice": self.notice}
+        self.told = self.state
+        return {"store_notice": self.notice, "store_state": self.state}
+
+    def say_untold(self):
+        """A change no event can carry any more (the run ended without an "end" event) as a warning."""
+        news = self.news()
+        if news and self.state in (NOT_STORED, FAILED):
+            warnings.warn(news["store_notice"], RuntimeWarning, stacklevel=3)
 
 
 def record(stream, store: RunStore, config, label: str):
     """Pass a `fit()` stream through unchanged while storing it as a run.
 
     Every event is stored (step events in batches, at most every second). Each event handed
-    on carries the new run's id as "run_id". The run ends as the stream's "end" event says;
-    if the stream raises, the run is marked "failed" with the error and the error goes on;
-    if the consumer stops early (breaks out of the loop), the run is marked "stopped" and
-    keeps the epochs it has. If the store fails, training goes on unstored: the next event
-    carries a "store_notice" sentence saying so.
+    on carries the run's id as "run_id" (None while the store has not made the run yet). The
+    run ends as the stream's "end" event says; if the stream raises, the run is marked "failed"
+    with the error and the error goes on; if the consumer stops early (breaks out of the loop),
+    the run is marked "stopped" and keeps the epochs it has.
+
+    The store never stops the training. While it is busy (another session holds its lock), the
+    run's points are kept and written later; a failing store stops the storing. Each change is
+    said once, on the next event, as a "store_notice" sentence with a "store_state" (see
+    `StoredRun`); one that no event can carry any more (the consumer stopped) is a RuntimeWarning.
 
     >>> for event in record(fit(model, train_set), RunStore(), config, "scratch"):
     ...     pass
     """
     run = StoredRun(store, config, label)
-    pending, epochs, last_flush = [], [], time.monotonic()
+    epochs, last_flush = [], time.monotonic()
     ended = False
     try:
         for event in stream:
-            pending.append(event)
+            run.add(event)
             if event["kind"] == "epoch":
                 epochs.append(event)
-            if event["kind"] != "step" or time.monotonic() - last_flush > FLUSH_EVERY_S:
-                run.log(pending)
-                pending, last_flush = [], time.monotonic()
             if event["kind"] == "end":
                 results = {**summary(epochs), **{k: v for k, v in event.items()
                                                  if k not in ("kind", "status", "message")}}
                 run.finish(event["status"], results, event.get("message", ""))
+                run.flush(last=True)
                 ended = True
+            elif event["kind"] != "step" or run.waiting or time.monotonic() - last_flush > FLUSH_EVERY_S:
+                run.flush()
+                last_flush = time.monotonic()
             yield {**event, "run_id": run.run_id, **run.news()}
     except (GeneratorExit, KeyboardInterrupt):
         # The consumer left the loop (or the learner pressed interrupt): keep what was trained.
-        run.log(pending)
         if not ended:
             run.finish("stopped", summary(epochs), "Stopped before the end of training.")
+        run.flush(last=True)
+        run.say_untold()
         close = getattr(stream, "close", None)
         if close is not None:
             close()
         raise
     except Exception as error:
-        run.log(pending)
         run.finish("failed", summary(epochs), f"{type(error).__name__}: {error}")
+        run.flush(last=True)
+        run.say_untold()
         raise
-    run.log(pending)
     if not ended:
         # A stream without an "end" event (not from fit) still gets a closed run.
         run.finish("finished", summary(epochs))
+    run.flush(last=True)
+    run.say_untold()
 
 
 def open_store(path=None) -> tuple[RunStore, str | None]:

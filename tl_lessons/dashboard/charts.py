@@ -164,6 +164,21 @@ def line_time(training: bool, starts: float | None, takes: float | None) -> str:
     return f"starts in about {duration(starts)}" + ("" if takes is None else f", takes about {duration(takes)}")
 
 
+def as_seen_by(run: dict, you: str | None) -> dict:
+    """A stored run as a learner's page shows it, for their CSV: whose it is in words ("you", "learner
+    3fa9"), not the learner's id, and the source as picked ("trained:mine"), not the server's path to it.
+
+    >>> as_seen_by({"id": 3, "config": {"learner": "3fa9c2d81b07", "source": "/srv/runs/sources/mine.pt",
+    ...                                  "source_key": "trained:mine"}}, you=None)["config"]
+    {'source': 'trained:mine', 'whose': 'learner 3fa9'}
+    """
+    config = {key: value for key, value in run["config"].items() if key not in ("learner", "source_key")}
+    if "source_key" in run["config"]:
+        config["source"] = run["config"]["source_key"]
+    config["whose"] = learner_name(run["config"].get("learner"), you)
+    return {**run, "config": config}
+
+
 def run_name(run: dict) -> str:
     """How a stored run is named in legends and pickers: its id and label.
 

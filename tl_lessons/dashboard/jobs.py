@@ -26,7 +26,7 @@ import traceback
 import torch
 
 from tl_lessons import train
-from tl_lessons.dashboard import learnt
+from tl_lessons.dashboard import classroom, learnt
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.runs import MEMORY, RunStore, record
 
@@ -117,8 +117,9 @@ class TrainingLine:
     >>> line.ahead(job)     # 0: training now; 2: two runs must end before it starts
     """
 
-    def __init__(self, slots: int | None = None):
+    def __init__(self, slots: int | None = None, rules: classroom.ClassRules | None = None):
         self._slots = slots  # None: `training_slots()`, read when asked (the setting may be fixed meanwhile)
+        self.rules = rules if rules is not None else classroom.ClassRules()
         self._jobs = []  # in the order they joined: the first `slots` train, the others wait
         self._changed = threading.Condition()
         self._pace = {}  # a kind of run -> seconds per step of the last run of that kind
@@ -128,9 +129,25 @@ class TrainingLine:
         """How many runs train at once."""
         return self._slots if self._slots is not None else training_slots()
 
-    def join(self, job):
-        """Put a job at the end of the line."""
+    def set_slots(self, slots: int | None):
+        """The teacher's choice of how many runs train at once (None: back to what the cores hold)."""
+        if slots is not None and (not isinstance(slots, int) or slots < 1):
+            raise ConfigError("At least one run must be able to train: choose 1 or more.")
         with self._changed:
+            self._slots = slots
+            self._changed.notify_all()  # waiting runs look again: a slot may be theirs now
+
+    def join(self, job):
+        """Put a job at the end of the line, if the class's rules let it in (`classroom.ClassRules`).
+
+        Checked here, on the server, under the line's lock, so that two tabs of one learner pressing
+        Train together cannot both get in. Raises `TurnRefused` with the sentence why.
+        """
+        with self._changed:
+            mine = job.learner is not None and any(other.learner == job.learner for other in self._jobs)
+            refusal = self.rules.refusal(job.size(), learner_has_a_run=mine)
+            if refusal:
+                raise TurnRefused(refusal)
             self._jobs.append(job)
 
     def ahead(self, job) -> int:
@@ -163,6 +180,11 @@ class TrainingLine:
                 self._remove(job)
                 return True
             return False
+
+    def remove(self, job):
+        """The teacher takes a job out: one still waiting leaves the line, one training is asked to stop."""
+        if not self.cancel(job):
+            job.stop()
 
     def leave(self, job):
         """Take a job out of the line (its run ended) and let the next one start."""
@@ -206,8 +228,12 @@ class TrainingLine:
         return rows
 
 
-# One line for the whole server process: every browser session trains through it.
-SHARED_LINE = TrainingLine()
+class TurnRefused(ConfigError):
+    """A run the class's rules keep out of the line (the message says why and what to do)."""
+
+
+# One line for the whole server process: every browser session trains through it, under the class's rules.
+SHARED_LINE = TrainingLine(rules=classroom.SHARED_RULES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,12 +257,23 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def add(self, job):
-        """Remember `job` under its learner; ended jobs older than the newest are forgotten."""
+        """Remember `job` under its learner; ended jobs older than the newest are forgotten, and so is a
+        learner whose runs all ended over `FORGET_AFTER_S` ago (their runs are in the store)."""
         with self._lock:
             mine = self._jobs.setdefault(job.learner, [])
             mine.append(job)
             # Keep what a reload needs: runs still going, and the newest one (to show how it ended).
             self._jobs[job.learner] = [j for j in mine[:-1] if not j.ended] + [mine[-1]]
+            now = time.monotonic()
+            for learner, theirs in list(self._jobs.items()):
+                if all(j.ended and now - j.ended_at > FORGET_AFTER_S for j in theirs):
+                    del self._jobs[learner]
+
+    def every(self) -> list:
+        """Every remembered job of every learner (the teacher's view), oldest first."""
+        with self._lock:
+            return sorted((job for theirs in self._jobs.values() for job in theirs),
+                          key=lambda job: job.started_at or 0.0)
 
     def of(self, learner) -> list:
         """The learner's remembered jobs, oldest first."""
@@ -255,6 +292,9 @@ class JobRegistry:
                     if not job.ended and job.run_id is not None}
 
 
+# A learner's last run stays on their page for an hour after it ended; after that the page starts
+# afresh and the run is found in the comparison (read from the store).
+FORGET_AFTER_S = 3600.0
 SHARED_REGISTRY = JobRegistry()
 
 
@@ -310,6 +350,8 @@ class TrainingJob:
         look_closer: bool = True,
     ):
         self.model, self.train_set, self.val_set = model, train_set, val_set
+        self._size = config.epochs * len(train_set)  # kept: the training images leave memory when the run ends
+        self._planned_steps = config.epochs * math.ceil(len(train_set) / config.batch_size)
         self.config, self.strategy, self.label = config, strategy, label
         self.store = store if store is not None else RunStore(MEMORY)
         self.line = line or SHARED_LINE
@@ -325,6 +367,8 @@ class TrainingJob:
         self.run_id: int | None = None
         self.started_at: float | None = None
         self.ended = False  # set by the thread when it is done (`done` waits for the page to have seen the end)
+        self.time_up = False  # set when the class's time limit stopped the run
+        self.ended_at: float | None = None  # time.monotonic() when the thread was done
         self._run_id = None  # the worker's copy, for a "failed" event it makes itself
         self._total_steps = None  # from the "start" event
         self._first_step = self._last_step = None  # (step, elapsed) of the first and latest step events
@@ -407,7 +451,7 @@ class TrainingJob:
     def seconds_left(self) -> float | None:
         """How long until the run ends: its own pace once it has trained a little, else the last run
         of its kind here (None when neither is known yet)."""
-        total = self._total_steps or self.config.epochs * math.ceil(len(self.train_set) / self.config.batch_size)
+        total = self._total_steps or self._planned_steps
         pace = self.pace() or self.line.pace(self.kind)
         if pace is None:
             return None
@@ -426,11 +470,25 @@ class TrainingJob:
 
     # -- the worker thread -------------------------------------------------------------------
 
+    def size(self) -> int:
+        """What the run asks of the class's CPU: epochs × training images (`classroom.ClassRules`)."""
+        return self._size
+
+    def _time_up(self):
+        """The class's time limit for a run has come: stop as a learner's Stop would (the curve is kept)."""
+        self.time_up = True
+        self._stop.set()
+
     def _work(self):
+        limit = None
         try:
             if not self.line.wait_turn(self, self._stop):
                 self._inbox.put(cancelled())
                 return
+            # The class's time limit counts training only, from the moment the run's turn comes.
+            limit = threading.Timer(self.line.rules.max_minutes * 60, self._time_up)
+            limit.daemon = True
+            limit.start()
             # The worker owns its share of the CPU while its turn lasts; the page only polls the queue.
             torch.set_num_threads(self.threads)
             for event in record(self._events(), self.store, self.run_config, self.label):
@@ -438,6 +496,8 @@ class TrainingJob:
                 self._follow(event)
                 if event["kind"] == "end" and event["status"] == "finished" and self.when_finished:
                     event = self._finish(event)
+                if event["kind"] == "end" and event["status"] == "stopped" and self.time_up:
+                    event = {**event, "message": self.line.rules.time_up_message()}
                 self._inbox.put(event)
         except LessonError as error:
             self._inbox.put(self._failed(str(error)))
@@ -450,8 +510,14 @@ class TrainingJob:
                 )
             )
         finally:
+            if limit is not None:
+                limit.cancel()
             if self.pace() is not None:
                 self.line.remember_pace(self.kind, self.pace())
+            # An ended run keeps only what its page shows (its events, the validation images they point
+            # into); the model and the training images it copied leave memory: the run is in the store.
+            self.model = self.train_set = None
+            self.ended_at = time.monotonic()
             self.ended = True
             self.line.leave(self)
 

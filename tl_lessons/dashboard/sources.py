@@ -136,8 +136,12 @@ def source_training(dataset: str, per_class: int, epochs: int, seed: int = 0, ro
     return model, train_set, val_set, config
 
 
-def source_problems(per_class, epochs, name: str, smallest_class: int) -> dict[str, str]:
+def source_problems(per_class, epochs, name: str, smallest_class: int, exists: bool = False,
+                    replace: bool = False) -> dict[str, str]:
     """What is wrong with the "train a source model" form, as {field: sentence} (the transfer setup's rules).
+
+    On a class's server every learner saves into one folder: a name already taken (`exists`) is only
+    used again when the learner said yes to replacing that model (`replace`).
 
     >>> source_problems(500, 0, "my model", smallest_class=11)
     {'per_class': 'Only 10 images per class ...', 'epochs': 'Train for a whole number of epochs, at least 1.', 'name': ...}
@@ -150,7 +154,20 @@ def source_problems(per_class, epochs, name: str, smallest_class: int) -> dict[s
         problems["epochs"] = problem
     if not SOURCE_NAME.fullmatch(name):
         problems["name"] = "Name the model with letters, digits, - and _ only (up to 40), e.g. cifar10-quick."
+    elif exists and not replace:
+        problems["name"] = (f"A source model named {name} is saved already (yours, or another learner's): choose "
+                            "another name, or tick the box to replace it.")
     return problems
+
+
+def default_source_name(dataset: str, learner: str | None) -> str:
+    """The name a learner's new source model is offered: the data, the recipe and the learner, so that two
+    learners who keep the default do not save over each other.
+
+    >>> default_source_name("cifar10", "3fa9c2d81b07")
+    'cifar10-quick-3fa9'
+    """
+    return f"{dataset}-quick" + (f"-{learner[:4]}" if learner else "")
 
 
 def source_run_config(dataset: str, per_class: int, epochs: int, model) -> dict:
