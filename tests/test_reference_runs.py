@@ -26,7 +26,7 @@ def test_recorded_runs_read_back_with_where_they_come_from(tmp_path, monkeypatch
     setups = [TransferSetup(target="synthetic100", strategy=name, per_class=2) for name in ("finetune", "linear_probe")]
     results = [{"label": s.label(), "strategy": s.strategy, "epochs": [{"epoch": 1, "val_acc": 0.1}], "sweep": sweep,
                 "trainable_params": 100 * (i + 1)} for i, (s, sweep) in enumerate(zip(setups, ("comparison", "labels")))]
-    monkeypatch.setattr(reference_runs, "chapter_runs", lambda base, seeds: results)
+    monkeypatch.setattr(reference_runs, "chapter_runs", lambda base, seeds, executor=None: results)
     monkeypatch.setattr(transfer_setup, "load_target", lambda setup: (make_synthetic(100, "train", n_per_class=2),
                                                                       make_synthetic(100, "test", n_per_class=1)))
     monkeypatch.setattr(transfer_setup, "load_test", lambda setup: make_synthetic(100, "test", n_per_class=1))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import data, models, train, transfer, transfer_setup
+from tl_lessons import data, executors, models, train, transfer, transfer_setup
 from tl_lessons.errors import ConfigError
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
@@ -182,7 +183,7 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
 
 def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False, progress: bool = False,
                        desc: str = "runs", test: bool = True, known=(), test_per_class: int | None = None,
-                       curves: bool = True) -> list[dict]:
+                       curves: bool = True, executor=None) -> list[dict]:
     """Train every setup once per seed; returns one plain result per run (see `train_setup`).
 
     The seed changes only the training's randomness (the new head's start, the batch order, the
@@ -195,20 +196,24 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
     time. (A sweep that shares a setting with the comparison, like freeze k=2, reuses its runs;
     only a run scored on the same test images counts as the same.)
 
-    test_per_class, curves: how each run is scored and validated (see `train_setup`).
+    test_per_class, curves: how each run is scored and validated (see `train_setup`). executor: None
+    trains the runs here, one after another; any `concurrent.futures.Executor` (a Dask cluster's:
+    `tl_lessons.executors`) trains them on its workers, with the same results in the same order.
 
     >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)), seeds=SEEDS)
     """
     trained = {setting_key(result["config"]): result for result in known}
-    results = []
     trials = [dataclasses.replace(setup, seed=seed) for setup in setups for seed in seeds]
-    for setup in each_run(trials, desc, progress):
-        result = trained.get(setting_key(setup.to_dict()))
-        usable = result is not None and (not test or (
-            result["test_acc"] is not None and result.get("test_per_class") == test_per_class)) and (
-            "model" in result or not keep_models)
-        result = dict(result) if usable else train_setup(setup, root=root, test=test, test_per_class=test_per_class,
-                                                         curves=curves)
+    earlier = [trained.get(setting_key(setup.to_dict())) for setup in trials]
+    earlier = [result if result is not None and (not test or (
+        result["test_acc"] is not None and result.get("test_per_class") == test_per_class)) and (
+        "model" in result or not keep_models) else None for result in earlier]
+    work = functools.partial(train_setup, root=root, test=test, test_per_class=test_per_class, curves=curves)
+    fresh = executors.in_order(work, [setup for setup, result in zip(trials, earlier) if result is None], executor,
+                               describe=lambda s: f"{s.label()} · seed {s.seed}", drop=() if keep_models else ("model",))
+    results = []
+    for setup, result in zip(executors.each_run(trials, desc, progress), earlier):
+        result = dict(result) if result is not None else next(fresh)
         if not keep_models:
             result.pop("model", None)
         results.append(result)
@@ -218,22 +223,6 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
 def setting_key(config: dict) -> str:
     """A run's setup, seed included, as one comparable string."""
     return json.dumps(config, sort_keys=True, default=str)
-
-
-def each_run(setups, desc: str, progress: bool):
-    """The setups one by one, under a text progress bar when `progress` (its last state stays
-    readable in a saved notebook, where a widget bar would not)."""
-    setups = list(setups)
-    if not progress:
-        yield from setups
-        return
-    from tqdm import tqdm
-
-    # A redraw every 30 s: a saved notebook keeps every redraw as a line, so a faster bar leaves a wall of them.
-    with tqdm(setups, desc=desc, unit="run", mininterval=30.0) as bar:
-        for setup in bar:
-            bar.set_postfix_str(f"{setup.label()} · seed {setup.seed}", refresh=False)
-            yield setup
 
 
 def setting_of(result: dict) -> str:
@@ -316,17 +305,18 @@ def mean_and_range(row: dict) -> str:
     return f"{100 * row['mean']:.1f} ({100 * row['low']:.1f}-{100 * row['high']:.1f})"
 
 
-def tune_learning_rates(setups, lrs=TUNING_LRS, root=None, progress: bool = False) -> dict:
+def tune_learning_rates(setups, lrs=TUNING_LRS, root=None, progress: bool = False, executor=None) -> dict:
     """For each setup's strategy, the learning rate with the best final accuracy on the validation images.
 
     The validation images are held out from the target's training split (`transfer_setup.load_target`);
     the test split plays no part. Returns {strategy: {"best_lr": lr, "scores": {lr: final val acc}}}.
+    executor: where the trials train (see `compare_strategies`).
 
     >>> tune_learning_rates(strategy_setups(strategies=("finetune",)))["finetune"]["best_lr"]
     """
     trials = [dataclasses.replace(setup, lr=lr) for setup in setups for lr in lrs]
     results = compare_strategies(trials, seeds=(trials[0].seed,) if trials else (0,), root=root,
-                                 progress=progress, desc="tuning", test=False, curves=False)
+                                 progress=progress, desc="tuning", test=False, curves=False, executor=executor)
     tuned = {}
     for trial, result in zip(trials, results):
         tuned.setdefault(trial.strategy, {"scores": {}})["scores"][trial.lr] = result["final_val_acc"] or 0.0
@@ -367,7 +357,7 @@ def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, pr
     regimes differ only in how many different images those steps see. Returns the runs' results
     (see `train_setup`), each with "per_class" and "train_images". `known`: earlier results to
     reuse where a run is the same (the setup's own budget is the comparison's run). `scoring`:
-    `test_per_class` and `curves`, as in `train_setup`.
+    `test_per_class`, `curves` and `executor`, as in `compare_strategies`.
 
     >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
     """
@@ -389,7 +379,7 @@ def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress
     """The "freeze" strategy for every k in `ks` (k = 0 trains everything; the last k leaves only the head), per seed.
 
     `known`: earlier results to reuse where a run is the same (see `compare_strategies`); `scoring`:
-    `test_per_class` and `curves`, as in `train_setup`.
+    `test_per_class`, `curves` and `executor`, as in `compare_strategies`.
 
     >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
     """

@@ -62,6 +62,10 @@ class ConfigError(LessonError):
     """An invalid combination of options; the dashboard shows it beside the widget."""
 
 
+class WorkerError(LessonError):
+    """A run handed to an executor (`tl_lessons.executors`) failed there; the message names the run."""
+
+
 def is_number(value) -> bool:
     """A finite real number (True and "0.1" are not numbers here).
 

@@ -28,38 +28,42 @@ SWEEPS = ("comparison", "labels", "freeze depth")
 """What the file holds: chapter 04's comparison of every strategy, its label regimes and its freeze-depth curve."""
 
 
-def chapter_runs(base=None, seeds=None, progress: bool = True) -> list[dict]:
+def chapter_runs(base=None, seeds=None, progress: bool = True, executor=None) -> list[dict]:
     """Chapter 04's three sweeps on `base` (its setup), every setting once per seed, each run tagged with its "sweep".
 
     The comparison trains every strategy at its tuned rate; the label regimes train scratch, the
     linear probe and fine-tuning on 1, 2 and 5 images per class at equal optimiser steps; the
-    freeze-depth curve trains `freeze` for every k. Each result is `analysis.train_setup`'s.
+    freeze-depth curve trains `freeze` for every k. Each result is `analysis.train_setup`'s. executor:
+    where the runs train, here by default (see `analysis.compare_strategies` and `tl_lessons.executors`).
 
     >>> runs = chapter_runs(seeds=(0,))
     """
     base = analysis.CHAPTER_SETUP if base is None else base
     seeds = analysis.SEEDS if seeds is None else seeds
     setups = analysis.strategy_setups(base)
-    comparison = analysis.compare_strategies(setups, seeds=seeds, progress=progress, desc="comparison")
+    comparison = analysis.compare_strategies(setups, seeds=seeds, progress=progress, desc="comparison",
+                                             executor=executor)
     sweeps = {
         "comparison": comparison,
         # Settings the comparison already ran (5 per class, freeze k=2) are its runs, not trained again.
         "labels": analysis.label_regimes([s for s in setups if s.strategy in ("scratch", "linear_probe", "finetune")],
-                                         seeds=seeds, progress=progress, known=comparison),
+                                         seeds=seeds, progress=progress, known=comparison, executor=executor),
         "freeze depth": analysis.freeze_depth_curve(next(s for s in setups if s.strategy == "freeze"),
                                                     range(len(transfer_setup.source_stages(base.source))),
-                                                    seeds=seeds, progress=progress, known=comparison),
+                                                    seeds=seeds, progress=progress, known=comparison,
+                                                    executor=executor),
     }
     return [{**run, "sweep": sweep} for sweep, runs in sweeps.items() for run in runs]
 
 
-def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None) -> Path:
-    """Train chapter 04's sweeps (`chapter_runs`) and write them, with where they come from, to `out`.
+def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None, executor=None) -> Path:
+    """Train chapter 04's sweeps (`chapter_runs`, on `executor`'s workers if one is given) and write
+    them, with where they come from, to `out`.
 
     >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
     """
     base = analysis.CHAPTER_SETUP if base is None else base
-    runs = chapter_runs(base, seeds)
+    runs = chapter_runs(base, seeds, executor=executor)
     train_set, val_set = transfer_setup.load_target(base)
     test_set = transfer_setup.load_test(base)
     reference = {"data": portable_source(train_set.source, data_dir()),

@@ -63,15 +63,18 @@ def augmented(setup: TransferSetup) -> bool:
     return setup.extra.get("augment", True)
 
 
-def tune(setups, lrs=TUNING["lrs"], augments=TUNING["augments"], root=None, progress: bool = False) -> dict:
+def tune(setups, lrs=TUNING["lrs"], augments=TUNING["augments"], root=None, progress: bool = False,
+         executor=None) -> dict:
     """Each setup's own learning rate and augmentation, chosen on its validation images (one seed).
 
     Returns {strategy: {"setup": the tuned setup, "scores": {(lr, augment): final validation accuracy}}}.
     A tie goes to the first choice tried (the smaller rate, augmentation on). The test split plays no part.
+    executor: where the trials train (see `analysis.compare_strategies`).
     """
     trials = [with_augment(dataclasses.replace(setup, lr=lr), augment)
               for setup in setups for lr in lrs for augment in augments]
-    results = analysis.compare_strategies(trials, root=root, progress=progress, desc="tuning", test=False, curves=False)
+    results = analysis.compare_strategies(trials, root=root, progress=progress, desc="tuning", test=False, curves=False,
+                                          executor=executor)
     tuned = {}
     for trial, result in zip(trials, results):
         row = tuned.setdefault(trial.strategy, {"scores": {}, "trials": {}})
