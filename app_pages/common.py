@@ -104,7 +104,7 @@ def become_learner(code: str | None):
 
 def learner_code_ui(where):
     """The learner's code in a popover: shown to copy, another browser's to type in, "this is not me"."""
-    with where.popover("Your learner code", icon=":material/badge:"):
+    with where.popover("Learner code", icon=":material/badge:", width="stretch"):
         token = learner_token()
         code = classroom.learner_code(token)
         if code:

@@ -507,10 +507,9 @@ def press_train(unavailable: dict, store_path: str):
 
 def train_ui(setup: TransferSetup, blocked: bool, unavailable: dict, store_path: str):
     """The line of runs on this server, the Train button and, below it, this learner's run as it trains."""
-    heading, code = st.columns([4, 1], vertical_alignment="bottom")
+    heading, code = st.columns([3, 1], vertical_alignment="bottom")
     heading.subheader("3 · Train")
     learner_code_ui(code)
-    st.fragment(queue_ui, run_every=QUEUE_REFRESH_S)()
     train_col, note_col = st.columns([1, 3], vertical_alignment="center")
     train_col.button(
         "Train",
@@ -530,16 +529,15 @@ def train_ui(setup: TransferSetup, blocked: bool, unavailable: dict, store_path:
         note_col.caption(f"The run will be saved as *{settings.run_setup(setup, store_path).label()}*.")
     if "lab_train_error" in st.session_state:
         st.error(st.session_state.pop("lab_train_error"), icon=":material/block:")
-    refresh = jobs.REFRESH_S if job_running() else None
-    st.fragment(live_view, run_every=refresh)()
-
-
-# Every page shows the line of runs; it is looked at again this often, also by pages that train nothing.
-QUEUE_REFRESH_S = 3.0
+    # One fragment redraws the line and the learner's run: two fragments on their own timers, with the
+    # full redraw that follows a run's end, blanked pages under load ("Bad delta path index" in the
+    # browser: 5 of 6 pages in `bench --only classroom`, 0 with one fragment).
+    st.session_state.lab_refresh = jobs.refresh_every(current_job())
+    st.fragment(live_view, run_every=st.session_state.lab_refresh)()
 
 
 def queue_ui():
-    """Who trains on this server now and who waits, with the time each will take (a fragment that polls)."""
+    """Who trains on this server now and who waits, with the time each will take (redrawn with the live view)."""
     you = jobs.learner_id(learner_token())
     try:
         line = jobs.SHARED_LINE.waits()
@@ -569,8 +567,14 @@ TRAINING_POINTS = ("step", "epoch")
 
 
 def live_view():
-    """This learner's current run: its place in line or its progress, Stop, the curves and the model's answers."""
+    """The line, then this learner's current run: its place in line or its progress, Stop, the curves and
+    the model's answers (a fragment, redrawn every `jobs.refresh_every(job)` seconds)."""
+    queue_ui()
     job = current_job()
+    if job is not None and not job.done and jobs.refresh_every(job) != st.session_state.get("lab_refresh"):
+        # The run started training (or a run began in another tab): redraw the page once, so that this
+        # view is looked at as often as its run now needs.
+        st.rerun()
     if job is None:
         st.info(
             "Press **Train** to start: the loss and accuracy curves appear here as the model learns, "
@@ -584,7 +588,7 @@ def live_view():
         job.poll_until(TRAINING_POINTS, timeout=FIRST_POINT_WAIT_S)
     st.markdown(f"**Run:** {job.label}" + (f" (run #{job.run_id})" if job.run_id else ""))
     notices = [event for event in job.events if "store_notice" in event]
-    if notices:  # only the latest: "busy" is followed by "free again, all stored" (`runs.record`)
+    if notices:  # only the latest: "busy" is followed by "free again, all stored" (`recording.record`)
         latest = notices[-1]
         shown = st.success if latest.get("store_state") == "stored" else st.warning
         shown(latest["store_notice"], icon=":material/database:")
@@ -667,7 +671,7 @@ def handful_ui(entries: list[dict], val_set):
     """A handful of validation images, each with the model's three best guesses (✓: the true class)."""
     for column, entry in zip(st.columns(len(entries)), entries):
         right = entry["top"][0][0] == entry["label"]
-        column.image(plots.enlarged(val_set.images[entry["index"]]), width="stretch",
+        column.image(plots.data_uri(plots.enlarged(val_set.images[entry["index"]])), width="stretch",
                      caption=("right: " if right else "wrong: ") + learnt.guesses_caption(entry, val_set.classes))
 
 

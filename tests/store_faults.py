@@ -12,11 +12,12 @@ import numpy as np
 
 from disk_faults import fill, read_only, small_disk
 from tl_lessons import runs
-from tl_lessons.runs import RunStore, record
+from tl_lessons.recording import record
+from tl_lessons.runs import RunStore
 
 
 def fake_fit(epochs=3, steps_per_epoch=4, fail_at=None, status="finished"):
-    """A stand-in for train.fit's event stream (runs.py must not depend on training)."""
+    """A stand-in for train.fit's event stream (runs.py and recording.py must not depend on training)."""
     yield {"kind": "start", "total_steps": epochs * steps_per_epoch, "epochs": epochs}
     step = 0
     for epoch in range(1, epochs + 1):

@@ -230,6 +230,29 @@ def test_a_source_model_trained_in_the_app_becomes_the_source(lab, run_store_pat
     assert lab.selectbox(key="lab_source").value == "trained:made-here"
 
 
+def test_a_saved_source_model_is_never_replaced_without_a_yes(lab, run_store_path):
+    lab.run()
+    # Each learner is offered a name of their own; a name already saved needs a tick to be used again.
+    assert lab.text_input(key="src_name").value.startswith("synthetic10-quick-")
+    lab.text_input(key="src_name").input("tiny").run()  # the fixture saved "tiny" already
+    assert "is saved already" in errors(lab) and lab.button(key="src_train").disabled
+    lab.checkbox(key="src_replace").check().run()
+    assert "is saved already" not in errors(lab) and not lab.button(key="src_train").disabled
+
+
+def test_a_run_store_that_could_not_be_opened_is_tried_again_at_the_next_page_load(lab, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    monkeypatch.setenv("TL_LESSONS_RUNS", str(blocker / "runs.sqlite"))
+    lab.run()
+    assert "Runs are kept in memory only" in " ".join(w.value for w in lab.warning)
+    blocker.unlink()  # the teacher fixes the folder; the server keeps running
+    blocker.mkdir()
+    lab.run()
+    assert "Runs are kept in memory only" not in " ".join(w.value for w in lab.warning)
+    assert (blocker / "runs.sqlite").is_file()
+
+
 def test_the_gradient_descent_playground_steps(lab):
     lab.run()
     lab.switch_page("app_pages/gradient_descent.py").run()
@@ -458,11 +481,15 @@ def test_a_store_that_fails_mid_run_is_said_and_the_run_goes_on(lab, monkeypatch
     from tl_lessons.errors import RunStoreError
     from tl_lessons.runs import RunStore as Store
 
-    def full_disk(self, run_id, events):
+    real_write = Store.write_run
+
+    def full_disk(self, run_id, events=(), row=None, end=None, wait=None):
+        if run_id is None:  # the run's row is written; every write after it finds the disk full
+            return real_write(self, run_id, events, row=row, end=end, wait=wait)
         raise RunStoreError("The disk holding the run store is full: free some space there.")
 
     lab.run()
-    monkeypatch.setattr(Store, "log_many", full_disk)
+    monkeypatch.setattr(Store, "write_run", full_disk)
     job = train_until_done(lab)
     assert job.status == "finished"
     assert any("disk holding the run store is full" in w.value and "training goes on" in w.value for w in lab.warning)

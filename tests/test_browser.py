@@ -36,6 +36,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 SLOW_MS = 60_000
 SIZES = [(1280, 800), (1920, 1080)]
 LEARNER_COOKIE = "tl_lessons_learner"  # app_pages/common.py
+TEACHER_TOKEN = secrets.token_urlsafe(12)  # the tiny server's teacher token, as `make app` would make one
 
 
 def seeded_store(folder: Path) -> Path:
@@ -57,7 +58,8 @@ def server(tmp_path_factory, chromium_path):
     folder = tmp_path_factory.mktemp("app")
     store_path = seeded_store(folder)
     env = {"TL_LESSONS_RUNS": str(store_path), "TL_LESSONS_DATA": str(folder / "no-data"),
-           "TL_LESSONS_APP_TINY": "1", "TL_LESSONS_THREADS": "2", "PYTHONPATH": str(ROOT)}
+           "TL_LESSONS_APP_TINY": "1", "TL_LESSONS_THREADS": "2", "PYTHONPATH": str(ROOT),
+           "TL_LESSONS_TEACHER_TOKEN": TEACHER_TOKEN}
     with dashboard(ROOT, env, log_path=folder / "streamlit.log") as address:
         yield SimpleNamespace(address=address, store_path=store_path)
 
@@ -265,6 +267,95 @@ def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server)
         ARTIFACTS.mkdir(exist_ok=True)
         first.screenshot(path=str(ARTIFACTS / "two_sessions_first.png"), full_page=True)
         second.screenshot(path=str(ARTIFACTS / "two_sessions_second.png"), full_page=True)
+        raise
+    finally:
+        first.context.close()
+        second.context.close()
+
+
+def test_the_teacher_stops_a_learners_run_and_pauses_the_class(browser, server):
+    """A learner trains; the teacher, signed in with the token in another browser, stops that run, then
+    pauses the class: the learner's next Train is refused with a sentence. The token never reaches the learner."""
+    learner, teacher = new_tab(browser), new_tab(browser)
+    try:
+        open_lab(learner, server.address, "?strategy=finetune&epochs=80&seed=5")
+        train_button(learner).click()
+        expect(learner.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
+
+        teacher.goto(f"{server.address}/teacher")
+        teacher.get_by_label("Teacher token", exact=True).fill("not-the-token")
+        teacher.get_by_role("button", name="Open the teacher page").click()
+        expect(teacher.get_by_text("That is not the teacher token")).to_be_visible()
+        teacher.get_by_label("Teacher token", exact=True).fill(TEACHER_TOKEN)
+        teacher.get_by_role("button", name="Open the teacher page").click()
+        expect(teacher.get_by_text(re.compile(r"^Running: finetune"))).to_be_visible()
+        main(teacher).get_by_role("button", name="Stop", exact=True).click()
+        expect(learner.get_by_text(re.compile("^Stopped"))).to_be_visible()
+
+        main(teacher).get_by_text("Pause new runs").click()
+        main(teacher).get_by_role("button", name="Apply to the class").click()
+        expect(teacher.get_by_text("New runs are paused")).to_be_visible()
+        train_button(learner).click()
+        expect(learner.get_by_text(re.compile("The teacher has paused new runs"))).to_be_visible()
+        assert TEACHER_TOKEN not in learner.content()
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        learner.screenshot(path=str(ARTIFACTS / "teacher_learner.png"), full_page=True)
+        teacher.screenshot(path=str(ARTIFACTS / "teacher_teacher.png"), full_page=True)
+        raise
+    finally:
+        jobs_line_unpaused(teacher)
+        learner.context.close()
+        teacher.context.close()
+
+
+def jobs_line_unpaused(teacher):
+    """Leave the class as the other tests expect it: new runs allowed."""
+    if teacher.get_by_text("New runs are paused").count():
+        main(teacher).get_by_text("Pause new runs").click()
+        main(teacher).get_by_role("button", name="Apply to the class").click()
+        expect(teacher.get_by_text("New runs are paused")).to_have_count(0)
+
+
+def in_code_popover(page, wanted):
+    """`wanted`, inside the learner-code popover, opened (again, if a redraw closed it) until it shows."""
+    for _ in range(4):
+        if not wanted.is_visible():
+            main(page).get_by_role("button", name="Learner code").click()
+        try:
+            wanted.wait_for(timeout=10_000)
+            return wanted
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("the learner-code popover never showed what was wanted")
+
+
+def test_a_learner_code_brings_the_run_back_in_another_browser(browser, server):
+    """The code shown on one browser's page, typed in another browser, finds the run and its Stop button there;
+    "this is not me" then starts afresh, without that run."""
+    first, second = new_tab(browser), new_tab(browser)
+    try:
+        open_lab(first, server.address, "?strategy=finetune&epochs=80&seed=6")
+        train_button(first).click()
+        expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
+        shown = in_code_popover(first, first.get_by_text("Your code:"))
+        code = re.search(r"Your code: (\w{4}-\w{4}-\w{2})", shown.inner_text()).group(1)
+
+        open_lab(second, server.address)
+        in_code_popover(second, second.get_by_label("Use a code you were given before")).fill(code.lower())
+        second.get_by_role("button", name="Use this code").click()
+        expect(second.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
+        expect(main(second).get_by_role("button", name="Stop", exact=True)).to_be_visible()
+
+        in_code_popover(second, second.get_by_role("button", name="This is not me: start as a new learner")).click()
+        expect(second.get_by_text(re.compile(r"epoch \d+ of 80"))).to_have_count(0)
+        expect(main(second).get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+        main(first).get_by_role("button", name="Stop", exact=True).click()
+        expect(first.get_by_text(re.compile("^Stopped"))).to_be_visible()
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        first.screenshot(path=str(ARTIFACTS / "code_first.png"), full_page=True)
+        second.screenshot(path=str(ARTIFACTS / "code_second.png"), full_page=True)
         raise
     finally:
         first.context.close()

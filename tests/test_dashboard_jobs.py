@@ -146,6 +146,7 @@ def test_with_two_slots_two_runs_train_at_once_and_the_third_waits(tmp_path):
     wait_until_training(second)
     assert (first.status, second.status, third.status) == ("running", "running", "waiting")
     assert third.ahead == 1
+    assert first.config.memory_share == second.config.memory_share == 0.5  # two runs side by side split the memory
     second.stop()
     wait_until_done(second)
     wait_until_training(third)

@@ -18,9 +18,10 @@ import pytest
 
 from disk_faults import fill, read_only, small_disk
 from store_faults import STORE_FAULTS, WriteLock, as_streamed, fake_fit, faulty_store, file_hash, healthy_store
-from tl_lessons import runs
+from tl_lessons import recording, runs
 from tl_lessons.errors import ConfigError, RunStoreError
-from tl_lessons.runs import RunStore, default_path, open_store, record
+from tl_lessons.recording import record
+from tl_lessons.runs import RunStore, default_path, open_store
 
 
 def test_runs_and_events_survive_reopening(tmp_path):
@@ -307,11 +308,11 @@ def test_a_store_that_fails_when_the_consumer_stops_does_not_raise(tmp_path):
 @pytest.fixture
 def quick_lock_waits(monkeypatch):
     """Writes give up on a locked store after 0.2 s, and a run keeping points retries at every event."""
-    monkeypatch.setattr(runs, "BUSY_TIMEOUT_S", 0.2)
-    monkeypatch.setattr(runs, "RETRY_WAIT_S", 0.01)
-    monkeypatch.setattr(runs, "RETRY_AFTER_S", 0.0)
-    monkeypatch.setattr(runs, "RETRY_AFTER_MAX_S", 0.0)
-    monkeypatch.setattr(runs, "FLUSH_EVERY_S", 1000.0)  # steps are written with the next epoch: known write points
+    monkeypatch.setattr(runs, "BUSY_TIMEOUT_S", 0.2)  # the store's wait, which recording reads there too
+    monkeypatch.setattr(recording, "RETRY_WAIT_S", 0.01)
+    monkeypatch.setattr(recording, "RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr(recording, "RETRY_AFTER_MAX_S", 0.0)
+    monkeypatch.setattr(recording, "FLUSH_EVERY_S", 1000.0)  # steps are written with the next epoch: known write points
 
 
 def where(event) -> str:
@@ -405,10 +406,10 @@ def test_a_store_busy_until_the_run_ends_says_the_run_was_not_stored(when, tmp_p
 def test_a_busy_store_is_tried_again_less_and_less_often(tmp_path, monkeypatch):
     # A clock that the stream moves on by a second per event: the tries' times are known exactly.
     clock = types.SimpleNamespace(now=0.0)
-    monkeypatch.setattr(runs, "time", types.SimpleNamespace(time=time.time, monotonic=lambda: clock.now))
+    monkeypatch.setattr(recording, "time", types.SimpleNamespace(time=time.time, monotonic=lambda: clock.now))
     monkeypatch.setattr(runs, "BUSY_TIMEOUT_S", 0.2)
-    monkeypatch.setattr(runs, "RETRY_WAIT_S", 0.01)
-    monkeypatch.setattr(runs, "RETRY_AFTER_MAX_S", 10.0)  # RETRY_AFTER_S as it is: 2 s
+    monkeypatch.setattr(recording, "RETRY_WAIT_S", 0.01)
+    monkeypatch.setattr(recording, "RETRY_AFTER_MAX_S", 10.0)  # RETRY_AFTER_S as it is: 2 s
     store = RunStore(tmp_path / "runs.sqlite")
     tries = []
     write_run = store.write_run

@@ -420,7 +420,8 @@ def test_follow_reads_a_stopped_stream(small):
 
 
 def test_a_recorded_run_that_is_stopped_is_stored_as_stopped(small, tmp_path):
-    from tl_lessons.runs import RunStore, record
+    from tl_lessons.recording import record
+    from tl_lessons.runs import RunStore
 
     train_set, test_set = small
     store = RunStore(tmp_path / "runs.sqlite")
@@ -579,3 +580,20 @@ def test_confusion_counts_put_each_pair_in_its_row_and_column():
     labels = torch.tensor([0, 0, 1, 2, 2, 2])
     predicted = torch.tensor([0, 2, 1, 2, 1, 2])
     assert training.confusion_counts(labels, predicted, 3).tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]]
+
+
+def test_runs_training_side_by_side_plan_their_caches_with_their_share_of_the_memory(small, monkeypatch):
+    train_set, test_set = small
+    torch.manual_seed(0)
+    model = FastNet(10)
+    strategy = apply_strategy(model, "linear_probe")
+    images = len(train_set) + len(test_set)
+    size = images * (128 * 4 * 4 * 4 + 8)
+    # Half of what is free holds the cache once, with a little room: alone it caches...
+    monkeypatch.setattr(training, "memory_to_spare", lambda device: int(2.2 * size))
+    assert training.plan_cache(model, strategy, images)[0] > 0
+    # ... but two runs side by side (the dashboard's two slots) would each plan the same room: each gets half.
+    stages, note = training.plan_cache(model, strategy, images, share=0.5)
+    assert stages == 0 and "shared with the runs training beside it" in note
+    start = next(fit(model, train_set, test_set, config(epochs=1, memory_share=0.5), strategy=strategy))
+    assert start["cached_stages"] == 0

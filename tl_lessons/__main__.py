@@ -66,7 +66,8 @@ def run_stream(stream, args, config: dict, label: str):
 
     A run store that cannot be used does not stop the training: it is said in one line.
     """
-    from .runs import open_store, record
+    from .recording import record
+    from .runs import open_store
     from .train import follow
 
     if not args.no_store:

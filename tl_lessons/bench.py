@@ -4,7 +4,8 @@ Each section prints one or more rows (what, measured, target, met?) and all of t
 written to a JSON file. Sections that need the real CIFAR-10 say so and are skipped when it
 is missing. On an idle 2-core CPU the presets take about 6 minutes and the TutorialNet
 comparison about 4; `--only loader probe` runs a part. `browser` drives the dashboard in
-Chromium (`bench_browser`) and is skipped where there is none.
+Chromium (`bench_browser`) and is skipped where there is none; so is `classroom`, thirty learners
+pressing Train together on one dashboard (`bench_classroom`, several minutes).
 
     python -m tl_lessons bench --json bench.json
     python -m tl_lessons bench --only loader models
@@ -26,7 +27,7 @@ from .dashboard import charts, jobs, learnt, settings, sources
 from .loader import Loader, measure_loader_throughput
 from .runs import MEMORY, RunStore
 
-SECTIONS = ("loader", "models", "presets", "tutorial", "probe", "app", "browser")
+SECTIONS = ("loader", "models", "presets", "tutorial", "probe", "app", "browser", "classroom")
 
 
 def machine() -> str:
@@ -507,8 +508,36 @@ def bench_browser() -> list[dict]:
     ]
 
 
+def bench_classroom(learners: int | None = None, tiny: bool = False, trials: int = 1) -> list[dict]:
+    """A class on one dashboard (`bench_classroom`): `learners` (30) fresh browsers press Train within a
+    second, with the lab's real first settings (`tiny`: TL_LESSONS_APP_TINY=1); blank pages, errors,
+    the run store's count, each learner's wait and the server's peak memory."""
+    from . import bench_classroom as classroom
+
+    if classroom.chromium_path() is None:
+        print("classroom: skipped, no Chromium here (apt-get install -y chromium)")
+        return []
+    m = classroom.measure_classroom(learners or classroom.LEARNERS, tiny=tiny, trials=trials)
+    n, kind = m["learners"] * m["trials_run"], "tiny runs" if tiny else "lab's first settings"
+    started, finished = m["to_started_s"], m["to_finished_s"]
+    return [
+        row(f"classroom, {m['learners']} learners × {m['trials_run']}, {kind}: blank pages", m["blank_pages"], "pages",
+            "0", m["blank_pages"] == 0, **m),
+        row("classroom: console and page errors", m["console_errors"], "errors"),
+        row("classroom: runs stored / finished / duplicated / lost",
+            f"{m['runs_stored']} / {m['runs_finished']} / {m['runs_duplicated']} / {m['runs_lost']}", "",
+            f"{n} / {n} / 0 / 0", (m["runs_stored"], m["runs_finished"], m["runs_duplicated"], m["runs_lost"])
+            == (n, n, 0, 0)),
+        row("classroom: Train → your run started, median / worst", f"{started['median']} / {started['worst']}", "s"),
+        row("classroom: Train → Finished, median / worst", f"{finished['median']} / {finished['worst']}", "s"),
+        row("classroom: server peak memory (VmHWM)", m["server_peak_mb"], "MB"),
+        row("classroom: wall time", m["wall_s"], "s"),
+    ]
+
+
 RUNNERS = {"loader": bench_loader, "models": bench_models, "presets": bench_presets,
-           "tutorial": bench_tutorial, "probe": bench_probe, "app": bench_app, "browser": bench_browser}
+           "tutorial": bench_tutorial, "probe": bench_probe, "app": bench_app, "browser": bench_browser,
+           "classroom": bench_classroom}
 NEEDS_CIFAR = {"presets", "tutorial"}
 
 

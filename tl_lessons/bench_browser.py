@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 STARTUP_S = 120  # the first page load reads the datasets and the source model
+# The `streamlit run` process of each running `dashboard()`, by its address (e.g. to read its memory).
+SERVERS: dict[str, subprocess.Popen] = {}
 
 
 def chromium_path() -> str | None:
@@ -53,7 +55,8 @@ def dashboard(app_folder=ROOT, env: dict | None = None, log_path=None):
     """`streamlit run app.py` in `app_folder` on a free port of 127.0.0.1; yields its address, stops it after.
 
     `env` adds to (and overrides) this process's environment, e.g. {"TL_LESSONS_RUNS": ...};
-    the server's output goes to `log_path` (default: a temporary file).
+    the server's output goes to `log_path` (default: a temporary file). While it runs, its process
+    is `SERVERS[address]` (its pid, e.g. for /proc/<pid>/status).
 
     >>> with dashboard(env={"TL_LESSONS_APP_TINY": "1"}) as address:
     ...     urllib.request.urlopen(address)
@@ -78,8 +81,10 @@ def dashboard(app_folder=ROOT, env: dict | None = None, log_path=None):
                         log.flush()
                         raise RuntimeError(f"streamlit did not start: {Path(log.name).read_text()[-2000:]}")
                     time.sleep(0.3)
+            SERVERS[address] = process
             yield address
         finally:
+            SERVERS.pop(address, None)
             process.terminate()
             try:
                 process.wait(30)

@@ -75,6 +75,7 @@ class TrainConfig:
     log_every_s: float = 0.25      # a "step" event at most this often ...
     log_every_steps: int = 0       # ... or, when > 0, exactly every this many steps instead
     diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start (DivergenceWatch)
+    memory_share: float = 1.0      # the share of the spare memory its feature cache may take (`plan_cache`)
 
     def problems(self) -> dict:
         """What cannot train in these settings, as {setting: sentence} (empty when all is well).
@@ -373,10 +374,12 @@ def cacheable_stages(model: nn.Module, strategy) -> int:
     return transfer.cached_prefix(model, strategy)
 
 
-def plan_cache(model: nn.Module, strategy, images: int) -> tuple[int, str | None]:
+def plan_cache(model: nn.Module, strategy, images: int, share: float = 1.0) -> tuple[int, str | None]:
     """(leading stages to cache, None), or (0, the sentence why not) when their outputs would not fit in memory.
 
-    The size is known before anything is computed: one image's features, times the images.
+    The size is known before anything is computed: one image's features, times the images. `share`:
+    runs that train side by side (the dashboard's slots) each plan with their share of the memory, not
+    each with all of it.
 
     >>> plan_cache(model, apply_strategy(model, "linear_probe"), images=60_000)
     (4, None)
@@ -389,13 +392,16 @@ def plan_cache(model: nn.Module, strategy, images: int) -> tuple[int, str | None
         one = frozen_part(torch.zeros(1, 3, 32, 32, device=model_device(model)))
     size = images * (one.numel() * 4 + 8)  # float32 features and an int64 label per image
     spare = memory_to_spare(model_device(model))
-    budget = CACHE_LIMIT_BYTES if spare is None else min(CACHE_LIMIT_BYTES, spare // 2)
+    whole = CACHE_LIMIT_BYTES if spare is None else min(CACHE_LIMIT_BYTES, spare // 2)
+    budget = int(whole * share)
     if size <= budget:
         return stages, None
-    if budget == CACHE_LIMIT_BYTES:
+    if whole == CACHE_LIMIT_BYTES:
         why, remedy = "the kit's limit for it", "train on fewer images"
     else:
         why, remedy = f"half of the {text.memory_size(spare)} free now", "close other programs or train on fewer images"
+    if share < 1:
+        why += ", shared with the runs training beside it"
     return 0, (f"The frozen stages' outputs for {images:,} images would take {text.memory_size(size)}, more than "
                f"the {text.memory_size(budget)} this run may keep in memory ({why}): training runs the frozen stages "
                f"on every step instead, which is slower, and augments the training images as usual. To cache "
@@ -571,7 +577,8 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
     # Only an exact shortcut: augmented images differ every epoch, so their features cannot be reused.
     cached, note = 0, None
     if cache_frozen and not config.augment:
-        cached, note = plan_cache(model, strategy, len(train) + (len(val) if val is not None else 0))
+        cached, note = plan_cache(model, strategy, len(train) + (len(val) if val is not None else 0),
+                                  share=config.memory_share)
     unaugmented = None
     if cached:
         unaugmented = Loader(train, config.eval_batch_size, device=device, channels_last=channels_last,
@@ -858,7 +865,7 @@ class History:
 
 
 def follow(stream, progress: bool = True) -> History:
-    """Consume a `fit` stream (or one wrapped by `runs.record`) with a progress bar; returns its History.
+    """Consume a `fit` stream (or one wrapped by `recording.record`) with a progress bar; returns its History.
 
     >>> history = follow(record(fit(model, train_set, val_set), RunStore(), config, "probe"))
     """

@@ -1,6 +1,6 @@
 """Training in the background, in turns: what happens when a learner presses Train.
 
-A `TrainingJob` runs `fit` in a thread and records it into the run store (`runs.record`); the
+A `TrainingJob` runs `fit` in a thread and records it into the run store (`recording.record`); the
 page polls it for the new events and redraws. Every browser session's jobs wait in one line
 (`SHARED_LINE`) that lets `training_slots()` runs train at once, so a class pressing Train
 together does not split the CPU twenty ways and crawl. Each job belongs to a learner (a token
@@ -13,6 +13,7 @@ reloads the page, or closes the tab and comes back, finds their run and its Stop
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import math
@@ -28,14 +29,30 @@ import torch
 from tl_lessons import train
 from tl_lessons.dashboard import classroom, learnt
 from tl_lessons.errors import ConfigError, LessonError
-from tl_lessons.runs import MEMORY, RunStore, record
+from tl_lessons.recording import record
+from tl_lessons.runs import MEMORY, RunStore
 
 # A running job's view redraws this often: soon enough after Train that the first points show at
 # once, rare enough to leave the CPU to training (the benchmark checks that the app costs at most
 # 10 % of the speed). One rate for the whole run: changing it means rerunning the whole page
 # (0.6-1 s on the development machine), which once delayed the first training point by that much.
 REFRESH_S = 0.5
+# A page whose run waits in line, or that has no run, has little to redraw: the line moves when a run
+# ends. Thirty such pages at REFRESH_S would be 60 redraws a second on the core the training needs.
+WAITING_REFRESH_S = 3.0
+IDLE_REFRESH_S = 5.0
 SLOTS_VARIABLE = "TL_LESSONS_TRAINING_SLOTS"
+
+
+def refresh_every(job) -> float:
+    """How often a learner's page looks at their run again: often while it trains, slowly otherwise.
+
+    >>> refresh_every(None), refresh_every(waiting_job), refresh_every(training_job)
+    (5.0, 3.0, 0.5)
+    """
+    if job is None or job.done:
+        return IDLE_REFRESH_S
+    return WAITING_REFRESH_S if job.status == "waiting" else REFRESH_S
 
 
 def run_threads() -> int:
@@ -491,6 +508,8 @@ class TrainingJob:
             limit.start()
             # The worker owns its share of the CPU while its turn lasts; the page only polls the queue.
             torch.set_num_threads(self.threads)
+            # ... and its share of the memory: runs that train side by side split the feature caches' room.
+            self.config = dataclasses.replace(self.config, memory_share=1 / max(1, self.line.slots))
             for event in record(self._events(), self.store, self.run_config, self.label):
                 self._run_id = event["run_id"]
                 self._follow(event)
