@@ -7,6 +7,10 @@ PORT   ?= 8501
 # The dashboard listens on this computer only. ADDRESS=0.0.0.0 opens it to the network on purpose
 # (a classroom); .streamlit/config.toml holds the same default for a plain `streamlit run app.py`.
 ADDRESS ?= 127.0.0.1
+# The names a browser may reach it by (Streamlit's server.allowedHosts: a page elsewhere that points a
+# name of its own at this computer is refused). Opened on one classroom address, that address is added;
+# opened on every interface (0.0.0.0), any name is accepted, as Streamlit does by default.
+HOSTS ?= $(if $(filter 0.0.0.0 ::,$(ADDRESS)),*,localhost 127.0.0.1 $(filter-out localhost 127.0.0.1,$(ADDRESS)))
 
 .PHONY: install lock app test test-fast test-package test-notebooks lab data bench source-model reference-runs clean-venv
 
@@ -55,7 +59,8 @@ app: $(STAMP)
 	$(PY) -m tl_lessons check-port $(ADDRESS) $(PORT)
 	@TOKEN="$${TL_LESSONS_TEACHER_TOKEN:-$$($(PY) -m tl_lessons teacher-token)}"; \
 	echo "Teacher page: the Teacher tab of the dashboard, token $$TOKEN (do not show it on the projector)"; \
-	TL_LESSONS_TEACHER_TOKEN="$$TOKEN" $(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
+	TL_LESSONS_TEACHER_TOKEN="$$TOKEN" $(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) \
+	  $(foreach host,$(HOSTS),--server.allowedHosts '$(host)')
 
 # Every test: the package, the app (AppTest and a real browser), and every notebook in test mode.
 test: $(STAMP)

@@ -56,6 +56,11 @@ def on_this_computer_only() -> bool:
     return classroom.is_loopback(st.get_option("server.address"))
 
 
+def class_rules() -> classroom.ClassRules:
+    """The class's rules (`classroom.SHARED_RULES`), told where this dashboard listens: limits for a class only."""
+    return classroom.SHARED_RULES.serving(st.get_option("server.address"))
+
+
 def data_folder() -> str:
     """The data folder as a page names it: its path on the learner's own computer, in words on a class's server."""
     return f"`{data.data_dir()}`" if on_this_computer_only() else "the server's data folder"

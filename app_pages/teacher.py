@@ -10,8 +10,10 @@ the defaults.
 import pandas as pd
 import streamlit as st
 
+from app_pages.common import class_rules
 from tl_lessons.dashboard import charts, classroom, jobs
 from tl_lessons.errors import LessonError
+from tl_lessons.runs import default_path, open_store
 
 # The teacher's view of the line is looked at again this often (a few people at most open this page).
 REFRESH_S = 2.0
@@ -43,7 +45,10 @@ def sign_in_ui():
 
 def rules_ui():
     """The class's rules, changed together with one button."""
-    rules, line = classroom.SHARED_RULES, jobs.SHARED_LINE
+    rules, line = class_rules(), jobs.SHARED_LINE
+    if not rules.limited:
+        st.info("This dashboard listens to this computer only, so runs have no size or time limit here; the "
+                "limits below hold once it is opened to a class (`make app ADDRESS=...`).", icon=":material/info:")
     with st.form("teacher_rules"):
         left, middle, right = st.columns(3)
         slots = left.number_input("Runs that train at once", key="teacher_slots", min_value=1, max_value=64, value=line.slots,
@@ -103,6 +108,9 @@ if classroom.teacher_token() is None:
 elif not signed_in():
     sign_in_ui()
 else:
+    _, store_problem = open_store(default_path())
+    if store_problem:  # learners' pages only say "tell your teacher"; the teacher gets the reason
+        st.error(f"**The class's runs are kept in memory only.** {store_problem}", icon=":material/database:")
     st.subheader("The class's rules")
     rules_ui()
     st.subheader("Runs")

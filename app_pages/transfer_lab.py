@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import (cifar_on_disk, data_banner, dataset, learner_code_ui, learner_token, remember_learner,
-                              tiny)
+from app_pages.common import (cifar_on_disk, class_rules, data_banner, dataset, learner_code_ui, learner_token,
+                              on_this_computer_only, remember_learner, tiny)
 from tl_lessons import models, plots, reference_runs, targets, train, transfer, transfer_setup
 from tl_lessons.dashboard import charts, jobs, learnt, settings, sources
 from tl_lessons.errors import ConfigError, LessonError, RunStoreError
@@ -972,14 +972,15 @@ st.markdown(
 )
 data_banner()
 
+class_rules()  # the class's limits hold when the dashboard is opened to a class
 store_path = str(default_path())
 store, store_notice = run_store(store_path)
 if store_notice:
-    st.warning(
-        f"**Runs are kept in memory only, until the dashboard stops.** {store_notice} "
-        "Then restart the dashboard.",
-        icon=":material/database:",
-    )
+    # On a class's server the sentence names the server's folders: it is for the teacher, not the class.
+    why = store_notice if on_this_computer_only() else (
+        "The run store on the server cannot be used: tell your teacher (the teacher page says why). "
+        "Your runs still train.")
+    st.warning(f"**Runs are kept in memory only, until the dashboard stops.** {why}", icon=":material/database:")
 source_labels, unavailable = sources.source_choices(store_path)
 target_sets = target_choices()
 usable_sources = [key for key in source_labels if key not in unavailable]  # "scratch" is always usable

@@ -13,6 +13,7 @@ the screen tests also leave `after_<view>_<width>.png` there (TL_LESSONS_SCREENS
 import os
 import re
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -233,6 +234,22 @@ def test_reloading_mid_run_finds_the_run_and_its_stop_button(page, server):
     expect(train_button(page)).to_be_enabled()
 
 
+@contextmanager
+def two_tabs(browser, name: str):
+    """Two fresh browsers (two people) for one test; each leaves a screenshot when the test fails, and closes."""
+    tabs = new_tab(browser), new_tab(browser)
+    try:
+        yield tabs
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for which, tab in zip(("first", "second"), tabs):
+            tab.screenshot(path=str(ARTIFACTS / f"{name}_{which}.png"), full_page=True)
+        raise
+    finally:
+        for tab in tabs:
+            tab.context.close()
+
+
 def one_training_one_waiting(first, second, server, seeds):
     """Two learners press Train: the first one's long run starts, the second one's waits behind it."""
     open_lab(first, server.address, f"?strategy=finetune&epochs=80&seed={seeds[0]}")
@@ -244,8 +261,7 @@ def one_training_one_waiting(first, second, server, seeds):
 
 def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server):
     """Two tabs train at once: the second waits its turn (and sees who is ahead); Stop ends the first and keeps it."""
-    first, second = new_tab(browser), new_tab(browser)
-    try:
+    with two_tabs(browser, "two_sessions") as (first, second):
         one_training_one_waiting(first, second, server, seeds=(1, 2))
         expect(second.get_by_text(re.compile(r"1 run must end before yours starts"))).to_be_visible()
         line = main(second).get_by_test_id("stDataFrame").filter(has_text="whose").first
@@ -263,50 +279,35 @@ def test_two_sessions_take_turns_and_stop_keeps_the_partial_run(browser, server)
         expect(second.get_by_text(re.compile(r"^Run: linear probe"))).to_have_count(1)
         expect(first.get_by_text(re.compile(r"^Run: finetune"))).to_have_count(1)
         expect(first.get_by_text(re.compile(r"^Run: linear probe"))).to_have_count(0)
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        first.screenshot(path=str(ARTIFACTS / "two_sessions_first.png"), full_page=True)
-        second.screenshot(path=str(ARTIFACTS / "two_sessions_second.png"), full_page=True)
-        raise
-    finally:
-        first.context.close()
-        second.context.close()
 
 
 def test_the_teacher_stops_a_learners_run_and_pauses_the_class(browser, server):
     """A learner trains; the teacher, signed in with the token in another browser, stops that run, then
     pauses the class: the learner's next Train is refused with a sentence. The token never reaches the learner."""
-    learner, teacher = new_tab(browser), new_tab(browser)
-    try:
-        open_lab(learner, server.address, "?strategy=finetune&epochs=80&seed=5")
-        train_button(learner).click()
-        expect(learner.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
+    with two_tabs(browser, "teacher") as (learner, teacher):
+        try:
+            open_lab(learner, server.address, "?strategy=finetune&epochs=80&seed=5")
+            train_button(learner).click()
+            expect(learner.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
 
-        teacher.goto(f"{server.address}/teacher")
-        teacher.get_by_label("Teacher token", exact=True).fill("not-the-token")
-        teacher.get_by_role("button", name="Open the teacher page").click()
-        expect(teacher.get_by_text("That is not the teacher token")).to_be_visible()
-        teacher.get_by_label("Teacher token", exact=True).fill(TEACHER_TOKEN)
-        teacher.get_by_role("button", name="Open the teacher page").click()
-        expect(teacher.get_by_text(re.compile(r"^Running: finetune"))).to_be_visible()
-        main(teacher).get_by_role("button", name="Stop", exact=True).click()
-        expect(learner.get_by_text(re.compile("^Stopped"))).to_be_visible()
+            teacher.goto(f"{server.address}/teacher")
+            teacher.get_by_label("Teacher token", exact=True).fill("not-the-token")
+            teacher.get_by_role("button", name="Open the teacher page").click()
+            expect(teacher.get_by_text("That is not the teacher token")).to_be_visible()
+            teacher.get_by_label("Teacher token", exact=True).fill(TEACHER_TOKEN)
+            teacher.get_by_role("button", name="Open the teacher page").click()
+            expect(teacher.get_by_text(re.compile(r"^Running: finetune"))).to_be_visible()
+            main(teacher).get_by_role("button", name="Stop", exact=True).click()
+            expect(learner.get_by_text(re.compile("^Stopped"))).to_be_visible()
 
-        main(teacher).get_by_text("Pause new runs").click()
-        main(teacher).get_by_role("button", name="Apply to the class").click()
-        expect(teacher.get_by_text("New runs are paused")).to_be_visible()
-        train_button(learner).click()
-        expect(learner.get_by_text(re.compile("The teacher has paused new runs"))).to_be_visible()
-        assert TEACHER_TOKEN not in learner.content()
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        learner.screenshot(path=str(ARTIFACTS / "teacher_learner.png"), full_page=True)
-        teacher.screenshot(path=str(ARTIFACTS / "teacher_teacher.png"), full_page=True)
-        raise
-    finally:
-        jobs_line_unpaused(teacher)
-        learner.context.close()
-        teacher.context.close()
+            main(teacher).get_by_text("Pause new runs").click()
+            main(teacher).get_by_role("button", name="Apply to the class").click()
+            expect(teacher.get_by_text("New runs are paused")).to_be_visible()
+            train_button(learner).click()
+            expect(learner.get_by_text(re.compile("The teacher has paused new runs"))).to_be_visible()
+            assert TEACHER_TOKEN not in learner.content()
+        finally:
+            jobs_line_unpaused(teacher)
 
 
 def jobs_line_unpaused(teacher):
@@ -333,8 +334,7 @@ def in_code_popover(page, wanted):
 def test_a_learner_code_brings_the_run_back_in_another_browser(browser, server):
     """The code shown on one browser's page, typed in another browser, finds the run and its Stop button there;
     "this is not me" then starts afresh, without that run."""
-    first, second = new_tab(browser), new_tab(browser)
-    try:
+    with two_tabs(browser, "code") as (first, second):
         open_lab(first, server.address, "?strategy=finetune&epochs=80&seed=6")
         train_button(first).click()
         expect(first.get_by_text(re.compile(r"epoch \d+ of 80"))).to_be_visible()
@@ -352,14 +352,6 @@ def test_a_learner_code_brings_the_run_back_in_another_browser(browser, server):
         expect(main(second).get_by_role("button", name="Stop", exact=True)).to_have_count(0)
         main(first).get_by_role("button", name="Stop", exact=True).click()
         expect(first.get_by_text(re.compile("^Stopped"))).to_be_visible()
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        first.screenshot(path=str(ARTIFACTS / "code_first.png"), full_page=True)
-        second.screenshot(path=str(ARTIFACTS / "code_second.png"), full_page=True)
-        raise
-    finally:
-        first.context.close()
-        second.context.close()
 
 
 def test_leaving_the_line_says_nothing_was_trained(browser, server):

@@ -24,6 +24,14 @@ def test_the_rules_refuse_with_a_sentence_that_says_what_to_do():
         rules.change(max_minutes=0)
 
 
+def test_the_limits_hold_for_a_class_not_for_a_learner_alone():
+    rules = classroom.ClassRules(max_minutes=3, max_image_epochs=50_000)
+    assert rules.serving("192.168.1.20").time_limit_s() == 180 and rules.refusal(200_000, False)
+    rules.serving("127.0.0.1")  # `make app`: this computer only
+    assert rules.time_limit_s() is None and rules.refusal(200_000, False) is None
+    assert "one run per learner" in rules.refusal(4_000, learner_has_a_run=True)  # turns still hold
+
+
 def test_only_the_teachers_token_is_the_teacher(monkeypatch):
     monkeypatch.delenv(classroom.TEACHER_VARIABLE, raising=False)
     assert not classroom.is_teacher("anything") and not classroom.is_teacher("")  # no token: nobody

@@ -16,6 +16,7 @@ CONFIG = ROOT / ".streamlit" / "config.toml"
 SETTINGS = {
     "server.address": "127.0.0.1",  # this computer only, unless a teacher opens it on purpose
     "server.fileWatcherType": "poll",  # watch the app's files, not every folder under it (.venv)
+    "server.allowedHosts": ["localhost", "127.0.0.1"],  # a page elsewhere naming this computer is refused
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "none",  # no traceback (and no server path) in a learner's browser
     "browser.gatherUsageStats": False,
@@ -63,10 +64,16 @@ def make_app(*settings):
 def test_make_app_stays_on_this_computer_unless_asked():
     lines = make_app()
     assert lines[0] == ".venv/bin/python -m tl_lessons check-port 127.0.0.1 8501"
-    assert lines[-1].endswith(".venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501")
-    lines = make_app("ADDRESS=0.0.0.0", "PORT=8502")
-    assert lines[0] == ".venv/bin/python -m tl_lessons check-port 0.0.0.0 8502"
-    assert lines[-1].endswith(".venv/bin/streamlit run app.py --server.address 0.0.0.0 --server.port 8502")
+    shell = " ".join(lines)
+    assert ".venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501" in shell
+    assert lines[-1].strip() == "--server.allowedHosts 'localhost' --server.allowedHosts '127.0.0.1'"
+    # Opened to one classroom address: learners reach it by that address, and by nothing else.
+    lines = make_app("ADDRESS=192.168.1.20", "PORT=8502")
+    assert lines[0] == ".venv/bin/python -m tl_lessons check-port 192.168.1.20 8502"
+    assert "--server.address 192.168.1.20 --server.port 8502" in " ".join(lines)
+    assert lines[-1].strip().endswith("--server.allowedHosts '127.0.0.1' --server.allowedHosts '192.168.1.20'")
+    # Every interface: any name, as Streamlit's own default.
+    assert make_app("ADDRESS=0.0.0.0")[-1].strip() == "--server.allowedHosts '*'"
 
 
 def test_make_app_prints_a_teacher_token_and_gives_it_to_the_server_only():

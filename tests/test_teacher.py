@@ -23,7 +23,7 @@ def class_rules():
     before = dataclasses.replace(classroom.SHARED_RULES)
     yield classroom.SHARED_RULES
     classroom.SHARED_RULES.change(max_minutes=before.max_minutes, max_image_epochs=before.max_image_epochs,
-                                  paused=before.paused)
+                                  paused=before.paused, limited=before.limited)
     jobs.SHARED_LINE.set_slots(None)
 
 

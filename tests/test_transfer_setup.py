@@ -202,3 +202,16 @@ def test_the_default_task_is_the_few_shot_one():
     setup = TransferSetup()
     assert (setup.per_class, setup.val_per_class) == (data.FEW_SHOT, data.VAL_PER_CLASS) == (5, 5)
     assert setup.label().endswith("5/class")
+
+
+def test_runs_of_one_task_share_its_images():
+    """Thirty learners' thirty strategies on one task hold one copy of its images (the classroom's memory)."""
+    probe = TransferSetup(target="synthetic100", per_class=3, strategy="linear_probe")
+    finetune = dataclasses.replace(probe, strategy="finetune", seed=4, epochs=2)
+    train_a, val_a = transfer_setup.load_target(probe)
+    train_b, val_b = transfer_setup.load_target(finetune)
+    assert train_a.images is train_b.images and val_a.images is val_b.images
+    other_task = transfer_setup.load_target(dataclasses.replace(probe, per_class=4))[0]
+    assert other_task.images is not train_a.images and len(other_task) == 4 * 100
+    near = transfer_setup.load_target(dataclasses.replace(probe, classes="near"))[0]
+    assert near.num_classes == 15 and transfer_setup.load_target(dataclasses.replace(probe, classes="near"))[0] is near

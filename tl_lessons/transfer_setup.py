@@ -224,9 +224,28 @@ def load_target(setup: TransferSetup, root=None):
 
     >>> train_set, val_set = load_target(TransferSetup(target="synthetic100", per_class=5))  # doctest: +SKIP
     """
-    full_train = targets.restrict(data.load_dataset(setup.target, "train", root=root), setup.classes)
-    return data.task_split(full_train, per_class=setup.per_class, fraction=setup.fraction,
-                           val_per_class=setup.val_per_class)
+    full_train = data.load_dataset(setup.target, "train", root=root)
+    return _task_images(full_train, setup.classes, setup.per_class, setup.fraction, setup.val_per_class)
+
+
+# Runs of one task share its images: thirty learners trying thirty strategies on the five-shot task hold one
+# copy of its training and validation images, not thirty. Keyed by the very dataset object (a reloaded or
+# restricted dataset is another key), and never changed in place by anything in the kit.
+_TASKS: dict[tuple, tuple] = {}
+_TASKS_KEPT = 8
+
+
+def _task_images(full_train, classes, per_class, fraction, val_per_class):
+    key = (id(full_train), classes, per_class, fraction, val_per_class)
+    kept = _TASKS.get(key)
+    if kept is not None and kept[0] is full_train:  # the id of a dataset since freed may be reused
+        return kept[1]
+    task = data.task_split(targets.restrict(full_train, classes), per_class=per_class, fraction=fraction,
+                           val_per_class=val_per_class)
+    if len(_TASKS) >= _TASKS_KEPT:
+        _TASKS.pop(next(iter(_TASKS)))  # the oldest
+    _TASKS[key] = (full_train, task)
+    return task
 
 
 def load_test(setup: TransferSetup, root=None):

@@ -6,7 +6,8 @@ whatever a learner's link or number of tabs says:
 
 - **One run per learner at a time** (training or waiting in line): see `jobs.TrainingLine.join`.
 - **A limit on each run's size** (epochs × training images) and **on its training time**: a run
-  that reaches the time limit stops like a learner's Stop, its curve and finished epochs kept.
+  that reaches the time limit stops like a learner's Stop, its curve and finished epochs kept. They
+  hold once the dashboard is opened to a class; a learner alone at their own `make app` has none.
 - **The teacher can pause new runs**, change the limits and the number of runs that train at
   once, stop any run: the teacher page, opened with a token that only the teacher has.
 
@@ -46,7 +47,18 @@ class ClassRules:
     max_minutes: float = MAX_MINUTES
     max_image_epochs: int = MAX_IMAGE_EPOCHS
     paused: bool = False
+    limited: bool = True  # False on a dashboard that only its own computer can open: a learner alone
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def serving(self, address: str | None) -> ClassRules:
+        """Say where the dashboard listens: the size and time limits hold for a class (any address but
+        this computer's own), not for a learner alone at `make app`, whose long runs hurt nobody."""
+        self.limited = not is_loopback(address)
+        return self
+
+    def time_limit_s(self) -> float | None:
+        """Seconds of training a run may have (None: no limit here)."""
+        return self.max_minutes * 60 if self.limited else None
 
     def change(self, **values) -> ClassRules:
         """Set some rules at once (the teacher page's form); refuses values that cannot work."""
@@ -67,7 +79,7 @@ class ClassRules:
         if learner_has_a_run:
             return ("You already have a run training or waiting in line (in this tab or another): "
                     "one run per learner at a time, so stop it or wait for it to end, then press Train.")
-        if size > self.max_image_epochs:
+        if self.limited and size > self.max_image_epochs:
             return (f"This run is too big for the class: {size:,} image-epochs (epochs × training images), "
                     f"and each run may have at most {self.max_image_epochs:,} here. Use fewer epochs or fewer "
                     "images per class, or ask your teacher.")

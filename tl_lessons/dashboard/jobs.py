@@ -503,9 +503,10 @@ class TrainingJob:
                 self._inbox.put(cancelled())
                 return
             # The class's time limit counts training only, from the moment the run's turn comes.
-            limit = threading.Timer(self.line.rules.max_minutes * 60, self._time_up)
-            limit.daemon = True
-            limit.start()
+            if self.line.rules.time_limit_s() is not None:
+                limit = threading.Timer(self.line.rules.time_limit_s(), self._time_up)
+                limit.daemon = True
+                limit.start()
             # The worker owns its share of the CPU while its turn lasts; the page only polls the queue.
             torch.set_num_threads(self.threads)
             # ... and its share of the memory: runs that train side by side split the feature caches' room.
