@@ -334,6 +334,9 @@ def measure_classroom(learners: int = LEARNERS, tiny: bool = False, trials: int 
                     everyone += records
                     results["trials"].append(summary(records, stored_runs(store_path), server_memory_mb(address),
                                                      time.monotonic() - began))
+                    done = results["trials"][-1]  # said as it comes: a long class is not all-or-nothing
+                    print(f"trial {len(results['trials'])}: {done['blank_pages']} blank pages, {done['console_errors']} "
+                          f"errors, Train → Finished {done['to_finished_s']}, {done['wall_s']:.0f} s", flush=True)
                 memory = server_memory_mb(address)
             finally:
                 browser.close()
