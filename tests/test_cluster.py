@@ -49,9 +49,16 @@ def base(tmp_path_factory):
                          batch_size=64, k=2)
 
 
+# Python's __main__ when this file was imported. Streamlit's AppTest, run by earlier tests in the same
+# process, leaves the app's script as __main__, and a worker process started by "spawn" runs __main__'s
+# file again first: app.py, whose imports a worker cannot resolve ("Nanny failed to start").
+MAIN = sys.modules["__main__"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)   # a cluster that never starts must not hold up the suite
-def test_a_sweep_on_a_local_dask_cluster_gives_the_sequential_results_to_the_bit(base):
+def test_a_sweep_on_a_local_dask_cluster_gives_the_sequential_results_to_the_bit(base, monkeypatch):
+    monkeypatch.setitem(sys.modules, "__main__", MAIN)
     setups = analysis.strategy_setups(base, strategies=("linear_probe", "finetune"))
     here = analysis.compare_strategies(setups, seeds=(0, 1), test_per_class=1)
     tuned_here = analysis.tune_learning_rates(setups[1:], lrs=(0.03, 0.3))
