@@ -182,6 +182,44 @@ def test_the_line_estimates_when_waiting_runs_start():
     assert waits[id(after_unknown)] == (100.0, 5.0)  # the long run's slot: the unknown one's never frees
 
 
+def test_a_page_looks_often_at_a_training_run_and_at_one_about_to_start_and_slowly_otherwise():
+    class Job:
+        """Stands in for a TrainingJob in a line: its place and the time it will take."""
+
+        learner, done = None, False
+
+        def __init__(self, line, left):
+            self.line, self.left = line, left
+
+        def size(self):
+            return 1
+
+        def seconds_left(self):
+            return self.left
+
+        @property
+        def ahead(self):
+            return self.line.ahead(self)
+
+        @property
+        def status(self):
+            return "waiting" if self.ahead else "running"
+
+    line = jobs.TrainingLine(slots=1)
+    training, next_up, second, third = (Job(line, left) for left in (30.0, 40.0, 50.0, 20.0))
+    for job in (training, next_up, second, third):
+        line.join(job)
+    assert jobs.refresh_every(training) == jobs.REFRESH_S
+    assert jobs.refresh_every(next_up) == jobs.SOON_REFRESH_S  # starts in 30 s
+    assert jobs.refresh_every(second) == jobs.WAITING_REFRESH_S  # 30 + 40 s: beyond a minute
+    assert jobs.refresh_every(third) == jobs.WAITING_REFRESH_S
+    training.left = None  # its pace not known yet: nobody's start is known, the next in line is looked at often
+    assert [jobs.refresh_every(job) for job in (next_up, second)] == [jobs.SOON_REFRESH_S, jobs.WAITING_REFRESH_S]
+    training.done = True
+    assert jobs.refresh_every(training) == jobs.refresh_every(None) == jobs.IDLE_REFRESH_S
+    assert jobs.IDLE_REFRESH_S > jobs.SOON_REFRESH_S > jobs.REFRESH_S and jobs.WAITING_REFRESH_S > jobs.SOON_REFRESH_S
+
+
 def test_a_job_knows_its_pace_from_its_own_steps_and_the_line_remembers_it(tmp_path):
     line = jobs.TrainingLine(slots=1)
     job = tiny_job(tmp_path, epochs=2, line=line)

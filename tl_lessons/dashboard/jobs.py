@@ -37,22 +37,33 @@ from tl_lessons.runs import MEMORY, RunStore
 # 10 % of the speed). One rate for the whole run: changing it means rerunning the whole page
 # (0.6-1 s on the development machine), which once delayed the first training point by that much.
 REFRESH_S = 0.5
-# A page whose run waits in line, or that has no run, has little to redraw: the line moves when a run
-# ends. Thirty such pages at REFRESH_S would be 60 redraws a second on the core the training needs.
-WAITING_REFRESH_S = 3.0
-IDLE_REFRESH_S = 5.0
+# A page whose run waits in line, or that has no run, has little to redraw, and every redraw costs the
+# learner's browser far more than the server (docs/classroom.md): thirty pages that looked every few
+# seconds took most of a two-core machine in the load test, and training the rest. So a page looks
+# again slowly until its run is close to the front of the line, then often enough to see it start.
+SOON_REFRESH_S = 3.0  # a waiting run that starts within SOON_S, or is next in line
+SOON_S = 60.0
+WAITING_REFRESH_S = 15.0
+IDLE_REFRESH_S = 15.0
 SLOTS_VARIABLE = "TL_LESSONS_TRAINING_SLOTS"
 
 
 def refresh_every(job) -> float:
     """How often a learner's page looks at their run again: often while it trains, slowly otherwise.
 
-    >>> refresh_every(None), refresh_every(waiting_job), refresh_every(training_job)
-    (5.0, 3.0, 0.5)
+    A waiting run is looked at often once it is next in line or due to start within a minute; a page
+    changes its pace by redrawing itself whole, so the rates are a few fixed steps, not a smooth curve.
+
+    >>> refresh_every(None), refresh_every(tenth_in_line), refresh_every(next_in_line), refresh_every(training)
+    (15.0, 15.0, 3.0, 0.5)
     """
     if job is None or job.done:
         return IDLE_REFRESH_S
-    return WAITING_REFRESH_S if job.status == "waiting" else REFRESH_S
+    if job.status != "waiting":
+        return REFRESH_S
+    starts = next((starts for waiting, starts, _ in job.line.waits() if waiting is job), None)
+    soon = job.ahead <= 1 if starts is None else starts <= SOON_S
+    return SOON_REFRESH_S if soon else WAITING_REFRESH_S
 
 
 def run_threads() -> int:
