@@ -633,7 +633,8 @@ def live_view():
             pending["lab_compare_add"] = charts.run_name({"id": job.run_id, "label": job.label})
         new_source = st.session_state.pop("lab_new_source", None)
         if new_source and job.status == "finished":
-            pending["lab_source"] = new_source
+            saved_as = job.end.get("saved_as")  # the name the model got (another learner's may have taken it)
+            pending["lab_source"] = f"trained:{saved_as}" if saved_as else new_source
         st.session_state.lab_pending = pending
         st.rerun()
 
@@ -938,7 +939,10 @@ def source_model_ui(store_path: str, expanded: bool):
             try:
                 model, train_set, val_set, config = sources.source_training(source_set, per_class, epochs)
                 path = sources.sources_dir(store_path) / f"{name}.pt"
-                save = lambda trained, end: sources.save_source(path, trained, train_set, config, end)
+                # Saved without replacing unless the learner said yes: a model another learner saved under
+                # this name while this one trained is kept, and this one gets the next free name.
+                save = lambda trained, end: sources.saved_source_event(
+                    sources.save_source(path, trained, train_set, config, end, replace=replace), name)
                 start_job(
                     jobs.TrainingJob(
                         model,

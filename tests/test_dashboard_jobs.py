@@ -392,6 +392,23 @@ def test_a_run_that_reaches_the_time_limit_stops_and_keeps_its_curve(tmp_path):
     assert any(event["kind"] == "step" for event in job.events)
 
 
+def test_a_source_run_cut_by_the_time_limit_says_that_nothing_was_saved(tmp_path):
+    line = jobs.TrainingLine(slots=1, rules=classroom.ClassRules(max_minutes=1 / 60, max_image_epochs=10**9))
+    saved = []
+    job = tiny_job(tmp_path, epochs=10_000, line=line)
+    job.when_finished = lambda model, end: saved.append(end)
+    wait_until_done(job.start())
+    assert job.status == "stopped" and not saved
+    assert "nothing was saved" in job.end["message"] and "longer limit" in job.end["message"]
+
+
+def test_what_when_finished_returns_is_added_to_the_end(tmp_path):
+    job = tiny_job(tmp_path)
+    job.when_finished = lambda model, end: {"saved_as": "mine-2", "message": "Saved as mine-2."}
+    wait_until_done(job.start())
+    assert job.status == "finished" and job.end["saved_as"] == "mine-2" and job.end["message"].endswith("Saved as mine-2.")
+
+
 def test_the_teacher_removes_runs_and_changes_the_slots(tmp_path):
     line = jobs.TrainingLine(slots=1, rules=classroom.ClassRules(max_image_epochs=10**9))
     running = tiny_job(tmp_path, epochs=10_000, line=line).start()

@@ -37,3 +37,25 @@ def test_the_sources_offered_say_why_one_cannot_be_used(tmp_path, monkeypatch):
 def test_the_source_training_form_uses_the_setups_rules(per_class, epochs, name, field):
     assert sources.source_problems(5, 2, "cifar10-quick", smallest_class=11) == {}
     assert list(sources.source_problems(per_class, epochs, name, smallest_class=11)) == [field]
+
+
+def test_a_source_saved_under_a_name_taken_meanwhile_keeps_the_other_learners_model(tmp_path):
+    from tl_lessons.synthetic import make_synthetic
+    from tl_lessons import models, train
+
+    train_set = make_synthetic(10, "train", n_per_class=2)
+    config = train.PRESETS["quick"]
+    theirs, mine = models.build_model("fastnet", 10), models.build_model("fastnet", 10)
+    path = sources.sources_dir(tmp_path / "runs.sqlite") / "cifar10-quick.pt"
+    sources.save_source(path, theirs, train_set, config, {"val_acc": 0.7})  # another learner, while ours trained
+    saved = sources.save_source(path, mine, train_set, config, {"val_acc": 0.2}, replace=False)
+    assert saved.name == "cifar10-quick-2.pt"
+    assert load_checkpoint(path)[1]["metrics"]["val_acc"] == 0.7  # theirs, untouched
+    assert load_checkpoint(saved)[1]["metrics"]["val_acc"] == 0.2
+    said = sources.saved_source_event(saved, "cifar10-quick")
+    assert said["saved_as"] == "cifar10-quick-2" and "another learner" in said["message"]
+    assert sources.saved_source_event(path, "cifar10-quick") == {"saved_as": "cifar10-quick"}
+    # Said yes to replacing: the name is reused.
+    assert sources.save_source(path, mine, train_set, config, {"val_acc": 0.2}, replace=True) == path
+    assert load_checkpoint(path)[1]["metrics"]["val_acc"] == 0.2
+    assert not list(path.parent.glob(".*.tmp"))  # no temporary file left behind

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 import tl_lessons
-from tl_lessons.errors import CheckpointError
+from tl_lessons.errors import CheckpointError, CheckpointExistsError
 from tl_lessons.models import build_model, output_count
 
 FORMAT = "tl-lessons-checkpoint"
@@ -46,11 +46,14 @@ SOURCE_CHECKPOINT = Path(__file__).parent / "assets" / "cifar10_fastnet.pt"
 
 def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, dataset: str,
                     source: str, preset: str | None = None, metrics: dict | None = None,
-                    arch_options: dict | None = None, command: str | None = None) -> Path:
+                    arch_options: dict | None = None, command: str | None = None, replace: bool = True) -> Path:
     """Save a model's weights with everything needed to rebuild and use it.
 
     The file is written next to its destination first and then renamed into place, so a
     save that fails half-way (disk full, interrupted) never destroys an older checkpoint.
+    `replace=False`: a file already at `path` (one that appeared while the model trained, say) is
+    kept, and `CheckpointExistsError` raised; the check and the move are one step, so two savers
+    racing for one name cannot both win.
     `arch_options` are extra arguments of the architecture (for example FastNet's width);
     `command` is the command line that reproduces the file (kept in its metadata when given).
 
@@ -93,13 +96,37 @@ def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, da
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            move_without_replacing(temporary, path)
+    except FileExistsError:
+        temporary.unlink(missing_ok=True)
+        raise CheckpointExistsError(f"A checkpoint named {path.name} exists already; it was kept as it is.") from None
     except BaseException as error:  # a full disk, Ctrl+C, SIGTERM (the command line raises it)
         temporary.unlink(missing_ok=True)
         if isinstance(error, (OSError, RuntimeError)):
             raise not_saved(path, error) from error
         raise
     return path
+
+
+def move_without_replacing(temporary: Path, path: Path):
+    """Give `temporary` the name `path` unless a file has it; FileExistsError if one has.
+
+    A hard link is made only where the name is free, in one step; where the file system has no hard
+    links (some USB sticks), look first and then rename, which leaves a moment for a race.
+    """
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(temporary, path)
+        return
+    temporary.unlink()
 
 
 def check_destination(path) -> Path:

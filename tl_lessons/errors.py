@@ -58,6 +58,10 @@ class CheckpointError(LessonError):
     """A checkpoint does not fit (architecture, class count), is not one, or carries code."""
 
 
+class CheckpointExistsError(CheckpointError):
+    """A checkpoint was to be saved without replacing one, and one of that name exists."""
+
+
 class ConfigError(LessonError):
     """An invalid combination of options; the dashboard shows it beside the widget."""
 

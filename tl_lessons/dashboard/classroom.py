@@ -85,10 +85,14 @@ class ClassRules:
                     "images per class, or ask your teacher.")
         return None
 
-    def time_up_message(self) -> str:
-        """What a run that reached the time limit says at its end."""
-        return (f"It reached the class's limit of {minutes_text(self.max_minutes)} of training per run, so it "
-                "stopped there; its curve and the epochs it finished are kept.")
+    def time_up_message(self, saves_at_end: bool = False) -> str:
+        """What a run that reached the time limit says at its end (`saves_at_end`: a run whose model is only
+        saved when it finishes, a source model: it says that nothing was saved, and what to do)."""
+        reached = f"It reached the class's limit of {minutes_text(self.max_minutes)} of training per run, so it stopped there"
+        if saves_at_end:
+            return (f"{reached}, and a source model is saved only when its training ends: nothing was saved. Train "
+                    "fewer epochs or images per class, or ask your teacher for a longer limit. Its curve is kept.")
+        return f"{reached}; its curve and the epochs it finished are kept."
 
 
 def minutes_text(minutes: float) -> str:

@@ -350,7 +350,8 @@ class TrainingJob:
     to take them and redraw. `stop()` asks `fit` to end after its current batch; the run is then
     stored as "stopped" with the epochs it finished; a job still waiting in line leaves it at
     once ("cancelled": nothing trained, nothing stored). `when_finished(model, end_event)` runs
-    in the thread after a run that finished (e.g. to save a checkpoint).
+    in the thread after a run that finished (e.g. to save a checkpoint); a dict it returns is added
+    to the end event (e.g. the name the checkpoint got).
 
     Besides `fit`'s events, a job reports what the model does on validation images
     (`tl_lessons.dashboard.learnt`): a "starting point" event before the first step, and after
@@ -528,7 +529,7 @@ class TrainingJob:
                 if event["kind"] == "end" and event["status"] == "finished" and self.when_finished:
                     event = self._finish(event)
                 if event["kind"] == "end" and event["status"] == "stopped" and self.time_up:
-                    event = {**event, "message": self.line.rules.time_up_message()}
+                    event = {**event, "message": self.line.rules.time_up_message(saves_at_end=self.when_finished is not None)}
                 self._inbox.put(event)
         except LessonError as error:
             self._inbox.put(self._failed(str(error)))
@@ -572,11 +573,15 @@ class TrainingJob:
                 self._first_step = self._last_step
 
     def _finish(self, event: dict) -> dict:
+        """Run `when_finished`; what it returns (a dict) is added to the end event, its sentence to the message."""
         try:
-            self.when_finished(self.model, event)
+            said = self.when_finished(self.model, event)
         except LessonError as error:
             return {**event, "message": f"{event.get('message') or ''} {error}".strip()}
-        return event
+        if not isinstance(said, dict):
+            return event
+        message = " ".join(part for part in (event.get("message"), said.get("message")) if part)
+        return {**event, **said, "message": message}
 
     def _failed(self, message: str) -> dict:
         return {

@@ -17,6 +17,7 @@ import torch
 import torchvision
 
 from tl_lessons import checkpoints, data, models, train
+from tl_lessons.errors import CheckpointExistsError
 from tl_lessons.runs import default_path
 from tl_lessons.transfer_setup import epochs_problem, per_class_problem
 
@@ -180,20 +181,46 @@ def source_run_config(dataset: str, per_class: int, epochs: int, model) -> dict:
             "trainable_params": models.count_parameters(model)}
 
 
-def save_source(path, model, train_set, config, end: dict) -> Path:
-    """Save a source model trained in the dashboard, with its metadata, as a checkpoint.
+def save_source(path, model, train_set, config, end: dict, replace: bool = True) -> Path:
+    """Save a source model trained in the dashboard, with its metadata, as a checkpoint; returns its path.
 
-    >>> save_source("runs/sources/mine.pt", model, train_set, config, end_event)
+    `replace=False` (the learner did not say yes to replacing a model): when another learner saved a
+    model under this name while this one trained, this one is saved as "<name>-2" (or -3, ...) instead,
+    and theirs is kept.
+
+    >>> save_source("runs/sources/mine.pt", model, train_set, config, end_event, replace=False)
+    PosixPath('runs/sources/mine-2.pt')
     """
-    return checkpoints.save_checkpoint(
-        path,
-        model,
-        arch=config.arch,
-        classes=train_set.classes,
-        mean=train_set.mean,
-        std=train_set.std,
-        dataset=train_set.name,
-        source=f"trained in the dashboard on {train_set.describe()}",
-        preset="quick",
-        metrics={"val_acc": end.get("val_acc"), "best_val_acc": end.get("best_val_acc")},
-    )
+    path = Path(path)
+    for number in range(1, 100):
+        candidate = path if number == 1 else path.with_name(f"{path.stem[:37]}-{number}{path.suffix}")
+        try:
+            return checkpoints.save_checkpoint(
+                candidate,
+                model,
+                arch=config.arch,
+                classes=train_set.classes,
+                mean=train_set.mean,
+                std=train_set.std,
+                dataset=train_set.name,
+                source=f"trained in the dashboard on {train_set.describe()}",
+                preset="quick",
+                metrics={"val_acc": end.get("val_acc"), "best_val_acc": end.get("best_val_acc")},
+                replace=replace,
+            )
+        except CheckpointExistsError:
+            continue
+    raise CheckpointExistsError(f"Every name from {path.stem} to {path.stem}-99 is taken: choose another name.")
+
+
+def saved_source_event(path: Path, wanted: str) -> dict:
+    """What a finished source run's end says about its file: the name it was saved under, and why
+    when that is not the one asked for (`save_source` with `replace=False`).
+
+    >>> saved_source_event(Path("runs/sources/mine-2.pt"), "mine")["message"]
+    'Saved as mine-2: another learner saved a model named mine while yours trained.'
+    """
+    saved = {"saved_as": path.stem}
+    if path.stem != wanted:
+        saved["message"] = f"Saved as {path.stem}: another learner saved a model named {wanted} while yours trained."
+    return saved
