@@ -16,19 +16,26 @@ from two directions of the table:
 - across images: the difference on each image (a column mean) varies from image to image.
 
 Var(D) is estimated from the table's three mean squares (rows, columns, and what is left when both are
-taken out): rows + columns - left, over seeds × images. The columns' mean square also holds the seeds'
-luck image by image, which the rows already counted, so it is taken out once; where the columns do not
-exceed it, the images add nothing beyond that luck and the rows alone are used. D/sqrt(Var) is read
-against Student's t with Welch-Satterthwaite's degrees of freedom for that sum. For two runs of the
-*same* setting the columns carry only luck, and the comparison is then a paired t-test over seeds: with
-3 seeds, 2 degrees of freedom, so a difference must be about 4.3 standard errors to count (the price
-of few seeds, and why chapter 05 runs eight). Where the settings answer different images differently,
-the columns carry the test images' sampling and many more degrees of freedom.
+taken out) as two parts: the seeds' part, rows / (seeds × images), known from seeds - 1 degrees of
+freedom; and the images' part, (columns - left) / (seeds × images): the columns' mean square also holds
+the seeds' luck image by image, which the rows already counted, so it is taken out once. Where the
+columns do not exceed it, the images add nothing beyond that luck and the seeds' part is all.
 
-Two versions were measured and dropped (simulations of 2,000 repeats, `tests/test_verdicts.py` keeps
-one): adding the whole column variance with the columns' own degrees of freedom called 5.3-7 % of equal
-pairs different; never allowing more degrees of freedom than the seeds give was safe but so cautious
-that chapter 04's three seeds could not show even a seven-point gap on 916 images.
+How far D must lie from zero, in standard errors, depends on how well each part is known: the seeds'
+part from a handful of seeds (2 degrees of freedom with 3 seeds: Student's t asks for 4.3 standard
+errors), the images' part from hundreds of images (about 1.97). Cochran and Cox's rule takes the
+critical value of each part's own t, averaged with the parts' shares of the variance as weights: where
+the seeds' luck dominates, the bar is a paired t-test's over seeds; where the test images' sampling
+dominates, it is a test over images. (It is the cautious reading: the value where Var(D) is treated
+as a single estimate with Welch-Satterthwaite's degrees of freedom lies lower, and called 8 % of
+pairs of different but equally good settings different with 3 seeds.)
+
+Three versions were measured and dropped (simulations of 2,000 repeats; `tests/test_verdicts.py`
+measures the one kept): adding the whole column variance with the columns' own degrees of freedom
+called 5.3-7 % of equal pairs different; one t with Welch-Satterthwaite's degrees of freedom held 5 %
+for two runs of one setting, but not for different settings equally good on average; never allowing
+more degrees of freedom than the seeds give was safe but so cautious that chapter 04's three seeds
+could not show even a seven-point gap on 916 images.
 
 Several comparisons at once (every strategy against one baseline) raise the chance that one of them
 fires by luck; Holm's step-down correction keeps the chance of *any* false call at 5 %.
@@ -44,7 +51,7 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy import stats
+from scipy import optimize, stats
 
 ALPHA = 0.05
 """The false-positive rate a verdict allows: at most 5 % of comparisons of equal settings called real."""
@@ -63,10 +70,11 @@ def as_table(correct) -> torch.Tensor:
 
 
 def difference(correct_a, correct_b) -> dict:
-    """A's accuracy minus B's, with its standard error and degrees of freedom (see the module's text).
+    """A's accuracy minus B's, with its standard error and what it is made of (see the module's text).
 
     Both tables have one row per seed (paired by position) and one column per test image (the same
-    images in the same order). Returns difference, se, df, and the two mean accuracies.
+    images in the same order). Returns difference, se, parts (each part of the variance with its degrees
+    of freedom: the seeds', then the images' where they count), and the two mean accuracies.
 
     >>> difference(torch.tensor([[1, 1, 0, 1]] * 3), torch.tensor([[1, 0, 0, 1]] * 3))["difference"]
     0.25
@@ -78,44 +86,62 @@ def difference(correct_a, correct_b) -> dict:
     d = a - b
     # A two-way table: d[s, i] = overall + seed effect + image effect + what is left (the seed's luck on that
     # image). Its mean squares: of the seeds' rows, of the images' columns, and of what is left.
-    # Var(D) = (rows + columns - left) / (seeds * images): the columns' mean square also holds what is left,
-    # which the rows already counted, so it is taken out once.
+    parts = []
     if seeds > 1 and images > 1:
         rows = images * d.mean(1).var().item()
         columns = seeds * d.mean(0).var().item()
         left_over = d - d.mean(1, keepdim=True) - d.mean(0, keepdim=True) + d.mean()
         left = left_over.pow(2).sum().item() / ((seeds - 1) * (images - 1))
-        if columns > left:   # the images differ beyond the seeds' luck: their sampling counts too
-            parts = [(rows, seeds - 1), (columns, images - 1), (-left, (seeds - 1) * (images - 1))]
-        else:                # they do not: the rows alone carry the uncertainty
-            parts = [(rows, seeds - 1)]
-        variance = sum(value for value, _ in parts) / (seeds * images)
-        # Welch-Satterthwaite: how many degrees of freedom the sum of estimated mean squares is worth. A
-        # columns-minus-left difference near zero is itself noisy, and gets few of them.
-        scale = sum(value for value, _ in parts)
-        df = scale ** 2 / sum(value ** 2 / free for value, free in parts) if scale > 0 else math.nan
-    else:
-        variance, df = math.nan, math.nan
-    return {"difference": d.mean().item(), "se": math.sqrt(variance) if variance == variance and variance > 0 else math.nan,
-            "df": df, "accuracy_a": a.mean().item(), "accuracy_b": b.mean().item(), "seeds": seeds, "images": images}
+        parts.append((rows / (seeds * images), seeds - 1))
+        if columns > left:  # the images differ beyond the seeds' luck: their sampling counts too
+            # Welch-Satterthwaite: what columns - left is worth in degrees of freedom. A difference near zero
+            # is itself noisy and gets few of them, down to a fraction of one whose t value is astronomical; it
+            # is then a small share of the variance, and is held to be known at least as well as the seeds' part.
+            free = (columns - left) ** 2 / (columns ** 2 / (images - 1) + left ** 2 / ((seeds - 1) * (images - 1)))
+            parts.append(((columns - left) / (seeds * images), max(free, seeds - 1)))
+    return with_parts({"difference": d.mean().item(), "accuracy_a": a.mean().item(), "accuracy_b": b.mean().item(),
+                       "seeds": seeds, "images": images}, parts)
+
+
+def with_parts(row: dict, parts: list) -> dict:
+    """`row` with its variance's `parts` [(variance, degrees of freedom)], their standard error, and the
+    degrees of freedom of one t for them all (Welch-Satterthwaite; shown, not used for the verdict)."""
+    variance = sum(value for value, _ in parts)
+    row.update(parts=parts, se=math.sqrt(variance) if variance > 0 else math.nan,
+               df=variance ** 2 / sum(value ** 2 / free for value, free in parts) if variance > 0 else math.nan)
+    return row
+
+
+def critical(row: dict, alpha: float = ALPHA) -> float:
+    """How many standard errors a difference must lie from zero to be called real at `alpha` (two-sided):
+    each part's own Student's t value, weighted by the part's share of the variance (Cochran and Cox)."""
+    parts = [(value, free) for value, free in row["parts"] if value > 0]
+    total = sum(value for value, _ in parts)
+    return sum(value * stats.t.ppf(1 - alpha / 2, free) for value, free in parts) / total
 
 
 def p_value(row: dict) -> float:
-    """Two-sided: how often a difference at least this large would turn up between equal settings.
+    """Two-sided: the smallest `alpha` at which this difference would be called real (`critical`).
 
     1.0 when it cannot be judged: one seed (no measure of the seeds' luck) or no variation at all
     (two settings that answered every image alike).
     """
-    if not (row["se"] > 0) or not (row["df"] > 0):
+    if not (row["se"] > 0):
         return 1.0
-    return float(2 * stats.t.sf(abs(row["difference"]) / row["se"], row["df"]))
+    distance = abs(row["difference"]) / row["se"]
+    if distance <= 0:
+        return 1.0
+    tiny = 1e-12
+    if critical(row, tiny) <= distance:
+        return tiny
+    return float(optimize.brentq(lambda alpha: critical(row, alpha) - distance, tiny, 1.0, xtol=1e-14))
 
 
 def interval(row: dict, level: float = 0.95) -> tuple[float, float]:
     """The `level` confidence interval of the difference (±inf when it cannot be judged)."""
-    if not (row["se"] > 0) or not (row["df"] > 0):
+    if not (row["se"] > 0):
         return (-math.inf, math.inf)
-    half = stats.t.ppf(0.5 + level / 2, row["df"]) * row["se"]
+    half = critical(row, 1 - level) * row["se"]
     return (row["difference"] - half, row["difference"] + half)
 
 
@@ -178,12 +204,11 @@ def adjust(rows, alpha: float = ALPHA) -> list[dict]:
 def contrast(first: dict, second: dict, alpha: float = ALPHA) -> dict:
     """Whether two differences measured on *different* test images differ (say, the gain on near and on far).
 
-    Their standard errors add in quadrature (the two are independent); the degrees of freedom by Welch.
+    The two are independent: their variances' parts add up, each keeping its degrees of freedom.
     """
-    variance = first["se"] ** 2 + second["se"] ** 2
-    df = variance ** 2 / (first["se"] ** 4 / first["df"] + second["se"] ** 4 / second["df"]) if variance > 0 else math.nan
-    row = {"difference": first["difference"] - second["difference"], "se": math.sqrt(variance), "df": df,
-           "seeds": min(first["seeds"], second["seeds"]), "images": first["images"] + second["images"]}
+    row = with_parts({"difference": first["difference"] - second["difference"],
+                      "seeds": min(first["seeds"], second["seeds"]), "images": first["images"] + second["images"]},
+                     list(first["parts"]) + list(second["parts"]))
     row["p"] = p_value(row)
     row["low"], row["high"] = interval(row)
     row["real"] = row["p"] < alpha
