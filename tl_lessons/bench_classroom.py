@@ -23,7 +23,8 @@ over seconds. So every page is told the same instant, a few seconds ahead, and i
 Train then (a DOM click, handled as a mouse click is); the presses land within milliseconds whatever
 the driver's speed, and the report says how far apart they were. The async API would need a second
 `open_lab`; a sync API per thread means a Chromium per learner, too much for two cores. Each page also
-notes itself (every 0.2 s) when its state changes, so the times do not wait for Python's polling.
+notes itself 0.1 s after its page changes (and every 2 s besides), so the times do not wait for
+Python's polling, and reading the pages adds little to the load on the cores the class shares.
 
 What the times include. Chromium runs on the same cores as the server: thirty pages drawing charts
 slow the training, a busy CPU slows the pages. So the report also gives each run's own training
@@ -77,7 +78,14 @@ RECORDER = r"""() => {
     else setTimeout(press, 50);  // mid-redraw: press as soon as the button is back
   };
   s.pressAt = at => { s.scheduled = at; setTimeout(press, Math.max(0, at - Date.now())); };
-  setInterval(() => {
+  // A look reads the page's text as drawn (innerText lays the page out, work a class's own pages would not
+  // do): so a page looks 100 ms after it changed, and every 2 s besides, to time a blank spell that nothing
+  // redraws, instead of five times a second.
+  let due = null;
+  const soon = () => { if (due === null) due = setTimeout(() => { due = null; look(); }, 100); };
+  new MutationObserver(soon).observe(document.body, {childList: true, subtree: true, characterData: true});
+  setInterval(soon, 2000);
+  const look = () => {
     const now = Date.now(), el = main(), text = el ? el.innerText : "", b = train();
     if (b && /(^|\n)3 · Train\s*(\n|$)/.test(text)) {  // drawn: a blank spell, if there was one, is over
       const lasted = s.blankSince === null ? 0 : now - s.blankSince;
@@ -97,7 +105,7 @@ RECORDER = r"""() => {
     // A press the page lost (15 s on, nothing shown, Train enabled, the script idle): press again, as a learner would.
     if (s.started === null && !waiting && b && !b.disabled && !document.querySelector('[data-testid=stStatusWidget]')
         && now - s.presses[s.presses.length - 1] > 15000) press();
-  }, 200);
+  };
 }"""
 SNAPSHOT = "() => JSON.parse(JSON.stringify(window.__tl || null))"
 

@@ -69,10 +69,11 @@ def tune(setups, lrs=TUNING["lrs"], augments=TUNING["augments"], root=None, prog
 
     Returns {strategy: {"setup": the tuned setup, "scores": {(lr, augment): final validation accuracy}}}.
     A tie goes to the first choice tried (the smaller rate, augmentation on). The test split plays no part.
+    `lrs` None: each setup keeps its own rate, and only the augmentation is chosen.
     executor: where the trials train (see `analysis.compare_strategies`).
     """
     trials = [with_augment(dataclasses.replace(setup, lr=lr), augment)
-              for setup in setups for lr in lrs for augment in augments]
+              for setup in setups for lr in (lrs or (setup.lr,)) for augment in augments]
     results = analysis.compare_strategies(trials, root=root, progress=progress, desc="tuning", test=False, curves=False,
                                           executor=executor)
     tuned = {}
