@@ -41,13 +41,15 @@ def dataset(name: str, split: str, classes: str = "all"):
 
 
 @st.cache_resource(ttl=60)
-def _cifar_on_disk(root: str) -> dict[str, bool]:
-    return {name: data.cifar_available(name, root) for name in ("cifar10", "cifar100")}
+def _usable_datasets(root: str) -> list[str]:
+    return data.usable_datasets(root=root)
 
 
-def cifar_on_disk() -> dict[str, bool]:
-    """Which CIFAR datasets are on disk (looked at again after a minute, e.g. after `make data`)."""
-    return _cifar_on_disk(str(data.data_dir()))
+def usable_datasets(names=data.DATASETS) -> list[str]:
+    """The datasets among `names` that can be read here (`data.usable_datasets`: synthetic ones always,
+    CIFAR when on disk), looked at again after a minute (e.g. after `make data`)."""
+    usable = _usable_datasets(str(data.data_dir()))
+    return [name for name in names if name in usable]
 
 
 def on_this_computer_only() -> bool:
@@ -68,7 +70,7 @@ def data_folder() -> str:
 
 def data_banner():
     """Say, once per page, when the lessons fall back to synthetic practice data."""
-    missing = [imageset.DISPLAY_NAMES[name] for name, there in cifar_on_disk().items() if not there]
+    missing = [imageset.DISPLAY_NAMES[name] for name in ("cifar10", "cifar100") if name not in usable_datasets()]
     if missing:
         st.warning(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on this computer "

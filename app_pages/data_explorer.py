@@ -8,8 +8,8 @@ as images with the page's own text beside them, so names stay readable at any sc
 
 import streamlit as st
 
-from app_pages.common import cifar_on_disk, data_banner, dataset
-from tl_lessons import data, imageset, plots
+from app_pages.common import data_banner, dataset, usable_datasets
+from tl_lessons import imageset, plots
 from tl_lessons.errors import LessonError
 from tl_lessons.vocabulary import display_name
 
@@ -20,7 +20,7 @@ IMAGE_PX = 64
 
 def controls_ui():
     """The dataset, the split, and what to show of it; returns (images, view, chosen classes, per class, seed)."""
-    names = [name for name in data.DATASETS if name.startswith("synthetic") or cifar_on_disk()[name]]
+    names = usable_datasets()
     name = st.selectbox(
         "Dataset",
         names,

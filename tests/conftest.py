@@ -29,8 +29,10 @@ def one_torch_thread():
     """
     import torch
 
+    from tl_lessons.hardware import thread_setting
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("TL_LESSONS_THREADS", "1")))
+    torch.set_num_threads(thread_setting() or 1)
     yield
     torch.set_num_threads(previous)
 

@@ -116,19 +116,6 @@ def test_label_regimes_and_freeze_depth(setup):
     assert isinstance(analysis.plot_comparison(depth), Figure)
 
 
-def test_tune_learning_rates_picks_the_best_on_validation_and_never_looks_at_the_test_split(setup, monkeypatch):
-    seen = []
-
-    def fake_compare(trials, root=None, **options):
-        seen.append(options)
-        return [{"final_val_acc": 1.0 if t.lr == 0.03 else 0.5} for t in trials]
-
-    monkeypatch.setattr(analysis, "compare_strategies", fake_compare)
-    tuned = analysis.tune_learning_rates(analysis.strategy_setups(setup, strategies=("finetune",)), lrs=(0.01, 0.03))
-    assert tuned == {"finetune": {"best_lr": 0.03, "scores": {0.01: 0.5, 0.03: 1.0}}}
-    assert [options["test"] for options in seen] == [False]
-
-
 def test_equal_step_epochs():
     base = TransferSetup(per_class=5, epochs=10, batch_size=64)
     assert [analysis.equal_step_epochs(base, n, 100) for n in (1, 2, 5)] == [40, 20, 10]
@@ -319,12 +306,6 @@ def test_joint_training_with_a_setting_that_cannot_train_is_a_sentence(setting, 
         analysis.joint_train(models.FastNet(10, width=WIDTH), source_set, source_set, source_set, source_set, **setting)
 
 
-def test_plot_feature_space_draws_one_panel_per_projection():
-    points = torch.randn(40, 2)
-    figure = analysis.plot_feature_space({"before": points, "after": points}, torch.arange(40) % 4, list("abcd"))
-    assert isinstance(figure, Figure) and len(figure.axes) == 2
-
-
 def test_imagenet_transfer_normalises_with_imagenet_statistics(monkeypatch):
     seen = {}
     real_fit = train.fit
@@ -352,12 +333,6 @@ def test_imagenet_transfer_offline_raises_the_lesson_error(monkeypatch):
     monkeypatch.setattr(models, "imagenet_resnet18", offline)
     with pytest.raises(WeightsUnavailableError):
         analysis.imagenet_transfer(small_dataset("synthetic100"), small_dataset("synthetic100", "test"))
-
-
-def test_plot_joint_draws_target_and_source_panels():
-    history = [{"epoch": 1, "source_acc": 0.5, "target_acc": 0.1}, {"epoch": 2, "source_acc": 0.4, "target_acc": 0.2}]
-    figure = analysis.plot_joint({"joint": history}, chance=0.01)
-    assert len(figure.axes) == 2 and figure.axes[0].get_lines()[0].get_ydata().tolist() == [0.1, 0.2]
 
 
 def test_lookalike_votes_count_the_models_answers_per_class():

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from streamlit.testing.v1 import AppTest
 
-from tl_lessons import reference_runs, targets, transfer
+from tl_lessons import reference_file, targets, transfer
 from tl_lessons.dashboard import charts, settings, sources
 from tl_lessons.runs import RunStore, default_path
 
@@ -77,8 +77,8 @@ def errors(app) -> str:
 
 
 def lr_key(app) -> str:
-    """The learning rate's widget: one per strategy (see the lab's `lr_key`)."""
-    return f"lab_lr_{app.selectbox(key='lab_strategy').value}"
+    """The learning rate's widget: one per strategy (`settings.lr_key`)."""
+    return settings.lr_key(app.selectbox(key="lab_strategy").value)
 
 
 @pytest.mark.slow
@@ -352,7 +352,7 @@ def test_a_diverging_run_says_so_and_suggests_a_smaller_learning_rate(lab):
 
 
 def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, monkeypatch):
-    monkeypatch.setattr(reference_runs, "REFERENCE_RUNS", tmp_path / "missing.json")
+    monkeypatch.setattr(reference_file, "REFERENCE_RUNS", tmp_path / "missing.json")
     lab.run()
     assert "make reference-runs" in " ".join(info.value for info in lab.info)
     reference = {
@@ -376,7 +376,7 @@ def test_recorded_reference_runs_are_shown_with_their_provenance(lab, tmp_path, 
     }
     path = tmp_path / "reference_runs.json"
     path.write_text(json.dumps(reference))
-    monkeypatch.setattr(reference_runs, "REFERENCE_RUNS", path)
+    monkeypatch.setattr(reference_file, "REFERENCE_RUNS", path)
     lab.run()
     assert not lab.exception
     text = " ".join(block.value for block in lab.markdown)

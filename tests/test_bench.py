@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from tl_lessons import bench, data, environment, train
+from tl_lessons import bench, data, environment, hardware, train
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.models import build_model
@@ -20,13 +20,6 @@ from tl_lessons.synthetic import make_synthetic
 def small():
     """(train, test): 30 and 10 images per class of synthetic10."""
     return make_synthetic(10, "train", n_per_class=30), make_synthetic(10, "test", n_per_class=10)
-
-
-def test_first_reached_finds_the_first_time_at_or_above_the_target():
-    curve = [(1.0, 0.2), (2.0, 0.5), (3.0, 0.4), (4.0, 0.6)]
-    assert bench.first_reached(curve, 0.5) == 2.0
-    assert bench.first_reached(curve, 0.55) == 4.0
-    assert bench.first_reached(curve, 0.7) is None
 
 
 def test_training_clock_leaves_testing_time_out(monkeypatch):
@@ -107,11 +100,11 @@ def test_bench_tutorial_compares_both_tutorial_runs_with_the_kit(small, monkeypa
     kit, published, preset = rows
     assert kit["target"] == "≥ 65 % in ≤ 30 s" and kit["met"] is False  # synthetic, tiny: far from 65 %
     assert published["seconds"] == 2.0 and published["accuracy"] == 0.25
-    reached = bench.first_reached(kit["curve"], 0.25)
+    reached = train.seconds_to_reach(kit["curve"], 0.25)
     assert published["kit_seconds"] == reached
     assert published["ratio"] == (2.0 / reached if reached else None)
     assert preset["accuracy"] == preset["curve"][-1][1]
-    assert preset["seconds"] == bench.first_reached(preset["curve"], preset["accuracy"])
+    assert preset["seconds"] == train.seconds_to_reach(preset["curve"], preset["accuracy"])
 
 
 def test_main_writes_the_json_and_skips_what_needs_cifar(tmp_path, monkeypatch, capsys):
@@ -175,12 +168,12 @@ def test_model_rows_add_the_presets_settings_where_auto_turns_them_on(monkeypatc
     asked = []
     monkeypatch.setattr(bench, "training_throughput",
                         lambda model, ds, seconds, bf16, channels_last: asked.append((bf16, channels_last)) or 100.0)
-    monkeypatch.setattr(train, "use_bf16", lambda config, device: True)
+    monkeypatch.setattr(hardware, "use_bf16", lambda config, device: True)
     rows = bench.bench_models()
     assert [r["what"] for r in rows[:2]] == ["training tutorialnet, float32", "training tutorialnet, bf16 + channels-last"]
     assert asked == [(False, False), (True, True)] * 3
-    monkeypatch.setattr(train, "use_bf16", lambda config, device: False)
-    monkeypatch.setattr(train, "use_channels_last", lambda config, device: False)
+    monkeypatch.setattr(hardware, "use_bf16", lambda config, device: False)
+    monkeypatch.setattr(hardware, "use_channels_last", lambda config, device: False)
     asked.clear()
     assert [r["what"] for r in bench.bench_models()] == [
         f"training {arch}, float32" for arch in ("tutorialnet", "fastnet", "resnet18")]

@@ -61,10 +61,10 @@ def test_a_sweep_on_a_local_dask_cluster_gives_the_sequential_results_to_the_bit
     monkeypatch.setitem(sys.modules, "__main__", MAIN)
     setups = analysis.strategy_setups(base, strategies=("linear_probe", "finetune"))
     here = analysis.compare_strategies(setups, seeds=(0, 1), test_per_class=1)
-    tuned_here = analysis.tune_learning_rates(setups[1:], lrs=(0.03, 0.3))
+    tuned_here = transfer_gain.tune(setups[1:], lrs=(0.03, 0.3))
     with executors.dask_executor(workers=2) as executor:   # closed again, workers and all, at the block's end
         there = analysis.compare_strategies(setups, seeds=(0, 1), test_per_class=1, executor=executor)
-        tuned_there = analysis.tune_learning_rates(setups[1:], lrs=(0.03, 0.3), executor=executor)
+        tuned_there = transfer_gain.tune(setups[1:], lrs=(0.03, 0.3), executor=executor)
         missing = dataclasses.replace(base, source=base.source + ".gone")
         with pytest.raises(WorkerError) as failed:
             analysis.compare_strategies([missing], executor=executor)

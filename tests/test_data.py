@@ -339,6 +339,14 @@ def test_incomplete_folder_names_the_missing_file(cifar_root):
     assert not data.cifar_available("cifar10", root)
 
 
+def test_usable_datasets_are_the_synthetic_ones_and_cifar_where_it_is_on_disk(cifar_root):
+    root, written, _ = cifar_root
+    assert data.usable_datasets(root=root / "empty") == ["synthetic10", "synthetic100"]
+    assert data.usable_datasets(("cifar10", "synthetic10"), root)[0] == "cifar10"
+    (written["folder"] / "data_batch_2").unlink()  # an incomplete CIFAR-10 is not usable
+    assert data.usable_datasets(("cifar10", "synthetic10"), root) == ["synthetic10"]
+
+
 @pytest.mark.parametrize("failure", [urllib.error.URLError("no route to host"), OSError("network is unreachable")])
 def test_offline_download_raises_data_unavailable(tmp_path, monkeypatch, failure):
     def offline(*args, **kwargs):
@@ -442,6 +450,34 @@ def test_per_class_subset_is_stratified_and_deterministic():
     ids = image_ids(few)
     assert ids == sorted(ids) and len(set(ids)) == 30  # dataset order, no repeats
     assert [ds.labels[i].item() for i in ids] == few.labels.tolist()
+
+
+@pytest.mark.parametrize("per_class, most, says", [
+    (5, None, None), (5, 5, None), (6, 5, "ask for at most 5 per class"), (0, None, "at least 1"),
+    (2.0, None, "whole number"), (True, None, "whole number"), ("5", 10, "whole number")])
+def test_one_check_says_why_images_per_class_cannot_be_had(per_class, most, says):
+    problem = data.per_class_problem(per_class, most)
+    assert problem is None if says is None else says in problem
+
+
+@pytest.mark.parametrize("fraction, fine", [(0.1, True), (1, True), (0, False), (1.5, False), ("0.1", False),
+                                            (float("nan"), False)])
+def test_one_check_says_why_a_label_fraction_cannot_be_kept(fraction, fine):
+    assert (data.fraction_problem(fraction) is None) is fine
+
+
+def test_every_subset_asks_the_same_checks():
+    ds = numbered_set([30, 40, 25])
+    for subset in (lambda n: per_class_subset(ds, n), lambda n: data.task_split(ds, per_class=n)):
+        with pytest.raises(ConfigError) as error:
+            subset(26)
+        assert str(error.value) == data.per_class_problem(26, most=25)
+    with pytest.raises(ConfigError) as error:
+        data.at_most_per_class(ds, 0)
+    assert str(error.value) == data.per_class_problem(0)
+    with pytest.raises(ConfigError) as error:
+        label_fraction(ds, "half")
+    assert str(error.value) == data.fraction_problem("half")
 
 
 def test_per_class_subset_asks_for_at_most_the_smallest_class():

@@ -314,14 +314,6 @@ def test_full_batch_sgd_is_gradient_descent_and_small_batches_stay_above_the_min
 # --- the tiny model ----------------------------------------------------------------------------
 
 
-def test_make_moons_is_balanced_and_repeatable():
-    X, y = maths.make_moons(100, seed=4)
-    assert X.shape == (100, 2) and X.dtype == torch.float32
-    assert y.tolist().count(0) == y.tolist().count(1) == 50
-    assert torch.equal(X, maths.make_moons(100, seed=4)[0])
-    assert not torch.equal(X, maths.make_moons(100, seed=5)[0])
-
-
 def test_hand_written_mlp_gradients_match_autograd():
     X, y = maths.make_moons(40)
     params = {name: p.double() for name, p in maths.init_mlp(hidden=8).items()}

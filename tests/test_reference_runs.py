@@ -1,14 +1,15 @@
-"""The recorded reference runs: written and read by one module, read without the dashboard's libraries."""
+"""The recorded reference runs: written by one module, read by another without the dashboard's libraries or the sweep trainer."""
 
 import subprocess
 import sys
 
 import pytest
 
-from tl_lessons import analysis, reference_runs, transfer_setup
+from tl_lessons import analysis, reference_file, reference_runs, transfer_setup
 from tl_lessons.dashboard import charts
 from tl_lessons.errors import LessonError
-from tl_lessons.reference_runs import load_reference_runs, portable_source, reference_provenance
+from tl_lessons.reference_file import load_reference_runs, reference_provenance
+from tl_lessons.reference_runs import portable_source
 from tl_lessons.synthetic import make_synthetic
 from tl_lessons.transfer_setup import TransferSetup
 
@@ -35,7 +36,7 @@ def test_recorded_runs_read_back_with_where_they_come_from(tmp_path, monkeypatch
     assert reference["runs"] == results and "synthetic100" in reference["data"]
     assert reference["task"] == ("2 training images per class (200), 100 validation images held out from the "
                                  "training split, 100 test images")
-    assert reference_runs.comparison_runs(reference) == results[:1]
+    assert reference_file.comparison_runs(reference) == results[:1]
     assert charts.reference_table(reference)["trainable params"].tolist() == [100]  # the comparison's runs only
 
 
@@ -86,9 +87,9 @@ def test_missing_or_broken_reference_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_reading_them_needs_neither_altair_nor_pandas():
-    code = ("import sys; from tl_lessons.reference_runs import load_reference_runs; load_reference_runs(); "
-            "print(sorted(name for name in ('altair', 'pandas', 'streamlit') if name in sys.modules))")
+def test_reading_them_needs_neither_altair_nor_pandas_nor_the_sweep_trainer():
+    code = ("import sys; from tl_lessons.reference_file import load_reference_runs; load_reference_runs(); "
+            "print(sorted(name for name in ('altair', 'pandas', 'streamlit', 'tl_lessons.analysis') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

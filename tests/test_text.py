@@ -72,3 +72,8 @@ def test_code_shows_a_function_without_its_docstring():
     assert shown.startswith("def replace_head(model, num_classes):")
     assert '"""' not in shown and "model.head[-1] = new" in shown
     assert len(shown.splitlines()) < len(__import__("inspect").getsource(models.replace_head).splitlines())
+
+
+def test_durations_read_as_a_learner_reads_them():
+    assert [text.duration(s) for s in (14.6, 89, 125, 3599, 3600, 4000, 5400)] == [
+        "15 s", "89 s", "2 min", "1 h", "1 h", "1 h 7 min", "1 h 30 min"]

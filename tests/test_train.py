@@ -11,13 +11,13 @@ import threading
 import pytest
 import torch
 
+from tl_lessons import feature_cache
 from tl_lessons import train as training
 from tl_lessons.errors import ConfigError
-from tl_lessons.loader import Loader
 from tl_lessons.models import FastNet, TutorialNet, replace_head
 from tl_lessons.synthetic import make_synthetic
-from tl_lessons.train import (PRESETS, DivergenceWatch, FeatureBatches, History, TrainConfig, confusion_matrix,
-                              evaluate, fit, follow, learning_rate, per_class_accuracy, predict)
+from tl_lessons.train import (PRESETS, DivergenceWatch, History, TrainConfig, confusion_matrix, evaluate, fit, follow,
+                              learning_rate, per_class_accuracy, predict)
 from tl_lessons.transfer import apply_strategy
 
 
@@ -237,73 +237,12 @@ def test_augmented_runs_are_never_cached_so_every_strategy_sees_the_same_crops(s
     assert sum(first_stage_images) >= 2 * len(train_set)   # the frozen stem ran on every epoch's images
 
 
-def features_of(gen):
-    """Drive a `compute_features` generator to its end; returns (its events, what it returned)."""
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as done:
-            return events, done.value
-
-
-def peak_cpu_memory(work):
-    """(work()'s result, the most bytes torch held at once on the CPU while it ran, counted from its start).
-
-    The profiler records every allocation and release in the order they happen.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        result = work()
-    changes = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in profiler.events()
-                     if e.self_cpu_memory_usage)
-    held = peak = 0
-    for _, change in changes:
-        held += change
-        peak = max(peak, held)
-    return result, peak
-
-
-def frozen_stem(seed=0):
-    torch.manual_seed(seed)
-    frozen_part, _ = training.transfer.split_model(FastNet(10), 1)
-    return frozen_part.eval()
-
-
-@pytest.mark.parametrize("bf16, channels_last", [(False, False), (True, True)])
-def test_cached_features_are_the_frozen_stages_outputs_in_order(small, bf16, channels_last):
-    train_set, test_set = small
-    frozen_part = frozen_stem().to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    loaders = [Loader(ds, batch_size=64, channels_last=channels_last) for ds in (train_set, test_set)]
-    events, ((features, labels), (val_features, val_labels)) = features_of(
-        training.compute_features(frozen_part, *loaders, started=0.0, bf16=bf16))
-    for loader, got, got_labels in zip(loaders, (features, val_features), (labels, val_labels)):
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            joined = torch.cat([frozen_part(x).float() for x, _ in loader])  # what the cache used to hold
-        assert got.dtype == torch.float32 and torch.equal(got, joined)
-        assert torch.equal(got_labels, loader.ds.labels)
-    assert events[0] == {"kind": "features", "split": "train", "done": 0, "total": len(train_set),
-                         "elapsed": events[0]["elapsed"]}  # said before any image is computed
-    assert [e["done"] for e in events if e["split"] == "val"][-1] == len(test_set)
-
-
-def test_caching_holds_little_more_than_the_features_themselves():
-    images = make_synthetic(10, "train", n_per_class=100)
-    frozen_part = frozen_stem()
-    loader = Loader(images, batch_size=25)
-    (_, ((features, labels), _)), peak = peak_cpu_memory(
-        lambda: features_of(training.compute_features(frozen_part, loader, None, started=0.0, bf16=False)))
-    final = features.numel() * features.element_size() + labels.numel() * labels.element_size()
-    assert final < peak < 1.2 * final  # joining the batches at the end would need twice the final size
-
-
 def test_a_cache_that_would_not_fit_is_skipped_and_said(small, monkeypatch):
     train_set, test_set = small
     torch.manual_seed(0)
     model = FastNet(10)
     strategy = apply_strategy(model, "linear_probe")
-    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 1000)  # 1.0 kB
+    monkeypatch.setattr(feature_cache, "CACHE_LIMIT_BYTES", 1000)  # 1.0 kB
     events = list(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
     start = events[0]
     assert start["cached_stages"] == 0 and not any(e["kind"] == "features" for e in events)
@@ -315,13 +254,13 @@ def test_a_cache_that_would_not_fit_is_skipped_and_said(small, monkeypatch):
         "instead, which is slower, and augments the training images as usual. To cache them, train on fewer images.")
     assert events[-1]["status"] == "finished"
 
-    monkeypatch.setattr(training, "CACHE_LIMIT_BYTES", 4 * 10**9)
-    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2 * 2**20)  # 2 MB free: the cache may take 1 MB
+    monkeypatch.setattr(feature_cache, "CACHE_LIMIT_BYTES", 4 * 10**9)
+    monkeypatch.setattr(feature_cache, "memory_to_spare", lambda device: 2 * 2**20)  # 2 MB free: the cache may take 1 MB
     start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
     assert start["cached_stages"] == 0
     assert "more than the 1.0 MB this run may keep in memory (half of the 2.1 MB free now)" in start["note"]
     assert start["note"].endswith("To cache them, close other programs or train on fewer images.")
-    monkeypatch.setattr(training, "memory_to_spare", lambda device: 2**30)
+    monkeypatch.setattr(feature_cache, "memory_to_spare", lambda device: 2**30)
     start = next(fit(model, train_set, test_set, config(epochs=1), strategy=strategy))
     assert start["cached_stages"] > 0 and start["note"] is None
 
@@ -363,16 +302,6 @@ def test_head_first_with_no_epoch_left_for_the_whole_network_is_refused(small):
     with pytest.raises(ConfigError, match=r"needs at least 2 epochs: raise the number of epochs, or choose "
                                           r"linear_probe to train only the head\.$"):
         next(fit(model, small[0], config=config(epochs=1), strategy=strategy))
-
-
-def test_feature_batches_come_in_the_loaders_order(small):
-    train_set, _ = small
-    loader = Loader(train_set, batch_size=48, shuffle=True, seed=3, drop_last=True)
-    features = FeatureBatches(train_set.labels.float().unsqueeze(1), train_set.labels.clone(), batch_size=48,
-                              shuffle=True, seed=3, drop_last=True)
-    for _ in range(2):  # the second epoch is shuffled anew, alike
-        for (_, loader_y), (x, y) in zip(loader, features, strict=True):
-            assert torch.equal(loader_y, y) and torch.equal(x.squeeze(1), y.float())
 
 
 @pytest.mark.slow
@@ -571,17 +500,6 @@ def test_after_fit_freed_memory_is_reused_without_page_faults():
     assert after_fit < 1_000
 
 
-def test_keeping_freed_memory_says_whether_it_could():
-    assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
-    assert training.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")  # a second call changes nothing
-
-
-def test_confusion_counts_put_each_pair_in_its_row_and_column():
-    labels = torch.tensor([0, 0, 1, 2, 2, 2])
-    predicted = torch.tensor([0, 2, 1, 2, 1, 2])
-    assert training.confusion_counts(labels, predicted, 3).tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]]
-
-
 def test_runs_training_side_by_side_plan_their_caches_with_their_share_of_the_memory(small, monkeypatch):
     train_set, test_set = small
     torch.manual_seed(0)
@@ -590,10 +508,39 @@ def test_runs_training_side_by_side_plan_their_caches_with_their_share_of_the_me
     images = len(train_set) + len(test_set)
     size = images * (128 * 4 * 4 * 4 + 8)
     # Half of what is free holds the cache once, with a little room: alone it caches...
-    monkeypatch.setattr(training, "memory_to_spare", lambda device: int(2.2 * size))
-    assert training.plan_cache(model, strategy, images)[0] > 0
+    monkeypatch.setattr(feature_cache, "memory_to_spare", lambda device: int(2.2 * size))
+    assert feature_cache.plan_cache(model, strategy, images)[0] > 0
     # ... but two runs side by side (the dashboard's two slots) would each plan the same room: each gets half.
-    stages, note = training.plan_cache(model, strategy, images, share=0.5)
+    stages, note = feature_cache.plan_cache(model, strategy, images, share=0.5)
     assert stages == 0 and "shared with the runs training beside it" in note
     start = next(fit(model, train_set, test_set, config(epochs=1, memory_share=0.5), strategy=strategy))
     assert start["cached_stages"] == 0
+
+
+def test_an_epoch_drops_a_last_batch_of_one_image_and_counts_its_steps_so():
+    assert [training.drops_last_batch(n, 64) for n in (1, 64, 65, 129, 130)] == [False, False, True, True, False]
+    assert [training.steps_per_epoch(n, 64) for n in (1, 64, 65, 100, 129, 500)] == [1, 1, 1, 2, 2, 8]
+
+
+def test_an_epoch_has_as_many_steps_as_fit_takes(small):
+    train_set, _ = small  # 200 images: batches of 199 leave one image over, which fit drops
+    for batch_size in (64, 199):
+        start = next(fit(tutorial_net(), train_set, config=config(epochs=1, batch_size=batch_size)))
+        assert start["total_steps"] == training.steps_per_epoch(len(train_set), batch_size)
+
+
+def test_the_time_to_an_accuracy_is_the_first_check_at_or_above_it():
+    curve = [(1.0, 0.2), (2.0, 0.5), (3.0, 0.4), (4.0, 0.6)]
+    assert training.seconds_to_reach(curve, 0.5) == 2.0
+    assert training.seconds_to_reach(curve, 0.55) == 4.0
+    assert training.seconds_to_reach(curve, 0.7) is None
+
+
+def test_the_optimizer_is_the_configs_with_its_settings():
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = training.optimizer_for(parameters, config(lr=0.3, momentum=0.8))
+    assert isinstance(sgd, torch.optim.SGD)
+    assert {key: sgd.param_groups[0][key] for key in ("lr", "momentum", "nesterov", "weight_decay")} == {
+        "lr": 0.3, "momentum": 0.8, "nesterov": True, "weight_decay": 5e-4}
+    adamw = training.optimizer_for(parameters, config(optimizer="adamw", lr=0.01))
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["lr"] == 0.01

@@ -77,6 +77,27 @@ def test_tuning_keeps_the_best_validation_score_of_each_strategy():
     assert isinstance(tuned["scratch"]["setup"], TransferSetup)
 
 
+def test_tuning_chooses_on_validation_never_on_the_test_split_and_can_keep_each_setups_rate(monkeypatch):
+    seen = []
+
+    def fake_compare(trials, root=None, **options):
+        seen.append((trials, options))
+        return [{"final_val_acc": 0.9 if (t.lr, transfer_gain.augmented(t)) == (0.1, False) else 0.5} for t in trials]
+
+    monkeypatch.setattr(transfer_gain.analysis, "compare_strategies", fake_compare)
+    setups = [dataclasses.replace(transfer_gain.BASE, strategy=name, lr=lr) for name, lr in (("scratch", 0.3), ("freeze", 0.1))]
+    tuned = transfer_gain.tune(setups, lrs=(0.1, 0.3))
+    assert [options["test"] for _, options in seen] == [False]  # no tuning run is scored on the test split
+    assert transfer_gain.choice(tuned["scratch"]["setup"]) == "lr 0.1, plain images"
+    # lrs None: each setup keeps its own rate; only augmentation is chosen (two runs each).
+    seen.clear()
+    tuned = transfer_gain.tune(setups, lrs=None)
+    assert [(t.strategy, t.lr, transfer_gain.augmented(t)) for t in seen[0][0]] == [
+        ("scratch", 0.3, True), ("scratch", 0.3, False), ("freeze", 0.1, True), ("freeze", 0.1, False)]
+    assert transfer_gain.choice(tuned["freeze"]["setup"]) == "lr 0.1, plain images"
+    assert transfer_gain.choice(tuned["scratch"]["setup"]) == "lr 0.3, augmented"  # a tie: augmentation on, tried first
+
+
 def test_label_budgets_stop_where_the_smallest_target_class_runs_out():
     per_class = min(data.load_dataset("synthetic100", "train").class_counts())
     assert transfer_gain.label_budgets("synthetic100", wanted=(1, 5, per_class - 1, per_class, 10_000)) == (

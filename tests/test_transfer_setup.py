@@ -41,6 +41,9 @@ def test_a_label_shows_only_the_options_the_strategy_takes():
         "discriminative · head×10 decay 0.5 · lr 0.03 · 10% labels")
     assert TransferSetup(strategy="finetune", source="runs/sources/mine.pt", lr=0.1).label() == (
         "finetune · lr 0.1 · 5/class · from mine.pt")
+    # Training without augmentation says so; with it (the kit's default) the label is silent.
+    assert TransferSetup(strategy="scratch", extra={"augment": False}).label() == "scratch · lr 0.3 · plain images · 5/class"
+    assert TransferSetup(strategy="scratch", extra={"augment": True}).label() == TransferSetup(strategy="scratch").label()
 
 
 def test_a_sensible_setup_has_no_problems():
@@ -69,7 +72,7 @@ def test_a_sensible_setup_has_no_problems():
         ({"target": "imagenet"}, "target", "cifar100"),
         ({"val_per_class": 0}, "val_per_class", "at least 1"),
         ({"extra": {"colour": "red"}}, "extra", "colour"),
-        ({"strategy": "head_first", "head_epochs": 8, "epochs": 8}, "head_epochs", "1 to 7"),
+        ({"strategy": "head_first", "head_epochs": 8, "epochs": 8}, "head_epochs", "at most 7 epochs"),
         ({"strategy": "head_first", "head_epochs": 0}, "head_epochs", "1 or more"),
         ({"strategy": "discriminative", "stage_decay": 0.0}, "stage_decay", "above 0"),
         ({"strategy": "discriminative", "head_lr_factor": -2.0}, "head_lr_factor", "above 0"),
@@ -81,6 +84,21 @@ def test_each_problem_is_one_sentence_for_its_own_field(changes, field, words):
     found = problems(dataclasses.replace(TransferSetup(per_class=5), **changes))
     assert list(found) == [field]
     assert words in found[field] and found[field].endswith(".")
+
+
+def test_the_labels_and_schedule_sentences_are_the_one_home_checks():
+    assert problems(TransferSetup(per_class=6))["per_class"] == data.per_class_problem(6, most=5)
+    assert problems(TransferSetup(per_class=None, fraction=2.0))["fraction"] == data.fraction_problem(2.0)
+    head_first = TransferSetup(per_class=5, strategy="head_first", head_epochs=3, epochs=3)
+    assert problems(head_first)["head_epochs"] == transfer.schedule_problem(head_first.as_strategy(), 3)
+
+
+def test_prepare_is_the_model_of_prepare_model_on_the_tasks_images():
+    model, strategy, train_set, _, config = transfer_setup.prepare(TINY)
+    alone, alone_strategy, alone_config = transfer_setup.prepare_model(TINY, train_set.num_classes)
+    assert (alone_strategy, alone_config) == (strategy, config)
+    same = [name for name, tensor in model.state_dict().items() if torch.equal(tensor, alone.state_dict()[name])]
+    assert same == [name for name in model.state_dict() if not name.startswith("head.fc.")]  # a new head each
 
 
 def test_options_of_other_strategies_are_not_checked():

@@ -362,13 +362,6 @@ def test_class_results_match_the_training_module(synthetic_test):
     assert heights == pytest.approx(sorted(view.numbers["per_class"].nan_to_num(0).tolist()))
 
 
-def test_most_confused_counts_off_diagonal_cells():
-    matrix = torch.tensor([[5, 3, 0], [1, 4, 0], [0, 6, 2]])
-    rows = predictions.most_confused(matrix, ["a", "b", "c"], top=5)
-    assert [(r["true class"], r["predicted as"], r["images"]) for r in rows] == [("c", "b", 6), ("a", "b", 3), ("b", "a", 1)]
-    assert rows[0]["share of the true class"] == "75.0%"
-
-
 def test_class_results_explorer_switches_checkpoints(synthetic_test):
     explorer = widgets.class_results_explorer({"seed 0": untrained(0), "seed 1": untrained(1)}, synthetic_test)
     first = explorer.view.numbers["matrix"]
@@ -380,14 +373,16 @@ def test_class_results_explorer_switches_checkpoints(synthetic_test):
 
 
 def test_explorers_given_prediction_caches_share_them_and_predict_each_image_once(synthetic_test, monkeypatch):
+    from tl_lessons.widgets import predictions
+
     calls = []
-    real_predict = train.predict
+    real_predict = predictions.predict
 
     def counting_predict(model, *args, **kwargs):
         calls.append(model)
         return real_predict(model, *args, **kwargs)
 
-    monkeypatch.setattr(train, "predict", counting_predict)
+    monkeypatch.setattr(predictions, "predict", counting_predict)
     model = untrained(0)
     answers = {"seed 0": widgets.PredictionCache(model), "seed 1": widgets.PredictionCache(untrained(1))}
     probabilities = answers["seed 0"].probabilities(synthetic_test)   # a chapter cell asks first

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
-import os
 import shlex
 import signal
 import socket
@@ -121,7 +120,7 @@ def diverged(args, lr: float) -> int:
 
 
 def cmd_train(args):
-    from . import data, models, train
+    from . import data, inference, models, train
 
     check_save(args)
     config = dataclasses.replace(train.PRESETS[args.preset], **overrides(args))
@@ -133,7 +132,7 @@ def cmd_train(args):
     history = run_stream(train.fit(model, train_set, None, config), args,
                          {"command": "train", "preset": args.preset, "data": args.data,
                           **dataclasses.asdict(config)}, label)
-    loss, accuracy = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+    loss, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std)
     print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
           f"after {history.end.get('elapsed', 0):.0f} s of training")
     if history.status == "diverged":
@@ -147,17 +146,8 @@ def cmd_train(args):
         )
 
 
-def format_duration(seconds: float) -> str:
-    """'45 s', '3.2 min', '1.5 h': a duration as a learner reads it."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def cmd_transfer(args):
-    from . import data, train, transfer_setup
+    from . import data, inference, text, train, transfer_setup
 
     check_save(args)
     from .transfer import describe_text
@@ -175,7 +165,7 @@ def cmd_transfer(args):
         from .analysis import estimate_seconds
 
         print(f"{len(train_set):,} training images x {config.epochs} epochs: about "
-              f"{format_duration(estimate_seconds(setup))} on this machine (measured on its first steps)")
+              f"{text.duration(estimate_seconds(setup))} on this machine (measured on its first steps)")
     history = run_stream(train.fit(model, train_set, val_set, config, strategy), args,
                          {"command": "transfer", **setup.to_dict()}, setup.label())
     print(f"{history.status}: validation accuracy {history.final['val_acc']:.2%}" if history.final
@@ -186,7 +176,7 @@ def cmd_transfer(args):
     if history.status == "finished":
         # The test split, once, after every choice was made on the validation images.
         test_set = transfer_setup.load_test(setup)
-        _, metrics["test_accuracy"] = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+        _, metrics["test_accuracy"] = inference.evaluate(model, test_set, mean=config.mean, std=config.std)
         print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(test_set):,} test images (measured once, "
               f"after training; compare settings on validation accuracy)")
     if args.save and history.status == "finished":
@@ -363,21 +353,13 @@ def stopping_on_signals():
 
 def use_thread_setting():
     """Set torch's CPU threads from $TL_LESSONS_THREADS, as the chapters and the dashboard do."""
-    value = os.environ.get("TL_LESSONS_THREADS")
-    if not value:
-        return
-    import torch
+    from .hardware import thread_setting
 
-    from .train import cpu_threads
+    threads = thread_setting()  # a value that is not a whole number raises, saying what to do
+    if threads is not None:
+        import torch
 
-    try:
-        threads = cpu_threads()
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ConfigError(f"TL_LESSONS_THREADS must be a whole number of at least 1 (1 on a busy machine), "
-                          f"not {value!r}: change it or unset it.")
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ run. Results are plain dicts (JSON-ready, the shape `tl_lessons.reference_runs` 
 The second half holds the computations the chapter needs to look inside a transferred model:
 shapes after each stage, copying weights by name, BatchNorm statistics, forgetting of the source
 task, penultimate features and their PCA, linear maps on cached features, and joint training on
-source and target. The plots at the end draw these results.
+source and target. `tl_lessons.summaries` sums the results up and `tl_lessons.transfer_plots` draws them.
 """
 from __future__ import annotations
 
@@ -23,24 +23,29 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 from torch import nn
 
-from tl_lessons import data, executors, models, train, transfer, transfer_setup
+from tl_lessons import data, executors, inference, models, train, transfer, transfer_setup
 from tl_lessons.errors import ConfigError
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
-from tl_lessons.plots import projector_style
 from tl_lessons.transfer_setup import TransferSetup
+
+# Kept here for the chapters, which call them as analysis.<name>: results are summed up in
+# `tl_lessons.summaries`, drawn by `tl_lessons.transfer_plots`, and an epoch's steps counted by `train`.
+from tl_lessons.summaries import mean_and_range, setting_of, short_label, short_name, spread, summary  # noqa: F401
+from tl_lessons.train import steps_per_epoch
+from tl_lessons.transfer_plots import (plot_comparison, plot_feature_space, plot_freeze_depth,  # noqa: F401
+                                       plot_joint, plot_label_regimes)
 
 TUNING_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 # How each strategy of chapter 04's comparison (10 epochs, batch 64, seed 0, the shipped source) did at
 # each rate of TUNING_LRS on the few-shot task (`data.task_split`: 5 labelled images per class): final
 # accuracy on the task's validation images, held out from the training split (423 on the development
 # copy of CIFAR-100, whose smallest classes cannot give 5; the test split plays no part). Recorded on the
-# 2-core development CPU with `tune_learning_rates(strategy_setups(), TUNING_LRS)` in 595 s (chapter 04
-# repeats two of its rows live). Images are normalised with the source's own (CIFAR-10) statistics, as
+# 2-core development CPU, every run on augmented images (the kit's default);
+# `transfer_gain.tune(strategy_setups(), TUNING_LRS, augments=(True,))` repeats it, and chapter 04 repeats
+# three of its rows live, each rate also on plain images. Images are normalised with the source's own (CIFAR-10) statistics, as
 # `transfer_setup.prepare` does. Each strategy's best rate (a tie goes to the smaller rate) is its `lr`
 # in `transfer.STRATEGY_TABLE`. Neighbouring rates often differ by less than one seed's noise (a point
 # or two on 423 images): the choice is a reasonable rate, not a precise optimum.
@@ -55,7 +60,7 @@ TUNING_RECORD = {
 }
 STRATEGY_LRS = {name: row.lr for name, row in transfer.STRATEGY_TABLE.items()}
 """The rates the chapter's runs start from: each strategy's `lr` in the strategy table."""
-CHAPTER_SETUP = TransferSetup(target="cifar100", epochs=10, batch_size=64, seed=0, k=2)
+CHAPTER_SETUP = TransferSetup(target="cifar100", epochs=10, batch_size=64, seed=0)
 """The budget every strategy of chapter 04 gets: the same task (TransferSetup's few-shot default), epochs and batch size."""
 SEEDS = (0, 1, 2)
 """The training seeds of every comparison: each setting runs once per seed, and a difference between
@@ -148,13 +153,12 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
     history = train.train(model, train_set, val_set if curves else None, config, strategy=strategy, progress=progress)
     final_val_acc, best_val_acc = history.end.get("val_acc"), history.end.get("best_val_acc")
     if not curves and val_set is not None and history.status == "finished":
-        _, final_val_acc = train.evaluate(model, val_set, mean=config.mean, std=config.std)
+        _, final_val_acc = inference.evaluate(model, val_set, mean=config.mean, std=config.std)
     test_acc, test_images, test_correct = None, 0, None
     if test and history.status == "finished":
         test_set = data.at_most_per_class(transfer_setup.load_test(setup, root=root), test_per_class)
         answers = []
-        _, test_acc = train.evaluate_batches(model, Loader(test_set, 500, device=train.model_device(model),
-                                                           mean=config.mean, std=config.std), predicted=answers)
+        _, test_acc = inference.evaluate(model, test_set, mean=config.mean, std=config.std, predicted=answers)
         test_images = len(test_set)
         # Each test image right (1) or wrong (0), in the test set's order: what `verdicts` compares runs on.
         test_correct = "".join("1" if right else "0" for right in (torch.cat(answers) == test_set.labels).tolist())
@@ -223,116 +227,6 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
 def setting_key(config: dict) -> str:
     """A run's setup, seed included, as one comparable string."""
     return json.dumps(config, sort_keys=True, default=str)
-
-
-def setting_of(result: dict) -> str:
-    """What a run tried, without its seed: runs of the same setting differ only by chance.
-
-    >>> setting_of(result)
-    'freeze k=2 · bn eval · lr 0.3 · 5/class'
-    """
-    return result["label"]
-
-
-def spread(results, key: str = "test_acc") -> list[dict]:
-    """Each setting's runs summed up: the mean of `key` over its seeds and the range they span.
-
-    Returns one row per setting, in the order the settings first appear: setting, strategy, n (runs),
-    mean, low, high, values. A range is a summary, not a verdict: `verdicts.read` says which
-    differences are real.
-
-    >>> spread(compare_strategies(setups, seeds=SEEDS))[0]["mean"]
-    """
-    groups = {}
-    for result in results:
-        value = result.get(key)
-        groups.setdefault(setting_of(result), {"strategy": result["strategy"], "results": [], "values": []})
-        groups[setting_of(result)]["results"].append(result)
-        if value is not None:
-            groups[setting_of(result)]["values"].append(value)
-    rows = []
-    for name, group in groups.items():
-        values = group["values"]
-        rows.append({"setting": name, "strategy": group["strategy"], "n": len(values),
-                     "mean": sum(values) / len(values) if values else None,
-                     "low": min(values) if values else None, "high": max(values) if values else None,
-                     "values": values, "config": group["results"][0].get("config")})
-    return rows
-
-
-def short_name(row: dict) -> str:
-    """A setting's name without its learning rate and task: "freeze k=2 · bn eval" from its full label.
-
-    >>> short_name({"setting": "freeze k=2 · bn eval · lr 0.3 · 5/class"})
-    'freeze k=2 · bn eval'
-    """
-    return " · ".join(part for part in row["setting"].split(" · ")
-                      if not part.startswith("lr ") and not part.endswith(("/class", "labels")))
-
-
-def short_label(result: dict) -> str:
-    """A run's setting without its learning rate and task (`short_name` of its label): how readings name it.
-
-    >>> short_label({"label": "freeze k=2 · bn eval · lr 0.3 · 5/class"})
-    'freeze k=2 · bn eval'
-    """
-    return short_name({"setting": result["label"]})
-
-
-def summary(results) -> list[dict]:
-    """The comparison table: one row per setting, its test and final validation accuracy as mean and
-    range over its seeds (in %), its mean seconds and its trainable parameters at the start.
-
-    >>> print(text.table(summary(results)))
-    """
-    rows = []
-    for test_row, val_row in zip(spread(results, "test_acc"), spread(results, "final_val_acc")):
-        seconds = [r["seconds"] for r in results if setting_of(r) == test_row["setting"] and r["seconds"] is not None]
-        first = next(r for r in results if setting_of(r) == test_row["setting"])
-        rows.append({"setting": test_row["setting"], "seeds": test_row["n"] or val_row["n"],
-                     "test acc %": mean_and_range(test_row), "final val acc %": mean_and_range(val_row),
-                     "seconds": f"{sum(seconds) / len(seconds):.1f}" if seconds else "-",
-                     "trainable at start": f"{first['trainable_params']:,}"})
-    return rows
-
-
-def mean_and_range(row: dict) -> str:
-    """'12.3 (11.0-13.1)': the mean and the range over seeds, in %."""
-    if row["mean"] is None:
-        return "-"
-    if row["n"] == 1:
-        return f"{100 * row['mean']:.1f}"
-    return f"{100 * row['mean']:.1f} ({100 * row['low']:.1f}-{100 * row['high']:.1f})"
-
-
-def tune_learning_rates(setups, lrs=TUNING_LRS, root=None, progress: bool = False, executor=None) -> dict:
-    """For each setup's strategy, the learning rate with the best final accuracy on the validation images.
-
-    The validation images are held out from the target's training split (`transfer_setup.load_target`);
-    the test split plays no part. Returns {strategy: {"best_lr": lr, "scores": {lr: final val acc}}}.
-    executor: where the trials train (see `compare_strategies`).
-
-    >>> tune_learning_rates(strategy_setups(strategies=("finetune",)))["finetune"]["best_lr"]
-    """
-    trials = [dataclasses.replace(setup, lr=lr) for setup in setups for lr in lrs]
-    results = compare_strategies(trials, seeds=(trials[0].seed,) if trials else (0,), root=root,
-                                 progress=progress, desc="tuning", test=False, curves=False, executor=executor)
-    tuned = {}
-    for trial, result in zip(trials, results):
-        tuned.setdefault(trial.strategy, {"scores": {}})["scores"][trial.lr] = result["final_val_acc"] or 0.0
-    for row in tuned.values():
-        row["best_lr"] = max(row["scores"], key=row["scores"].get)  # a tie goes to the smaller rate
-    return tuned
-
-
-def steps_per_epoch(images: int, batch_size: int) -> int:
-    """Optimiser steps in one epoch over `images` images (`fit` drops a last batch of a single image).
-
-    >>> steps_per_epoch(500, 64), steps_per_epoch(100, 64), steps_per_epoch(129, 64)
-    (8, 2, 2)
-    """
-    steps = -(-images // batch_size)
-    return steps - 1 if images % batch_size == 1 and images > 1 else steps
 
 
 def equal_step_epochs(base: TransferSetup, per_class: int, num_classes: int) -> int:
@@ -404,7 +298,7 @@ def stage_output_shapes(model: nn.Module, image_size: int = 32) -> list[dict]:
     """
     rows = []
     x = torch.zeros(1, 3, image_size, image_size)
-    with train.evaluation_mode(model), torch.no_grad():
+    with inference.evaluation_mode(model), torch.no_grad():
         for name, stage in model.named_children():
             x = stage(x)
             rows.append({"stage": name, "shape": tuple(x.shape[1:]), "flattened": x[0].numel()})
@@ -422,7 +316,7 @@ def lookalike_votes(model: nn.Module, ds: ImageSet, model_classes: list[str], lo
 
     >>> rows = lookalike_votes(source, cifar100_train, meta["classes"], vocabulary.LOOKALIKES)
     """
-    predicted = train.predict(model, ds.images, mean, std).argmax(1)
+    predicted = inference.predict(model, ds.images, mean, std).argmax(1)
     rows = []
     for name in dict.fromkeys(n for names in lookalikes.values() for n in names):
         looks_like = [source for source, targets in lookalikes.items() if name in targets]
@@ -491,11 +385,11 @@ def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, sour
         linear = fit_linear_map((train_features - centre) / scale, source_train.labels, source_train.num_classes)
         return map_accuracy(linear, (test_features - centre) / scale, source_test.labels)
 
-    _, before = train.evaluate(source, source_test, mean=mean, std=std)
+    _, before = inference.evaluate(source, source_test, mean=mean, std=std)
     probe_before = probe_accuracy(source) if source_train is not None else None
     rows = {}
     for name, model in transferred.items():
-        _, after = train.evaluate(with_head(model, copy.deepcopy(source.head)), source_test, mean=mean, std=std)
+        _, after = inference.evaluate(with_head(model, copy.deepcopy(source.head)), source_test, mean=mean, std=std)
         rows[name] = {"before": before, "after": after, "forgotten": before - after}
         if source_train is not None:
             rows[name].update({"probe before": probe_before, "probe after": probe_accuracy(model)})
@@ -530,7 +424,8 @@ def running_stats_shift(before: dict, after: dict) -> list[dict]:
     return rows
 
 
-def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = 1000, mean=None, std=None) -> torch.Tensor:
+def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = inference.INFERENCE_BATCH_SIZE, mean=None,
+                         std=None) -> torch.Tensor:
     """The inputs of the model's final Linear layer for every image of `ds`: (N, features), float32.
 
     These are the features a linear probe sees. Images are normalised with `mean`/`std` (pass the
@@ -541,8 +436,8 @@ def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = 1000,
     caught = []
     hook = models.classifier(model).register_forward_hook(lambda module, inputs, output: caught.append(inputs[0]))
     try:
-        with train.evaluation_mode(model), torch.no_grad():
-            for x, _ in Loader(ds, batch_size, device=train.model_device(model), mean=mean, std=std):
+        with inference.evaluation_mode(model), torch.no_grad():
+            for x, _ in Loader(ds, batch_size, device=inference.model_device(model), mean=mean, std=std):
                 model(x)
     finally:
         hook.remove()
@@ -615,7 +510,7 @@ def map_accuracy(linear: nn.Module, features: torch.Tensor, labels: torch.Tensor
 
 def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSet, source_val: ImageSet,
                 target_val: ImageSet, source_weight: float = 1.0, target_weight: float = 1.0, epochs: int = 5,
-                lr: float = 0.3, batch_size: int = 64, seed: int = 0, mean=None, std=None) -> dict:
+                lr: float | None = None, batch_size: int = 64, seed: int = 0, mean=None, std=None) -> dict:
     """Train a copy of `source` on `source_weight * L_s + target_weight * L_t`, with a head per task.
 
     The backbone is shared; the source head starts as the source model's, the target head is new.
@@ -625,24 +520,23 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     (the source images are then not run at all: even unweighted, they would move BatchNorm's
     running statistics towards the source), and a negative target_weight *maximises* the target loss. Every image, of either task, is
     normalised with `mean`/`std` (the source's own, as in `transfer_setup.prepare`); None: each set's own.
+    `lr`: None starts from fine-tuning's rate (`transfer.STRATEGY_TABLE`), since every stage trains here too.
 
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
     "source_model", "target_model"} (the two models share the backbone).
 
     >>> joint = joint_train(source, cifar10_part, cifar100_train, cifar10_test, cifar100_test, target_weight=1.0)
     """
+    lr = transfer.STRATEGY_TABLE["finetune"].lr if lr is None else lr
     config = dataclasses.replace(train.TrainConfig(), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     if problems := config.problems():
         raise ConfigError(" ".join(problems.values()))
     torch.manual_seed(seed)
     source_model = copy.deepcopy(source)
-    target_head = copy.deepcopy(source.head)
-    target_head[-1] = nn.Linear(target_head[-1].in_features, target_train.num_classes)
-    target_model = with_head(source_model, target_head)
-    backbone = with_head(source_model, nn.Identity())
-    parameters = list(source_model.parameters()) + list(target_head.parameters())
-    optimizer = torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
-                                weight_decay=config.weight_decay)
+    # The target model shares the source model's stages; its head is a copy of the source's with a new classifier.
+    target_model = models.replace_head(with_head(source_model, copy.deepcopy(source.head)), target_train.num_classes)
+    target_head, backbone = target_model.head, with_head(source_model, nn.Identity())
+    optimizer = train.optimizer_for(list(source_model.parameters()) + list(target_head.parameters()), config)
     sources = Loader(source_train, batch_size, shuffle=True, augment=True, seed=seed, drop_last=True, mean=mean, std=std)
     targets = Loader(target_train, batch_size, shuffle=True, augment=True, seed=seed + 1, drop_last=True,
                      mean=mean, std=std)
@@ -667,8 +561,8 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
             loss.backward()
             optimizer.step()
             step += 1
-        source_loss, source_acc = train.evaluate(source_model, source_val, mean=mean, std=std)
-        target_loss, target_acc = train.evaluate(target_model, target_val, mean=mean, std=std)
+        source_loss, source_acc = inference.evaluate(source_model, source_val, mean=mean, std=std)
+        target_loss, target_acc = inference.evaluate(target_model, target_val, mean=mean, std=std)
         history.append({"epoch": epoch, "source_loss": source_loss, "target_loss": target_loss,
                         "source_acc": source_acc, "target_acc": target_acc})
     return {"history": history, "source_model": source_model, "target_model": target_model}
@@ -680,178 +574,22 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
 
 
 def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "linear_probe", epochs: int = 10,
-                      lr: float = 0.3, batch_size: int = 64, seed: int = 0) -> dict:
+                      lr: float | None = None, batch_size: int = 64, seed: int = 0) -> dict:
     """Transfer torchvision's ImageNet ResNet-18 to `train_set` at 32x32 pixels; a result like `train_setup`'s.
 
-    The images are normalised with ImageNet's statistics, the ones the weights were learnt with.
-    Raises `WeightsUnavailableError` (with what to do) when the weights cannot be downloaded.
+    The run is `transfer_setup.prepare`'s for the source "imagenet" (so the images are normalised with
+    ImageNet's statistics, the ones the weights were learnt with), trained on the images given.
+    `lr`: None starts from the strategy's rate (`transfer.STRATEGY_TABLE`). Raises
+    `WeightsUnavailableError` (with what to do) when the weights cannot be downloaded.
 
     >>> result = imagenet_transfer(cifar100_train, cifar100_test)
     """
     setup = TransferSetup(source="imagenet", strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     torch.manual_seed(seed)  # the new head's initial weights
-    model, meta = transfer_setup.build_target_model(setup, train_set.num_classes)
-    chosen = transfer.apply_strategy(model, strategy)
-    config = dataclasses.replace(train.TrainConfig(), arch=meta["arch"], epochs=epochs, lr=lr, batch_size=batch_size,
-                                 seed=seed, **transfer_setup.normalisation(setup, meta))
+    model, chosen, config = transfer_setup.prepare_model(setup, train_set.num_classes)
     history = train.train(model, train_set, val_set, config, strategy=chosen, progress=False)
-    return {"label": f"ImageNet ResNet-18 · {strategy.replace('_', ' ')} · lr {lr:g}", "strategy": strategy,
+    return {"label": f"ImageNet ResNet-18 · {strategy.replace('_', ' ')} · lr {setup.lr:g}", "strategy": strategy,
             "status": history.status, "epochs": history.epochs, "final_val_acc": history.end.get("val_acc"),
             "best_val_acc": history.end.get("best_val_acc"), "seconds": history.end.get("elapsed"),
             "trainable_params": history.start["trainable"],
             "total_params": history.start["trainable"] + history.start["frozen"], "model": model}
-
-
-# ---------------------------------------------------------------------------------------------
-# Plots of these results
-# ---------------------------------------------------------------------------------------------
-
-
-def _by_setting(results) -> dict:
-    """{setting: its runs}, in the order the settings first appear."""
-    groups = {}
-    for result in results:
-        groups.setdefault(setting_of(result), []).append(result)
-    return groups
-
-
-def _band(axis, xs, runs_values, colour, label, marker="-o"):
-    """The mean over seeds as a line, and the range the seeds span as a shaded band around it."""
-    columns = list(zip(*runs_values))
-    means = [sum(column) / len(column) for column in columns]
-    axis.plot(xs, means, marker, color=colour, label=label)
-    if len(runs_values) > 1:
-        axis.fill_between(xs, [min(column) for column in columns], [max(column) for column in columns],
-                          color=colour, alpha=0.18, linewidth=0)
-
-
-def plot_comparison(results, title: str = "Strategies at the same budget") -> Figure:
-    """Validation accuracy per epoch (mean over seeds, their range shaded), and each setting's test
-    accuracy (mean, with the range of its seeds as a bar).
-
-    >>> fig = plot_comparison(compare_strategies(strategy_setups(), seeds=SEEDS))
-    """
-    groups = _by_setting(results)
-    with projector_style():
-        figure = Figure(figsize=(14, 5), layout="constrained")
-        curve_axis, test_axis = figure.subplots(1, 2, width_ratios=(3, 2))
-        for index, (name, runs) in enumerate(groups.items()):
-            epochs = [e["epoch"] for e in runs[0]["epochs"]]
-            finished = [run for run in runs if len(run["epochs"]) == len(epochs)]
-            if finished and epochs:
-                _band(curve_axis, epochs, [[e["val_acc"] for e in run["epochs"]] for run in finished],
-                      f"C{index}", name.split(" · ")[0])
-        rows = spread(results, "test_acc")
-        for index, row in enumerate(rows):
-            if row["mean"] is None:
-                continue
-            test_axis.errorbar(row["mean"], index, xerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]],
-                               fmt="o", color=f"C{index}", capsize=6, markersize=9, linewidth=3)
-        test_axis.set_yticks(range(len(rows)), [row["setting"].split(" · ")[0] for row in rows])
-        test_axis.invert_yaxis()
-        seeds = max((row["n"] for row in rows), default=0)
-        curve_axis.set(title=f"Validation accuracy (mean of {seeds} seeds, range shaded)", xlabel="epoch",
-                       ylabel="fraction correct")
-        test_axis.set(title="Test accuracy, once at the end (mean and range)", xlabel="fraction correct")
-        for axis in (curve_axis, test_axis):
-            axis.grid(alpha=0.3)
-        curve_axis.legend(loc="upper left", fontsize=11)
-        figure.suptitle(title)
-    return figure
-
-
-def plot_label_regimes(results, title: str = "Where transfer helps most: few labels") -> Figure:
-    """Test accuracy against labelled images per class, one line per strategy (mean over seeds, range shaded).
-
-    >>> fig = plot_label_regimes(label_regimes(setups))
-    """
-    with projector_style():
-        figure = Figure(figsize=(8, 5), layout="constrained")
-        axis = figure.subplots()
-        for index, strategy in enumerate(dict.fromkeys(r["strategy"] for r in results)):
-            mine = [r for r in results if r["strategy"] == strategy and r["test_acc"] is not None]
-            budgets = sorted({r["per_class"] for r in mine})
-            seeds = sorted({r["config"]["seed"] for r in mine})
-            table = [[next(r["test_acc"] for r in mine if r["per_class"] == n and r["config"]["seed"] == seed)
-                      for n in budgets] for seed in seeds]
-            _band(axis, budgets, table, f"C{index}", strategy.replace("_", " "))
-        axis.set_xscale("log")
-        axis.set_xticks(sorted({r["per_class"] for r in results}), [str(n) for n in sorted({r["per_class"] for r in results})])
-        axis.set(title=title, xlabel="labelled images per class (equal optimiser steps)", ylabel="test accuracy")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    return figure
-
-
-def plot_freeze_depth(results, stages, title: str = "How many stages to freeze") -> Figure:
-    """Test and final validation accuracy against the number of frozen stages k (mean over seeds, range shaded).
-
-    >>> fig = plot_freeze_depth(freeze_depth_curve(setup, range(5)), models.stage_names(model))
-    """
-    with projector_style():
-        figure = Figure(figsize=(8, 5), layout="constrained")
-        axis = figure.subplots()
-        ks = sorted({r["config"]["k"] for r in results})
-        seeds = sorted({r["config"]["seed"] for r in results})
-        for index, (key, name) in enumerate((("test_acc", "test"), ("final_val_acc", "validation (final)"))):
-            table = [[next(r[key] for r in results if r["config"]["k"] == k and r["config"]["seed"] == seed)
-                      for k in ks] for seed in seeds]
-            _band(axis, ks, table, f"C{index}", name, marker="-o" if index == 0 else "--s")
-        axis.set_xticks(ks, [f"k={k}\n{'none' if k == 0 else 'to ' + stages[k - 1]}" for k in ks])
-        axis.set(title=title, xlabel="frozen stages (input side first)", ylabel="accuracy")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    return figure
-
-
-def plot_feature_space(panels: dict, coarse_labels, coarse_classes, title: str | None = None,
-                       shown=None) -> Figure:
-    """Scatter plots of 2-D feature projections side by side, coloured by superclass.
-
-    panels: {panel title: (N, 2) points}, every panel for the same N images. shown: the indices of
-    the superclasses to colour (default: all); the others are drawn in light grey behind them, so that
-    a few groups stay readable on a projector instead of twenty colours no one can tell apart.
-
-    >>> fig = plot_feature_space({"before": pca_2d(f0), "after": pca_2d(f1)}, test.coarse_labels, test.coarse_classes, shown=[0, 5, 8])
-    """
-    shown = list(range(len(coarse_classes))) if shown is None else list(shown)
-    colours = colormaps["tab10" if len(shown) <= 10 else "tab20"]
-    with projector_style():
-        figure = Figure(figsize=(6.5 * len(panels) + 3.5, 6), layout="constrained")
-        axes = figure.subplots(1, len(panels), squeeze=False)[0]
-        for axis, (name, points) in zip(axes, panels.items()):
-            others = ~torch.isin(coarse_labels, torch.tensor(shown))
-            if others.any():
-                axis.scatter(points[others, 0], points[others, 1], s=8, color="0.85", label="other superclasses")
-            for index, c in enumerate(shown):
-                rows = coarse_labels == c
-                axis.scatter(points[rows, 0], points[rows, 1], s=22, color=colours(index), label=coarse_classes[c])
-            axis.set(title=name, xlabel="principal component 1", ylabel="principal component 2")
-        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=13, markerscale=2)
-        if title:
-            figure.suptitle(title)
-    return figure
-
-
-def plot_joint(histories: dict, chance: float, title: str = "One backbone, two tasks") -> Figure:
-    """Target and source validation accuracy per epoch for several `joint_train` runs.
-
-    histories: {label: joint_train(...)["history"]}; chance: the target's chance accuracy (1/classes).
-
-    >>> fig = plot_joint({"joint": joint["history"], "sequential": sequential["history"]}, chance=0.01)
-    """
-    with projector_style():
-        figure = Figure(figsize=(13, 4.8), layout="constrained")
-        target_axis, source_axis = figure.subplots(1, 2)
-        for index, (label, history) in enumerate(histories.items()):
-            epochs = [row["epoch"] for row in history]
-            target_axis.plot(epochs, [row["target_acc"] for row in history], "-o", color=f"C{index}", label=label)
-            source_axis.plot(epochs, [row["source_acc"] for row in history], "-o", color=f"C{index}", label=label)
-        target_axis.axhline(chance, color="grey", linestyle=":", label="chance")
-        target_axis.set(title="Target task (new head)", xlabel="epoch", ylabel="validation accuracy")
-        source_axis.set(title="Source task (original head)", xlabel="epoch", ylabel="validation accuracy")
-        for axis in (target_axis, source_axis):
-            axis.grid(alpha=0.3)
-        target_axis.legend()
-        figure.suptitle(title)
-    return figure

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import data, environment, models, train, transfer, transfer_setup
+from . import data, environment, hardware, inference, models, train, transfer, transfer_setup
 from .dashboard import charts, jobs, learnt, settings, sources
 from .loader import Loader, measure_loader_throughput
 from .runs import MEMORY, RunStore
@@ -34,7 +34,7 @@ def machine() -> str:
     """One line describing where the numbers were measured."""
     cpu = environment.cpu_name()
     return (f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-            f"device {train.pick_device()}")
+            f"device {hardware.pick_device()}")
 
 
 def row(what, measured, unit, target=None, met=None, **details) -> dict:
@@ -43,7 +43,7 @@ def row(what, measured, unit, target=None, met=None, **details) -> dict:
 
 def bench_loader() -> list[dict]:
     """Images per second of the augmenting loader (batch 512, float32 out)."""
-    ds = data.load_cifar10("train") if data.cifar_available("cifar10") else data.load_dataset("synthetic10")
+    ds = data.load_dataset(data.usable_datasets(("cifar10", "synthetic10"))[0])
     rate = measure_loader_throughput(ds, batch_size=512, augment=True, seconds=5.0)
     plain = measure_loader_throughput(ds, batch_size=512, augment=False, seconds=3.0)
     return [
@@ -84,8 +84,8 @@ def bench_models() -> list[dict]:
     """Training throughput per architecture: plain float32, and with what the presets' "auto" turns on here."""
     ds = data.load_dataset("synthetic10")
     cpu = torch.device("cpu")
-    bf16 = train.use_bf16(train.TrainConfig(), cpu)
-    channels_last = train.use_channels_last(train.TrainConfig(), cpu)
+    bf16 = hardware.use_bf16(train.TrainConfig(), cpu)
+    channels_last = hardware.use_channels_last(train.TrainConfig(), cpu)
     settings = [("float32", False, False)]
     if bf16 or channels_last:
         settings.append((" + ".join(name for name, on in (("bf16", bf16), ("channels-last", channels_last)) if on),
@@ -109,7 +109,7 @@ def timed_preset(preset: str, **changes) -> dict:
     model = models.build_model(config.arch, 10)
     history = train.train(model, train_set, None, config, progress=False)
     seconds = time.perf_counter() - started
-    _, accuracy = train.evaluate(model, test_set, mean=config.mean, std=config.std)
+    _, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std)
     return {"preset": preset, "seconds": seconds, "test_acc": accuracy, "status": history.status,
             "epochs": config.epochs}
 
@@ -127,15 +127,6 @@ def bench_presets() -> list[dict]:
 
 EVALS_PER_EPOCH = 16
 """How often the TutorialNet comparison tests its runs: this many times per epoch, for both recipes."""
-
-
-def first_reached(curve, target):
-    """Seconds at the first point of `curve` ((seconds, accuracy) pairs) at or above `target`; None if never.
-
-    >>> first_reached([(1.0, 0.30), (2.0, 0.55), (3.0, 0.52)], 0.5)
-    2.0
-    """
-    return next((seconds for seconds, accuracy in curve if accuracy >= target), None)
 
 
 class TrainingClock:
@@ -169,15 +160,15 @@ def accuracy_curve(config: train.TrainConfig, train_set, test_set, evals_per_epo
     """
     torch.manual_seed(config.seed)
     model = models.build_model(config.arch, test_set.num_classes)
-    steps_per_epoch = -(-len(train_set) // config.batch_size)
-    config = dataclasses.replace(config, log_every_steps=max(1, steps_per_epoch // evals_per_epoch))
+    steps = train.steps_per_epoch(len(train_set), config.batch_size)
+    config = dataclasses.replace(config, log_every_steps=max(1, steps // evals_per_epoch))
     mean = config.mean if config.mean is not None else train_set.mean
     std = config.std if config.std is not None else train_set.std
     clock, curve = TrainingClock(), []
     for event in train.fit(model, train_set, None, config):
         if event["kind"] in ("step", "end"):
             seconds = clock.seconds()
-            curve.append((seconds, clock.test(lambda: train.evaluate(model, test_set, mean=mean, std=std)[1])))
+            curve.append((seconds, clock.test(lambda: inference.evaluate(model, test_set, mean=mean, std=std)[1])))
     return curve
 
 
@@ -229,7 +220,7 @@ def published_tutorial_curve(train_set, test_set, evals_per_epoch: int = EVALS_P
             if i % every == 0 or i == len(loader):
                 seconds = clock.seconds()
                 # `evaluate` tests in eval mode and gives the net its training mode back.
-                accuracy = clock.test(lambda: train.evaluate(net, test_set, mean=(0.5,) * 3, std=(0.5,) * 3)[1])
+                accuracy = clock.test(lambda: inference.evaluate(net, test_set, mean=(0.5,) * 3, std=(0.5,) * 3)[1])
                 curve.append((seconds, accuracy))
     return curve
 
@@ -256,7 +247,7 @@ def bench_tutorial(train_set=None, test_set=None, evals_per_epoch: int = EVALS_P
     )
     for what, curve in tutorials:
         accuracy = curve[-1][1]
-        seconds, kit_seconds = first_reached(curve, accuracy), first_reached(kit, accuracy)
+        seconds, kit_seconds = train.seconds_to_reach(curve, accuracy), train.seconds_to_reach(kit, accuracy)
         ratio = seconds / kit_seconds if kit_seconds else None
         rows.append(row(f"{what}: time to its {accuracy:.1%} / the kit's",
                         f"{seconds:.0f} s / {kit_seconds:.1f} s = {ratio:.1f}×" if ratio else f"{seconds:.0f} s / never",
@@ -270,7 +261,7 @@ def bench_probe() -> list[dict]:
     CIFAR-100-sized target: the partial CIFAR-100 here has only about 1,100 images)."""
     from .checkpoints import load_source_model
 
-    train_set = data.load_cifar10("train") if data.cifar_available("cifar10") else data.load_dataset("synthetic10")
+    train_set = data.load_dataset(data.usable_datasets(("cifar10", "synthetic10"))[0])
     try:
         model, _ = load_source_model()
     except Exception:  # no shipped checkpoint yet: the timing is the same with random weights
@@ -341,9 +332,9 @@ def measure_overhead(
     0.03
     """
     if dataset is None:
-        dataset = "cifar10" if data.cifar_available("cifar10") else "synthetic10"
+        dataset = data.usable_datasets(("cifar10", "synthetic10"))[0]
     model, train_set, val_set, config = sources.source_training(dataset, per_class, epochs, seed)
-    torch.set_num_threads(train.cpu_threads())
+    torch.set_num_threads(hardware.cpu_threads())
     headless, app, first_points, page_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         store_path = Path(folder) / "runs.sqlite"
@@ -384,7 +375,7 @@ def measure_overhead(
         "overhead": min(app) / min(headless) - 1,
         # CPU the page's polling takes per second of training, as a share of the training's cores:
         # the overhead itself, free of the noise of other programs sharing the machine.
-        "page_cpu_share": max(page_cpu) / train.cpu_threads(),
+        "page_cpu_share": max(page_cpu) / hardware.cpu_threads(),
         "headless_runs_s": headless,
         "app_runs_s": app,
         "run": f"FastNet quick recipe, {len(train_set):,} {dataset} images, {epochs} epochs, best of {repeats}",
@@ -406,9 +397,9 @@ def measure_stop_latency(
     0.2
     """
     if dataset is None:
-        dataset = "cifar10" if data.cifar_available("cifar10") else "synthetic10"
+        dataset = data.usable_datasets(("cifar10", "synthetic10"))[0]
     model, train_set, val_set, config = sources.source_training(dataset, per_class, epochs=50, seed=seed)
-    torch.set_num_threads(train.cpu_threads())
+    torch.set_num_threads(hardware.cpu_threads())
     latencies = []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(repeats):
@@ -436,7 +427,7 @@ def measure_stop_latency(
 def lab_setup(target: str | None = None) -> transfer_setup.TransferSetup:
     """The transfer lab's first setup (what a learner trains on pressing Train at once), on CIFAR-100 when on disk."""
     if target is None:
-        target = "cifar100" if data.cifar_available("cifar100") else "synthetic100"
+        target = data.usable_datasets(("cifar100", "synthetic100"))[0]
     smallest = min(data.load_dataset(target, "train").class_counts())
     source = "shipped" if transfer_setup.SOURCE_CHECKPOINT.is_file() else "scratch"
     return settings.first_setup(source, target, smallest)
@@ -455,7 +446,7 @@ def measure_closer_look(setup: transfer_setup.TransferSetup | None = None, repea
     """
     setup = setup or lab_setup()
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup)
-    torch.set_num_threads(train.cpu_threads())
+    torch.set_num_threads(hardware.cpu_threads())
     seconds = {True: [], False: []}
     for repeat in range(repeats):
         for look_closer in (True, False) if repeat % 2 == 0 else (False, True):

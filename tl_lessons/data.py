@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from tl_lessons import downloads
-from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError
+from tl_lessons.errors import ConfigError, CorruptDataError, DataUnavailableError, is_number, is_whole_number
 from tl_lessons.imageset import DISPLAY_NAMES, ImageSet
 from tl_lessons.synthetic import make_synthetic
 
@@ -146,6 +146,18 @@ def cifar_available(name: str, root=None) -> bool:
     files = cifar_files(name)
     folder = data_dir(root) / files.folder
     return all((folder / file).is_file() for file in files.md5)
+
+
+def usable_datasets(names=DATASETS, root=None) -> list[str]:
+    """The datasets among `names` that can be read here: a synthetic set always, CIFAR only when it is on disk.
+
+    The first of a list is the one to use: `usable_datasets(("cifar10", "synthetic10"))[0]` is
+    CIFAR-10 where `make data` fetched it, else its synthetic practice set.
+
+    >>> usable_datasets(root="/nowhere")
+    ['synthetic10', 'synthetic100']
+    """
+    return [name for name in names if name.startswith("synthetic") or cifar_available(name, root)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -543,6 +555,40 @@ def _split_per_class(ds: ImageSet, counts: list[int], seed: int) -> tuple[torch.
     return torch.cat(chosen).sort().values, torch.cat(rest).sort().values
 
 
+def per_class_problem(per_class, most: int | None = None) -> str | None:
+    """Why `per_class` labelled images of every class cannot be had (None when they can).
+
+    The one check of an images-per-class request: the subsets below, the transfer setups, the
+    dashboard. `most`: the most images a class can give here, the caller's limit: its smallest
+    class, less any images the caller keeps aside to validate on (None: not checked).
+
+    >>> per_class_problem(50, most=11)
+    'No class here can give more than 11 images: ask for at most 11 per class.'
+    """
+    if not (is_whole_number(per_class) and per_class >= 1):
+        return "Use a whole number of images per class, at least 1."
+    if most is not None and per_class > most:
+        return f"No class here can give more than {most:,} images: ask for at most {most:,} per class."
+    return None
+
+
+def fraction_problem(fraction) -> str | None:
+    """Why `fraction` of each class's labels cannot be kept (None when it can).
+
+    >>> fraction_problem(1.5)
+    'The label fraction must be above 0 and at most 1 (0.1 keeps 10 % of the labels).'
+    """
+    if is_number(fraction) and 0 < fraction <= 1:
+        return None
+    return "The label fraction must be above 0 and at most 1 (0.1 keeps 10 % of the labels)."
+
+
+def _check(problem: str | None) -> None:
+    """Raise the sentence of a check as a ConfigError (nothing when there is none)."""
+    if problem is not None:
+        raise ConfigError(problem)
+
+
 def _smallest_class(ds: ImageSet) -> tuple[int, str]:
     counts = ds.class_counts()
     smallest = min(range(len(counts)), key=counts.__getitem__)
@@ -554,14 +600,7 @@ def per_class_subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:
 
     >>> few = per_class_subset(train, 10)    # 10 labelled images per class
     """
-    smallest, smallest_name = _smallest_class(ds)
-    if not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
-        raise ConfigError(f"Images per class must be a whole number of at least 1, not {n_per_class!r}.")
-    if n_per_class > smallest:
-        raise ConfigError(
-            f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split} has only {smallest} images of class "
-            f"'{smallest_name}': ask for at most {smallest} per class."
-        )
+    _check(per_class_problem(n_per_class, most=_smallest_class(ds)[0]))
     return ds.take(_split_per_class(ds, [n_per_class] * ds.num_classes, seed)[0])
 
 
@@ -576,8 +615,7 @@ def at_most_per_class(ds: ImageSet, n_per_class: int | None, seed: int = 0) -> I
     """
     if n_per_class is None:
         return ds
-    if not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
-        raise ConfigError(f"Images per class must be a whole number of at least 1, not {n_per_class!r}.")
+    _check(per_class_problem(n_per_class))  # no upper limit: a smaller class gives every image it has
     counts = [min(n_per_class, count) for count in ds.class_counts()]
     if counts == ds.class_counts():
         return ds
@@ -589,8 +627,7 @@ def label_fraction(ds: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
 
     >>> tenth = label_fraction(train, 0.1)
     """
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"The label fraction must be above 0 and at most 1 (e.g. 0.1), not {fraction}.")
+    _check(fraction_problem(fraction))
     counts = [max(1, round(fraction * count)) for count in ds.class_counts()]
     return ds.take(_split_per_class(ds, counts, seed)[0])
 
@@ -619,16 +656,11 @@ def task_split(ds: ImageSet, per_class: int | None = FEW_SHOT, fraction: float |
 
     >>> train, val = task_split(load_dataset("cifar100", "train"))   # 5 per class, and up to 5 to validate
     """
-    smallest, smallest_name = _smallest_class(ds)
+    smallest, _ = _smallest_class(ds)
     if per_class is not None:
-        if not isinstance(per_class, numbers.Integral) or per_class < 1:
-            raise ConfigError(f"Images per class must be a whole number of at least 1, not {per_class!r}.")
-        if per_class > smallest:
-            raise ConfigError(
-                f"{DISPLAY_NAMES.get(ds.name, ds.name)} {ds.split} has only {smallest} images of class "
-                f"'{smallest_name}': ask for at most {smallest} per class.")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"The label fraction must be above 0 and at most 1 (e.g. 0.1), not {fraction}.")
+        _check(per_class_problem(per_class, most=smallest))
+    if fraction is not None:
+        _check(fraction_problem(fraction))
     train_rows, val_rows = [], []
     for indices in _indices_by_class(ds, seed):
         held = min(val_per_class, len(indices) - 1)  # every class keeps an image to train on
@@ -645,9 +677,9 @@ def task_split(ds: ImageSet, per_class: int | None = FEW_SHOT, fraction: float |
         return train, None
     val_rows = torch.cat(val_rows).sort().values
     if len(val_rows) == 0:
-        raise ConfigError(
-            f"No training image of {DISPLAY_NAMES.get(ds.name, ds.name)} is left to validate on: "
-            f"ask for fewer images per class (at most {smallest - 1}).")
+        # Every class gave all its images to training: one of each would have to stay aside.
+        raise ConfigError(f"No training image of {DISPLAY_NAMES.get(ds.name, ds.name)} is left to validate on. "
+                          + per_class_problem(smallest, most=smallest - 1))
     return train, ds.take(val_rows, split="val")
 
 

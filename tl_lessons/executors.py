@@ -23,7 +23,7 @@ The results are the ones a run here gives, to the last bit, because of four rule
 - the results come back in the order the runs were handed out, whichever finished first.
 
 The same bits also need the same machine underneath: a worker with another CPU (one with bfloat16
-instructions, which `train.use_bf16` turns on, and one without) or another torch version gives
+instructions, which `hardware.use_bf16` turns on, and one without) or another torch version gives
 slightly different numbers, as it would running the sweep alone. A worker reads the data from its
 own data folder ($TL_LESSONS_DATA) and a source checkpoint from the same path as here.
 

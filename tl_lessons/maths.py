@@ -5,7 +5,8 @@ tests compare it with: `softmax` with `torch.softmax`, `cross_entropy` with
 `F.cross_entropy`, `cross_entropy_grad` with autograd, `momentum_step` with `torch.optim.SGD`.
 
 Shapes: `logits` is (N, K), one row of K class scores per example; `targets` is (N,), the
-integer class of each example.
+integer class of each example. The small problems the chapter solves live in `tl_lessons.toy_data`,
+and its gradient-descent widget in `tl_lessons.widgets.descent`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from tl_lessons.errors import ConfigError
 from tl_lessons.plots import projector_style
+from tl_lessons.toy_data import make_moons, make_regression  # noqa: F401  (kept here for the chapter: maths.make_*)
 
 # ---------------------------------------------------------------------------------------------
 # Softmax and log-softmax
@@ -441,50 +443,15 @@ def explore_descent(lr: float = 0.05, momentum: float = 0.0, x0: float | None = 
 
 
 def descent_explorer():
-    """An ipywidgets explorer over `explore_descent`: learning rate, momentum, start point, surface and steps.
+    """Chapter 02's widget over `explore_descent`: it lives in `tl_lessons.widgets.descent`, kept here for the chapter."""
+    from tl_lessons.widgets.descent import descent_explorer as explorer  # imported on use: the widgets import maths
 
-    >>> display(descent_explorer())  # in a notebook  # doctest: +SKIP
-    """
-    import ipywidgets as widgets  # only notebooks need ipywidgets; importing tl_lessons must not
-
-    slow = {"continuous_update": False}  # redraw when a slider is released, not on every pixel
-    x0 = widgets.FloatSlider(value=SURFACES["bowl"].start[0], min=-4.0, max=4.0, step=0.1, description="start x", **slow)
-    y0 = widgets.FloatSlider(value=SURFACES["bowl"].start[1], min=-2.0, max=2.5, step=0.01, description="start y", **slow)
-    surface = widgets.Dropdown(options=list(SURFACES), value="bowl", description="surface")
-
-    def use_surface_start(change):
-        # Each surface has its own scale: jump to a start point that is on its map.
-        x0.value, y0.value = SURFACES[change["new"]].start
-
-    surface.observe(use_surface_start, names="value")
-    return widgets.interactive(
-        explore_descent,
-        lr=widgets.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.01, description="learning rate", **slow),
-        momentum=widgets.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="momentum", **slow),
-        x0=x0,
-        y0=y0,
-        surface=surface,
-        steps=widgets.IntSlider(value=100, min=10, max=1000, step=10, description="steps", **slow),
-        show=widgets.fixed(True),
-    )
+    return explorer()
 
 
 # ---------------------------------------------------------------------------------------------
 # Mini-batch noise: stochastic gradient descent on a small linear regression
 # ---------------------------------------------------------------------------------------------
-
-
-def make_regression(n: int = 256, noise: float = 0.5, seed: int = 0):
-    """A small linear regression problem: X (n, 2), y = X @ [2, -3] + noise, in float64.
-
-    >>> X, y = make_regression(n=8)
-    >>> X.shape, y.shape
-    (torch.Size([8, 2]), torch.Size([8]))
-    """
-    generator = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-    y = X @ torch.tensor([2.0, -3.0], dtype=torch.float64) + noise * torch.randn(n, generator=generator, dtype=torch.float64)
-    return X, y
 
 
 def mse(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> float:
@@ -576,23 +543,6 @@ def plot_batch_size_curves(curves: dict, min_loss: float):
 # ---------------------------------------------------------------------------------------------
 # A tiny model trained by hand: a two-layer network on two interleaved half-moons
 # ---------------------------------------------------------------------------------------------
-
-
-def make_moons(n: int = 200, noise: float = 0.15, seed: int = 0):
-    """Two interleaved half-circles in 2-D, n/2 points each: X float32 (n, 2), y int64 (n,) in {0, 1}.
-
-    >>> X, y = make_moons(10)
-    >>> X.shape, y.tolist()
-    (torch.Size([10, 2]), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
-    """
-    generator = torch.Generator().manual_seed(seed)
-    half = n // 2
-    angle = torch.rand(n, generator=generator) * math.pi
-    upper = torch.stack((torch.cos(angle[:half]), torch.sin(angle[:half])), dim=1)
-    lower = torch.stack((1 - torch.cos(angle[half:]), 0.5 - torch.sin(angle[half:])), dim=1)
-    X = torch.cat((upper, lower)) + noise * torch.randn(n, 2, generator=generator)
-    y = torch.cat((torch.zeros(half, dtype=torch.int64), torch.ones(n - half, dtype=torch.int64)))
-    return X, y
 
 
 def init_mlp(hidden: int = 16, seed: int = 0) -> dict:

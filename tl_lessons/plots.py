@@ -433,7 +433,7 @@ def prediction_grid(images, probabilities, labels, classes, right: int = 8, wron
     """The first `right` correctly and `wrong` wrongly classified images, with the model's confidence.
 
     Each title is the predicted class and its probability, green when right, red when wrong
-    (then the true class follows). probabilities: (N, C), e.g. from `tl_lessons.train.predict`.
+    (then the true class follows). probabilities: (N, C), e.g. from `tl_lessons.inference.predict`.
 
     >>> fig = prediction_grid(test.images[:200], predict(model, test.take(range(200))), test.labels[:200], test.classes)
     """

@@ -1,8 +1,9 @@
-"""The recorded reference runs (`tl_lessons/assets/reference_runs.json`): written here, read here.
+"""The recorded reference runs (`tl_lessons/assets/reference_runs.json`): trained and written here.
 
 Chapter 04's strategies, trained once on the real CIFAR-100 and kept as plain JSON, so that the
 dashboard and chapter 01 can show what each strategy does without waiting for it to train.
-`make reference-runs` (`python -m tl_lessons reference-runs`) records them again.
+`make reference-runs` (`python -m tl_lessons reference-runs`) records them again; the file is read
+by `tl_lessons.reference_file`, which needs none of the training this module does.
 
     >>> reference = load_reference_runs()
     >>> [run["label"] for run in reference["runs"]][:2]
@@ -17,12 +18,10 @@ from pathlib import Path
 
 import torch
 
-from tl_lessons import analysis, environment, transfer_setup, verdicts
+from tl_lessons import analysis, environment, summaries, transfer_setup, verdicts
 from tl_lessons.data import data_dir
-from tl_lessons.errors import LessonError
-
-REFERENCE_RUNS = Path(__file__).parent / "assets" / "reference_runs.json"
-
+# load_reference_runs is not used here: chapter 01 reads the file through this module.
+from tl_lessons.reference_file import REFERENCE_RUNS, comparison_runs, load_reference_runs  # noqa: F401
 
 SWEEPS = ("comparison", "labels", "freeze depth")
 """What the file holds: chapter 04's comparison of every strategy, its label regimes and its freeze-depth curve."""
@@ -79,14 +78,6 @@ def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None, executor=No
     return out
 
 
-def comparison_runs(reference: dict) -> list[dict]:
-    """The runs of the strategy comparison (files recorded before the sweeps were tagged hold only those).
-
-    >>> [run["strategy"] for run in comparison_runs(load_reference_runs())][:3]
-    """
-    return [run for run in reference.get("runs", []) if run.get("sweep", "comparison") == "comparison"]
-
-
 NO_ANSWERS = "not recorded with answers: no verdict"
 """What the verdict column says for runs recorded before the kit kept each test image's answer."""
 VERDICT_WORDS = {"above": "above, beyond the noise", "below": "below, beyond the noise",
@@ -105,11 +96,11 @@ def comparison_table(reference: dict) -> list[dict]:
     >>> print(text.table(comparison_table(load_reference_runs())))
     """
     runs = comparison_runs(reference)
-    rows = analysis.spread(runs, "test_acc")
+    rows = summaries.spread(runs, "test_acc")
     scratch = next((row for row in rows if row["strategy"] == "scratch" and row["mean"] is not None), None)
     verdict_of = {}
     if scratch is not None:
-        tables = verdicts.answers_by_setting(runs, name=analysis.setting_of)
+        tables = verdicts.answers_by_setting(runs, name=summaries.setting_of)
         others = [name for name in tables if name != scratch["setting"]]
         if scratch["setting"] in tables and others:
             verdict_of = {row["name"]: VERDICT_WORDS[row["verdict"]]
@@ -119,7 +110,7 @@ def comparison_table(reference: dict) -> list[dict]:
         gap = ""
         if scratch is not None and row is not scratch:
             gap = f"{100 * (row['mean'] - scratch['mean']):+.1f} ({verdict_of.get(row['setting'], NO_ANSWERS)})"
-        table.append({"setting": row["setting"], "seeds": row["n"], "test acc %": analysis.mean_and_range(row),
+        table.append({"setting": row["setting"], "seeds": row["n"], "test acc %": summaries.mean_and_range(row),
                       "vs scratch (points)": gap})
     return table
 
@@ -131,41 +122,3 @@ def portable_source(source: str, root) -> str:
     "a copy of CIFAR-100 in the data folder's cifar-100-python"
     """
     return source.replace(f"{root}{os.sep}", "the data folder's ")
-
-
-def load_reference_runs(path=None) -> dict | None:
-    """The recorded reference runs, or None when the file is missing.
-
-    >>> [run["label"] for run in load_reference_runs()["runs"]]
-    """
-    path = Path(path) if path is not None else REFERENCE_RUNS
-    if not path.is_file():
-        return None
-    try:
-        reference = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise LessonError(f"{path} is not readable JSON ({error}): rebuild it with `make reference-runs`.") from None
-    if not isinstance(reference, dict) or not isinstance(reference.get("runs"), list):
-        raise LessonError(f"{path} has no list of runs: rebuild it with `make reference-runs`.")
-    return reference
-
-
-def reference_provenance(reference: dict) -> str:
-    """Where the recorded reference runs come from, in one sentence, from what the file says.
-
-    >>> reference_provenance({"data": "CIFAR-100, 10 images per class", "machine": "x86_64"})
-    'Data: CIFAR-100, 10 images per class. Recorded on x86_64.'
-    """
-    parts = [f"Data: {reference['data']}."] if reference.get("data") else []
-    recorded = "Recorded"
-    if reference.get("recorded"):
-        recorded += f" on {reference['recorded']}"
-    if reference.get("machine"):
-        recorded += f" on {reference['machine']}"
-    if reference.get("torch"):
-        recorded += f" with torch {reference['torch']}"
-    if reference.get("recorded_with"):
-        recorded += f" by `{reference['recorded_with']}`"
-    if recorded != "Recorded":
-        parts.append(recorded + ".")
-    return " ".join(parts) or "The file does not say where its runs come from."

@@ -57,6 +57,20 @@ def memory_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def duration(seconds: float) -> str:
+    """A rough duration a learner reads at a glance: seconds, whole minutes, or hours and minutes.
+
+    >>> duration(14.6), duration(125), duration(4000)
+    ('15 s', '2 min', '1 h 7 min')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def _looks_numeric(cell: str) -> bool:
     return cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").replace("+", "").strip().isdigit()
 

@@ -19,27 +19,34 @@ Events are plain dicts (JSON-serialisable, so the run store can keep them):
 * ``predictions`` (only with ``report_predictions=True``): ``epoch, predicted``, after each epoch event: the
   class the model predicts for every validation image, in the validation set's order
 
-`follow` consumes a stream with a progress bar and returns a `History` (`train` = `fit` + `follow`); `evaluate`,
-`predict`, `per_class_accuracy` and `confusion_matrix` look at a trained model.
+`follow` consumes a stream with a progress bar and returns a `History` (`train` = `fit` + `follow`). The
+loop's helpers live beside it: `tl_lessons.hardware` (device, threads, bf16), `tl_lessons.feature_cache`
+(frozen stages computed once) and `tl_lessons.inference` (`evaluate`, `predict`, `confusion_matrix`:
+looking at a trained model; kept reachable here as `train.evaluate` and so on).
 """
 
 import dataclasses
-import functools
 import math
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import text, transfer
-from tl_lessons.models import output_count
-from tl_lessons.imageset import ImageSet
+from tl_lessons import transfer
 from tl_lessons.errors import ConfigError, is_number, is_whole_number
-from tl_lessons.loader import Loader, batch_count, batch_rows, epoch_generator, normalise
+from tl_lessons.feature_cache import FeatureBatches, compute_features, plan_cache
+from tl_lessons.hardware import cpu_threads, keep_freed_memory, pick_device, use_bf16, use_channels_last
+from tl_lessons.imageset import ImageSet
+from tl_lessons.inference import INFERENCE_BATCH_SIZE, evaluate_batches
+from tl_lessons.loader import Loader, batch_count
+from tl_lessons.models import output_count
+
+# Kept here for the chapters, the dashboard and the command line, which call them as train.<name>
+# (their home is `tl_lessons.inference`: looking at a trained model).
+from tl_lessons.inference import (confusion_counts, confusion_matrix, evaluate, evaluation_mode,  # noqa: F401
+                                  model_device, per_class_accuracy, predict)
 
 
 # The largest seed: every random generator the kit seeds (torch, numpy) takes it, and a browser's
@@ -69,7 +76,7 @@ class TrainConfig:
     mean: tuple | None = None      # normalisation; None = the training set's own statistics
     std: tuple | None = None
     seed: int = 0                  # model-independent randomness: batch order, augmentation, dropout
-    eval_batch_size: int = 500     # evaluation batches (500 ran FastNet 20 % faster than 1000 on the development CPU)
+    eval_batch_size: int = INFERENCE_BATCH_SIZE  # validation batches (no backward pass, so larger ones fit)
     bf16: bool | str = "auto"      # bfloat16 autocast for the forward pass; "auto": where it is fast (`use_bf16`)
     channels_last: bool | str = "auto"  # NHWC memory layout for convolutions; "auto": on CPU and CUDA
     log_every_s: float = 0.25      # a "step" event at most this often ...
@@ -116,114 +123,19 @@ PRESETS = {
     # from CIFAR-10's training split, seed 0, as chapter 03 does; `docs/experiments/preset_choices.py`),
     # never on the test split. No augmentation: this net is too small to profit from it within a few
     # epochs (validation accuracy after 4 epochs: 58.1 % with, 62.2 % without). 6 epochs: 63.6 %
-    # (5 epochs: 62.6 %); about 50 s of training on the Zen 3 development CPU, about 25 s on the Zen 4 one.
+    # (5 epochs: 62.6 %). Its training time on the development machines: `docs/performance.md`.
     "tutorial_fast": TrainConfig(
         arch="tutorialnet", epochs=6, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
         augment=False, bf16=False,
     ),
     # The kit's recipe for FastNet: a few minutes on a laptop CPU ("quick") or a better model ("full").
     # quick: 8 epochs, chosen on the same validation images: 80.1 % after 8 epochs (chapter 03's run),
-    # 78.4 % after 6 (preset_choices.py). 363-372 s of training on the Zen 3 CPU (no bf16), about 110 s on
-    # the Zen 4 one with bf16 and channels-last, which "auto" turns on there.
+    # 78.4 % after 6 (preset_choices.py). Its training time, with and without bf16: `docs/performance.md`.
     "quick": TrainConfig(arch="fastnet", epochs=8),
     # full: simply more epochs; nothing was chosen for it (its 92 % target is out of reach on the
     # development CPUs: docs/experiments/full_preset_cpu_limit.md).
     "full": TrainConfig(arch="fastnet", epochs=20),
 }
-
-
-def pick_device() -> str:
-    """The fastest device this machine has: "cuda", then "mps" (Apple), else "cpu".
-
-    >>> pick_device()
-    'cpu'
-    """
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def cpu_threads() -> int:
-    """Threads for CPU training: `$TL_LESSONS_THREADS`, else the number of cores.
-
-    >>> torch.set_num_threads(cpu_threads())
-    """
-    return int(os.environ.get("TL_LESSONS_THREADS") or os.cpu_count() or 1)
-
-
-# glibc's mallopt settings (malloc.h): how large a block must be to get its own mapping, how many
-# such mappings there may be, and how much free memory at the top of the heap is handed back.
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-
-
-@functools.cache  # once per process: the settings stay until it ends
-def keep_freed_memory() -> bool:
-    """Ask the C library to keep the memory a training step frees for the next step (Linux, glibc).
-
-    Every step allocates the same activations and gradients and frees them at its end. By
-    default glibc gives each block of 32 MiB or more its own mapping from the operating system
-    and returns it on free, and hands back free memory at the top of its heap; the next step
-    asks for all of it again, and the kernel supplies it as fresh zeroed pages, one page fault
-    per 4 KiB. FastNet's first activations at batch 512 are exactly 32 MiB (512 x 16 x 32 x 32
-    floats), so that happened every step: about 18,000 page faults per step. Kept, the faults
-    are gone and a FastNet step took 505 instead of 579 ms (median of six alternating blocks of
-    12 steps in one process, 2-core Zen 3 development CPU), with the same results to the bit:
-    only where the numbers live changes. The price: the process keeps its largest footprint
-    until it ends, instead of shrinking after a run.
-
-    `fit` calls it, so every run in the process benefits. It does nothing (and returns False)
-    where the C library is not glibc (macOS, Windows, Alpine's musl); True once it is set.
-
-    >>> keep_freed_memory()
-    True
-    """
-    try:
-        import ctypes
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the process already uses
-    except (OSError, AttributeError, TypeError):  # no C library by that route, or no mallopt in it
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # No block gets its own mapping; free memory at the heap's top is kept (up to 2 GiB, the most
-    # the setting takes).
-    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-
-
-def use_bf16(config: TrainConfig, device: torch.device) -> bool:
-    """Whether the forward pass runs in bfloat16 (autocast); the weights stay float32.
-
-    bfloat16 halves the bytes per number and runs on dedicated units where the hardware
-    has them: recent NVIDIA GPUs, and CPUs with AVX-512 BF16 or AMX instructions. Measured
-    on the 2-core AMD EPYC (AVX-512 BF16) development machine, one thread: FastNet trains at
-    2,240 images per CPU-second with it against 1,330 without (channels-last both). CPUs
-    without those instructions emulate bfloat16 and get slower, so "auto" checks for them.
-
-    >>> use_bf16(PRESETS["quick"], torch.device("cpu"))
-    True
-    """
-    if config.bf16 != "auto":
-        return bool(config.bf16)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        native = [getattr(torch.cpu, name, lambda: False) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        return any(check() for check in native)
-    return False
-
-
-def use_channels_last(config: TrainConfig, device: torch.device) -> bool:
-    """Whether images and weights use the channels-last (NHWC) layout.
-
-    Convolution libraries on CPUs (oneDNN) and NVIDIA GPUs run faster on it: FastNet
-    trained 1.4x faster on the development CPU (1,330 against 930 images per CPU-second).
-
-    >>> use_channels_last(PRESETS["quick"], torch.device("cpu"))
-    True
-    """
-    if config.channels_last != "auto":
-        return bool(config.channels_last)
-    return device.type in ("cpu", "cuda")
 
 
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -240,6 +152,25 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     return config.lr * (total_steps - step) / max(1, total_steps - warmup_steps)
 
 
+def drops_last_batch(images: int, batch_size: int) -> bool:
+    """Whether `fit` leaves out an epoch's last batch: it does when that batch would hold a single image,
+    which BatchNorm in training mode cannot normalise (one image has no spread to divide by).
+
+    >>> drops_last_batch(129, 64), drops_last_batch(130, 64)
+    (True, False)
+    """
+    return images % batch_size == 1 and images > 1
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of `fit` over `images` images (see `drops_last_batch`).
+
+    >>> steps_per_epoch(500, 64), steps_per_epoch(100, 64), steps_per_epoch(129, 64)
+    (8, 2, 2)
+    """
+    return batch_count(images, batch_size, drops_last_batch(images, batch_size))
+
+
 def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD or AdamW with one parameter group per stage (see `transfer.param_groups`).
 
@@ -248,11 +179,20 @@ def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.opt
 
     >>> optimizer = make_optimizer(model, apply_strategy(model, "finetune"), PRESETS["quick"])
     """
-    groups = transfer.param_groups(model, strategy, config.lr)
+    return optimizer_for(transfer.param_groups(model, strategy, config.lr), config)
+
+
+def optimizer_for(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """`config`'s optimiser over `parameters` (or parameter groups): SGD with its momentum, or AdamW.
+
+    A group without a rate of its own starts at `config.lr`.
+
+    >>> optimizer = optimizer_for(model.parameters(), PRESETS["quick"])
+    """
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay)
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig,
@@ -333,142 +273,6 @@ class DivergenceWatch:
     def advice(self) -> str:
         lr = self.config.lr
         return f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
-
-
-class FeatureBatches:
-    """Batches of cached features and labels, in the order a `Loader` with the same settings gives their images.
-
-    >>> for x, y in FeatureBatches(features, labels, batch_size=512, shuffle=True): ...
-    """
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, drop_last: bool = False):
-        self.features, self.labels = features, labels
-        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return batch_count(len(self.labels), self.batch_size, self.drop_last)
-
-    def __iter__(self):
-        generator = epoch_generator(self.seed, self.epoch)
-        self.epoch += 1
-        for rows in batch_rows(len(self.labels), self.batch_size, self.shuffle, self.drop_last, generator,
-                               self.labels.device):
-            yield self.features[rows], self.labels[rows]
-
-
-# Cached features live in memory (the GPU's, when training there): at most this much, and at most half of
-# the memory free when the run starts, so that the rest of the run and the other programs keep room.
-CACHE_LIMIT_BYTES = 4 * 10**9  # 4 GB
-
-
-def cacheable_stages(model: nn.Module, strategy) -> int:
-    """How many leading stages could be run once up front (0: none).
-
-    They must stay frozen, in eval mode, for the whole run: strategies that unfreeze stages
-    while training (`transfer.SCHEDULED`) change the frozen part, so they get no cache.
-    """
-    if strategy is None or strategy.name in transfer.SCHEDULED:
-        return 0
-    return transfer.cached_prefix(model, strategy)
-
-
-def plan_cache(model: nn.Module, strategy, images: int, share: float = 1.0) -> tuple[int, str | None]:
-    """(leading stages to cache, None), or (0, the sentence why not) when their outputs would not fit in memory.
-
-    The size is known before anything is computed: one image's features, times the images. `share`:
-    runs that train side by side (the dashboard's slots) each plan with their share of the memory, not
-    each with all of it.
-
-    >>> plan_cache(model, apply_strategy(model, "linear_probe"), images=60_000)
-    (4, None)
-    """
-    stages = cacheable_stages(model, strategy)
-    if stages == 0:
-        return 0, None
-    frozen_part, _ = transfer.split_model(model, stages)
-    with evaluation_mode(frozen_part), torch.no_grad():
-        one = frozen_part(torch.zeros(1, 3, 32, 32, device=model_device(model)))
-    size = images * (one.numel() * 4 + 8)  # float32 features and an int64 label per image
-    spare = memory_to_spare(model_device(model))
-    whole = CACHE_LIMIT_BYTES if spare is None else min(CACHE_LIMIT_BYTES, spare // 2)
-    budget = int(whole * share)
-    if size <= budget:
-        return stages, None
-    if whole == CACHE_LIMIT_BYTES:
-        why, remedy = "the kit's limit for it", "train on fewer images"
-    else:
-        why, remedy = f"half of the {text.memory_size(spare)} free now", "close other programs or train on fewer images"
-    if share < 1:
-        why += ", shared with the runs training beside it"
-    return 0, (f"The frozen stages' outputs for {images:,} images would take {text.memory_size(size)}, more than "
-               f"the {text.memory_size(budget)} this run may keep in memory ({why}): training runs the frozen stages "
-               f"on every step instead, which is slower, and augments the training images as usual. To cache "
-               f"them, {remedy}.")
-
-
-def memory_to_spare(device: torch.device) -> int | None:
-    """Bytes free now where the cache would live: the GPU's memory, or the computer's (None: unknown).
-
-    >>> memory_to_spare(torch.device("cpu")) > 0
-    True
-    """
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free
-    try:
-        with open("/proc/meminfo") as meminfo:  # Linux: what can be had without swapping
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # other Unixes: free pages
-    except (AttributeError, OSError, ValueError):  # Windows, macOS: unknown, so only the kit's limit applies
-        return None
-
-
-def compute_features(frozen_part: nn.Module, train_images, val_images, started: float, bf16: bool, stop=None):
-    """Run the frozen stages once over every training and validation image.
-
-    Yields "features" progress events (the first before any image is computed); returns ((train features,
-    labels), (val features, labels) or None without a validation set), or None when `stop` was set meanwhile.
-    """
-    results = []
-    for split, loader in (("train", train_images), ("val", val_images)):
-        if loader is None:
-            results.append(None)
-            continue
-        total, done, features, labels = len(loader.ds), 0, None, None
-        yield {"kind": "features", "split": split, "done": 0, "total": total, "elapsed": time.perf_counter() - started}
-        with torch.no_grad(), torch.autocast(loader.device.type, dtype=torch.bfloat16, enabled=bf16):
-            for x, y in loader:
-                if stop is not None and stop.is_set():
-                    return None
-                batch = frozen_part(x)
-                if features is None:
-                    # One tensor for every image, filled batch by batch: keeping the batches and joining
-                    # them at the end would hold every feature twice.
-                    features = torch.empty((total, *batch.shape[1:]), dtype=torch.float32, device=batch.device,
-                                           memory_format=memory_format_of(batch))
-                    labels = torch.empty(total, dtype=y.dtype, device=y.device)
-                # Stored as float32 (from bfloat16 too): the rest of the model sees what it would without the cache.
-                features[done:done + len(y)] = batch
-                labels[done:done + len(y)] = y
-                done += len(y)
-                yield {"kind": "features", "split": split, "done": done, "total": total,
-                       "elapsed": time.perf_counter() - started}
-        results.append((features, labels))
-    return results
-
-
-def memory_format_of(batch: torch.Tensor) -> torch.memory_format:
-    """The memory layout of a batch of features: channels-last when it is stored so, else the usual one."""
-    if batch.dim() == 4 and not batch.is_contiguous() and batch.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 STOPPED = "Stopped by request: the epochs finished so far are kept."
@@ -565,8 +369,7 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
     model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     mean = config.mean if config.mean is not None else train.mean
     std = config.std if config.std is not None else train.std
-    # A last batch of a single image would break BatchNorm in training mode: drop it then.
-    drop_last = len(train) % config.batch_size == 1 and len(train) > 1
+    drop_last = drops_last_batch(len(train), config.batch_size)
     batches = Loader(train, config.batch_size, shuffle=True, augment=config.augment, device=device,
                      channels_last=channels_last, seed=config.seed, drop_last=drop_last, mean=mean, std=std)
     val_batches = None
@@ -724,110 +527,6 @@ def end_event(status: str, message: str, run: Run) -> dict:
             "val_acc": run.val_acc, "best_val_acc": run.best_val_acc}
 
 
-@contextmanager
-def evaluation_mode(model: nn.Module):
-    """Put every module in eval mode, then give each back the mode it had (frozen BatchNorm included)."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def evaluate_batches(model: nn.Module, batches, predicted: list | None = None) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` over batches of (inputs, labels), in eval mode.
-
-    `predicted`, a list, receives each batch's predicted classes (a tensor per batch), in order.
-    """
-    loss_sum, correct, seen = 0.0, 0, 0
-    with evaluation_mode(model), torch.no_grad():
-        for x, y in batches:
-            logits = model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            answers = logits.argmax(1)
-            correct += (answers == y).sum().item()
-            seen += len(y)
-            if predicted is not None:
-                predicted.append(answers.cpu())
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's weights are (its first parameter's device)."""
-    return next(model.parameters()).device
-
-
-def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = 500, device=None, mean=None, std=None):
-    """(loss, accuracy) of `model` on `ds`: plain cross-entropy (no label smoothing), eval mode.
-
-    `mean`/`std` default to the dataset's; pass the ones the model was trained with if they
-    differ (`config.mean`, `config.std`: None there also means the dataset's).
-
-    >>> loss, acc = evaluate(model, test_set, mean=config.mean, std=config.std)
-    """
-    device = torch.device(device) if device is not None else model_device(model)
-    return evaluate_batches(model, Loader(ds, batch_size, device=device, mean=mean, std=std))
-
-
-def predict(model: nn.Module, ds_or_images, mean=None, std=None, batch_size: int = 1000) -> torch.Tensor:
-    """Class probabilities, (N, num_classes), for an ImageSet or uint8 images (N, 3, 32, 32) or (3, 32, 32).
-
-    Raw images need the `mean` and `std` the model was trained with (a checkpoint's metadata has them).
-
-    >>> probabilities = predict(model, images, meta["mean"], meta["std"])
-    """
-    if isinstance(ds_or_images, ImageSet):
-        images = ds_or_images.images
-        mean = ds_or_images.mean if mean is None else mean
-        std = ds_or_images.std if std is None else std
-    else:
-        images = ds_or_images if ds_or_images.dim() == 4 else ds_or_images.unsqueeze(0)
-        if images.dtype != torch.uint8:
-            raise ConfigError("predict() expects uint8 images (pixel values 0-255), like ImageSet.images.")
-        if mean is None or std is None:
-            raise ConfigError("Pass the mean and std the model was trained with, e.g. predict(model, images, "
-                              "meta['mean'], meta['std']).")
-    device = model_device(model)
-    probabilities = []
-    with evaluation_mode(model), torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = normalise(images[start:start + batch_size].to(device), mean, std)
-            probabilities.append(F.softmax(model(x).float(), dim=1).cpu())
-    return torch.cat(probabilities)
-
-
-def confusion_matrix(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
-    """(C, C) int64 counts: row = true class, column = predicted class.
-
-    >>> matrix = confusion_matrix(model, test_set); matrix.trace() / matrix.sum()   # the accuracy
-    """
-    return confusion_counts(ds.labels, predict(model, ds, mean, std).argmax(1), ds.num_classes)
-
-
-def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(C, C) counts from answers already computed: row = true class, column = predicted class.
-
-    Each (true, predicted) pair becomes the single number true x C + predicted, and one
-    `bincount` of those numbers fills the table row by row.
-
-    >>> confusion_counts(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
-    tensor([[1, 0],
-            [1, 1]])
-    """
-    return torch.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
-
-
-def per_class_accuracy(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
-    """Accuracy on each class, (C,) float (NaN for a class with no images).
-
-    >>> per_class_accuracy(model, test_set)[3]   # how well "cat" is recognised
-    """
-    matrix = confusion_matrix(model, ds, mean, std)
-    return matrix.diag().double() / matrix.sum(1).double()
-
-
 @dataclass
 class History:
     """What `train` saw: the start event, every epoch and step event, and the end event.
@@ -862,6 +561,18 @@ class History:
         import pandas as pd
 
         return pd.DataFrame(self.epochs)
+
+
+def seconds_to_reach(curve, accuracy: float) -> float | None:
+    """The seconds at the first point of `curve`, (seconds, accuracy) pairs, at or above `accuracy` (None: never).
+
+    How the kit times a recipe against another: the first check at which it got there (an epoch's
+    end, or a test during the epoch), not a guess between two checks.
+
+    >>> seconds_to_reach([(1.0, 0.30), (2.0, 0.55), (3.0, 0.52)], 0.5)
+    2.0
+    """
+    return next((seconds for seconds, reached in curve if reached >= accuracy), None)
 
 
 def follow(stream, progress: bool = True) -> History:

@@ -4,8 +4,11 @@ A model from `tl_lessons.models` is a stack of named stages ending in `head`. A 
 decides, stage by stage, whether its weights are *frozen* (`requires_grad = False`: the
 optimiser leaves them alone) or *trainable*, and at which learning rate. `STRATEGY_TABLE`
 lists the seven strategies of the lessons, from `scratch` to `head_first`: what each one
-trains, which options it takes, and the learning rate it starts from. The dashboard's choices,
-the command line, run labels and frozen-feature caching all read that one table.
+trains, which options it takes, the learning rate it starts from, which stages it freezes in
+each epoch, each stage's rate and the checks of its schedule (as fastai's `freeze_to` keeps what
+freezing means in one place). The dashboard's choices, the command line, run labels and
+frozen-feature caching all read that one table: a new strategy is a new row (and a new option a
+field of `Strategy`).
 
 >>> from tl_lessons.models import FastNet
 >>> model = FastNet(10)
@@ -20,6 +23,7 @@ not change (Keras does the same with `training=False`); `bn="train"` lets their 
 drift towards the new data.
 """
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -54,17 +58,7 @@ class Strategy:
         >>> [Strategy("gradual", unfreeze_every=2).frozen_count(4, epoch) for epoch in range(7)]
         [3, 3, 2, 2, 1, 1, 0]
         """
-        all_but_head = num_stages - 1
-        if self.name == "linear_probe":
-            return all_but_head
-        if self.name == "freeze":
-            return self.k
-        if self.name == "gradual":
-            # One more stage learns every `unfreeze_every` epochs, counting down from the head.
-            return max(0, all_but_head - epoch // self.unfreeze_every)
-        if self.name == "head_first":
-            return all_but_head if epoch < self.head_epochs else 0
-        return 0   # scratch, finetune, discriminative: everything learns
+        return STRATEGY_TABLE[self.name].frozen(self, num_stages, epoch)
 
 
 OPTIONS = tuple(f.name for f in fields(Strategy) if f.name != "name")
@@ -80,6 +74,49 @@ class StrategyInfo:
     options: tuple             # the `Strategy` options it takes; the others make no difference to it
     scheduled: bool            # unfreezes stages while training (see `on_epoch_start`)
     lr: float                  # the learning rate it starts from (chapter 04's tuning, see below)
+    frozen: Callable           # (strategy, stages, epoch) -> how many leading stages are frozen in that epoch
+    stage_lr: Callable | None = None        # (strategy, lr, steps below the head) -> that stage's rate; None: lr
+    schedule_check: Callable | None = None  # (strategy, epochs) -> why it cannot follow its schedule, or None
+
+
+# What each strategy freezes and how fast each stage learns, given to its row below. A model has
+# `stages` stages, the head last; epochs count from 0.
+
+def _nothing(strategy, stages, epoch):
+    return 0
+
+
+def _all_but_the_head(strategy, stages, epoch):
+    return stages - 1
+
+
+def _the_first_k(strategy, stages, epoch):
+    return strategy.k
+
+
+def _one_more_every_few_epochs(strategy, stages, epoch):
+    # One more stage learns every `unfreeze_every` epochs, counting down from the head.
+    return max(0, stages - 1 - epoch // strategy.unfreeze_every)
+
+
+def _all_but_the_head_at_first(strategy, stages, epoch):
+    return stages - 1 if epoch < strategy.head_epochs else 0
+
+
+def _slower_further_from_the_head(strategy, lr, below_head):
+    return lr * strategy.head_lr_factor * strategy.stage_decay ** below_head
+
+
+def _an_epoch_after_the_head(strategy, epochs):
+    # Without an epoch for the whole network after the head's epochs, head_first is a linear probe by another name.
+    head = strategy.head_epochs
+    if not (is_whole_number(head) and is_whole_number(epochs)) or head < epochs:
+        return None
+    plural = "epoch" if head == 1 else "epochs"
+    remedy = ("choose linear_probe to train only the head" if epochs <= 1 else
+              f"train the head alone for at most {epochs - 1} epoch{'s' if epochs > 2 else ''}")
+    return (f"head_first trains the head alone for {head} {plural}, then the whole network, so it needs at least "
+            f"{head + 1} epochs: raise the number of epochs, or {remedy}.")
 
 
 # lr: each strategy's best rate in chapter 04's tuning: the shipped CIFAR-10 FastNet on the few-shot
@@ -87,31 +124,33 @@ class StrategyInfo:
 # 0.3 / 1.0 scored on the task's validation images, held out from the training split (the test split
 # plays no part). Every score is in
 # `tl_lessons.analysis.TUNING_RECORD` (a tie goes to the smaller rate); chapter 04 repeats part of the
-# tuning live with `analysis.tune_learning_rates`. On 500 images most strategies peak at 0.3, with 1.0
+# tuning live with `transfer_gain.tune`, each rate with and without augmentation. On 500 images most strategies peak at 0.3, with 1.0
 # close behind for the frozen ones; discriminative rates peak lower, because their head already trains
 # at 10x the base rate. The dashboard, the command line and test mode start from them.
 STRATEGY_TABLE = {
     "scratch": StrategyInfo(
         "Train from scratch", "Same network, random weights: the baseline that transfer has to beat.",
-        options=(), scheduled=False, lr=0.3),
+        options=(), scheduled=False, lr=0.3, frozen=_nothing),
     "linear_probe": StrategyInfo(
         "Linear probe", "Freeze every stage and train only a new head on the source's features.",
-        options=("bn",), scheduled=False, lr=0.3),
+        options=("bn",), scheduled=False, lr=0.3, frozen=_all_but_the_head),
     "freeze": StrategyInfo(
         "Freeze the first k stages", "Keep the first k stages as the source learnt them; train the rest.",
-        options=("k", "bn"), scheduled=False, lr=0.3),
+        options=("k", "bn"), scheduled=False, lr=0.3, frozen=_the_first_k),
     "finetune": StrategyInfo(
         "Fine-tune everything", "Start from the source's weights and train every stage.",
-        options=(), scheduled=False, lr=0.3),
+        options=(), scheduled=False, lr=0.3, frozen=_nothing),
     "discriminative": StrategyInfo(
         "Discriminative learning rates", "Train every stage, the early ones with smaller rates.",
-        options=("head_lr_factor", "stage_decay"), scheduled=False, lr=0.1),
+        options=("head_lr_factor", "stage_decay"), scheduled=False, lr=0.1, frozen=_nothing,
+        stage_lr=_slower_further_from_the_head),
     "gradual": StrategyInfo(
         "Gradual unfreezing", "Train the head, then unfreeze one more stage from the top every few epochs.",
-        options=("bn", "unfreeze_every"), scheduled=True, lr=0.3),
+        options=("bn", "unfreeze_every"), scheduled=True, lr=0.3, frozen=_one_more_every_few_epochs),
     "head_first": StrategyInfo(
         "Head first, then everything", "Train only the new head for a few epochs, then fine-tune all.",
-        options=("bn", "head_epochs"), scheduled=True, lr=0.3),
+        options=("bn", "head_epochs"), scheduled=True, lr=0.3, frozen=_all_but_the_head_at_first,
+        schedule_check=_an_epoch_after_the_head),
 }
 
 STRATEGIES = tuple(STRATEGY_TABLE)
@@ -165,21 +204,17 @@ def option_problems(strategy, stages=None):
 def schedule_problem(strategy: Strategy, epochs) -> str | None:
     """Why `strategy` cannot follow its schedule within `epochs` epochs (None when it can).
 
-    "head_first" needs an epoch for the whole network after the head's epochs, else it is a
-    linear probe by another name. ("gradual" may end before every stage is unfrozen: how far
-    it gets is part of that lesson.)
+    The one home of these rules: each strategy's row of `STRATEGY_TABLE` holds its check. Only
+    "head_first" has one: it needs an epoch for the whole network after the head's epochs.
+    ("gradual" may end before every stage is unfrozen: how far it gets is part of that lesson.)
 
     >>> schedule_problem(Strategy("head_first", head_epochs=1), epochs=2) is None
     True
     """
-    head = strategy.head_epochs
-    if strategy.name != "head_first" or not (is_whole_number(head) and is_whole_number(epochs)) or head < epochs:
+    row = STRATEGY_TABLE.get(strategy.name)
+    if row is None or row.schedule_check is None:
         return None
-    plural = "epoch" if head == 1 else "epochs"
-    remedy = ("choose linear_probe to train only the head" if epochs <= 1 else
-              f"train the head alone for at most {epochs - 1} epoch{'s' if epochs > 2 else ''}")
-    return (f"head_first trains the head alone for {head} {plural}, then the whole network, so it needs at least "
-            f"{head + 1} epochs: raise the number of epochs, or {remedy}.")
+    return row.schedule_check(strategy, epochs)
 
 
 def make_strategy(name_or_strategy, **options):
@@ -303,10 +338,8 @@ def param_groups(model, strategy, lr):
         params = list(stage.parameters())
         if not params:
             continue
-        rate = lr
-        if strategy is not None and strategy.name == "discriminative":
-            steps_below_head = len(stages) - 1 - index
-            rate = lr * strategy.head_lr_factor * strategy.stage_decay ** steps_below_head
+        stage_lr = STRATEGY_TABLE[strategy.name].stage_lr if strategy is not None else None
+        rate = lr if stage_lr is None else stage_lr(strategy, lr, len(stages) - 1 - index)  # the head: 0 below itself
         groups.append({"params": params, "lr": rate, "stage": name})
     return groups
 

@@ -22,7 +22,8 @@ import torch
 
 from . import data, models, targets, transfer
 from .checkpoints import SOURCE_CHECKPOINT, load_checkpoint, load_source_model
-from .errors import ConfigError, is_number, is_whole_number
+from .data import per_class_problem
+from .errors import ConfigError, is_whole_number
 from .train import TrainConfig
 from .transfer import Strategy
 
@@ -97,6 +98,8 @@ class TransferSetup:
         if "head_lr_factor" in takes:
             parts.append(f"head×{self.head_lr_factor:g} decay {self.stage_decay:g}")
         parts.append(f"lr {self.lr:g}")
+        if self.extra.get("augment") is False:  # the kit trains on augmented images unless told otherwise
+            parts.append("plain images")
         if self.per_class:
             parts.append(f"{self.per_class}/class")
         elif self.fraction == 1:
@@ -154,15 +157,13 @@ class TransferSetup:
         elif self.per_class is not None:
             if (problem := per_class_problem(self.per_class, smallest_class)) is not None:
                 problems["per_class"] = problem
-        elif self.fraction is not None and not (is_number(self.fraction) and 0 < self.fraction <= 1):
-            problems["fraction"] = "The label fraction must be above 0 and at most 1 (0.1 keeps 10 % of the labels)."
+        elif self.fraction is not None and (problem := data.fraction_problem(self.fraction)) is not None:
+            problems["fraction"] = problem
         problems.update(TrainConfig(lr=self.lr, batch_size=self.batch_size, seed=self.seed).problems())
         if (problem := epochs_problem(self.epochs)) is not None:
             problems["epochs"] = problem
-        elif "head_epochs" in self.options_taken() and "head_epochs" not in problems and self.head_epochs >= self.epochs:
-            problems["head_epochs"] = (
-                f"Train the head alone for 1 to {self.epochs - 1} epochs, so that some epochs are left "
-                "for the whole network (or raise the number of epochs).")
+        elif (problem := transfer.schedule_problem(self.as_strategy(), self.epochs)) is not None:
+            problems["head_epochs"] = problem  # the one strategy with a schedule rule: head_first
         if not (is_whole_number(self.val_per_class) and self.val_per_class >= 1):
             problems["val_per_class"] = ("Hold out a whole number of validation images per class, at least 1: "
                                          "the curves and every choice are made on them.")
@@ -170,20 +171,6 @@ class TransferSetup:
         if unknown := [name for name in self.extra if name not in settings]:
             problems["extra"] = f"extra holds TrainConfig settings, and {', '.join(unknown)} is not one of them."
         return problems
-
-
-def per_class_problem(per_class, smallest_class=None) -> str | None:
-    """Why `per_class` labelled images per class cannot be had (None when they can).
-
-    >>> per_class_problem(50, smallest_class=11)
-    'Only 11 images per class are available in this training set: ask for at most 11.'
-    """
-    if not (is_whole_number(per_class) and per_class >= 1):
-        return "Use a whole number of images per class, at least 1."
-    if smallest_class is not None and per_class > smallest_class:
-        return (f"Only {smallest_class} images per class are available in this training set: "
-                f"ask for at most {smallest_class}.")
-    return None
 
 
 def epochs_problem(epochs) -> str | None:
@@ -251,7 +238,7 @@ def _task_images(full_train, classes, per_class, fraction, val_per_class):
 def load_test(setup: TransferSetup, root=None):
     """The target's test split: touched once per reported number, after every choice was made on validation.
 
-    >>> _, test_acc = train.evaluate(model, load_test(setup), mean=config.mean, std=config.std)  # doctest: +SKIP
+    >>> _, test_acc = inference.evaluate(model, load_test(setup), mean=config.mean, std=config.std)  # doctest: +SKIP
     """
     return targets.restrict(data.load_dataset(setup.target, "test", root=root), setup.classes)
 
@@ -314,7 +301,19 @@ def prepare(setup: TransferSetup, root=None):
     if problems:
         raise ConfigError(" ".join(problems.values()))
     train_set, val_set = load_target(setup, root=root)
-    model, meta = build_target_model(setup, train_set.num_classes)
+    model, strategy, config = prepare_model(setup, train_set.num_classes)
+    return model, strategy, train_set, val_set, config
+
+
+def prepare_model(setup: TransferSetup, num_classes: int):
+    """`prepare` without the data: (model, strategy, config) of `setup` for a target of `num_classes` classes.
+
+    For images the caller has already (chapter 04's ImageNet probe trains on the task's images).
+    The new head is drawn from torch's global random state: seed it first for a run that repeats.
+
+    >>> model, strategy, config = prepare_model(TransferSetup(source="imagenet"), num_classes=100)  # doctest: +SKIP
+    """
+    model, meta = build_target_model(setup, num_classes)
     strategy = transfer.apply_strategy(model, setup.as_strategy())
     config = dataclasses.replace(
         TrainConfig(),
@@ -325,7 +324,7 @@ def prepare(setup: TransferSetup, root=None):
         arch=meta.get("arch", TrainConfig().arch),
         **{**normalisation(setup, meta), **setup.extra},  # `extra` may still set mean and std itself
     )
-    return model, strategy, train_set, val_set, config
+    return model, strategy, config
 
 
 def normalisation(setup: TransferSetup, meta: dict) -> dict:

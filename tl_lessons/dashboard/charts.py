@@ -19,7 +19,7 @@ import altair as alt
 import pandas as pd
 
 from tl_lessons.dashboard.jobs import learner_name, shown_status
-from tl_lessons.reference_runs import comparison_runs
+from tl_lessons.reference_file import comparison_runs
 from tl_lessons.runs import RunStore, strategy_name
 
 # Big type, so that the charts read on a projector.

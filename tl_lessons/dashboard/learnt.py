@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from tl_lessons import train
+from tl_lessons.confusion import most_confused
 from tl_lessons.vocabulary import display_name
-from tl_lessons.widgets.predictions import most_confused
 
 HANDFUL = 8  # validation images shown with their top 3 after every epoch
 STARTING_SAMPLE = 200  # validation images the starting point is measured on: enough to see chance, and quick

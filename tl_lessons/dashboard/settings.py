@@ -1,9 +1,10 @@
-"""The transfer lab's setup: its first values, the link that carries it, and what will train.
+"""The transfer lab's setup: its first values, the widgets and the link that carry it, and what will train.
 
 The settings a learner picks are one `TransferSetup` (`tl_lessons.transfer_setup`). This module
-adds what the dashboard needs around it: where a first visit starts, how the setup travels in
-the URL (so a link opens the same experiment), the preview of what will train, and what the
-run store keeps about a run. What is wrong with a setup is `TransferSetup.problems`.
+adds what the dashboard needs around it: where a first visit starts, how the setup is held in
+the page's widgets and travels in the URL (so a link opens the same experiment), the preview of
+what will train, and what the run store keeps about a run. What is wrong with a setup is
+`TransferSetup.problems`.
 
     >>> query = setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))
     >>> setup, notices = setup_from_query(query, TransferSetup(), {})
@@ -188,6 +189,82 @@ def _default(defaults: TransferSetup, name: str) -> str:
 
 def _show(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------------------------------
+# Setup <-> the page's widgets
+# ---------------------------------------------------------------------------------------
+
+# Each one is in the widgets' state as "lab_<field>"; the learning rate has one per strategy (see `lr_key`).
+WIDGET_FIELDS = [name for name in QUERY_FIELDS if name != "lr"]
+# The hidden one of the two label widgets keeps this value for when it is picked.
+FRACTION_WHEN_PICKED = 0.1
+
+
+def lr_key(strategy: str) -> str:
+    """The learning rate's widget key: one per strategy.
+
+    Each strategy's rate is its own widget, starting at the strategy's suggested rate. A rate
+    typed for one strategy can then never be trained with another: with a single widget, a
+    Train click that overtook the redraw after a strategy change (on a busy server) sent the old
+    strategy's rate along with the new strategy.
+
+    >>> lr_key("freeze")
+    'lab_lr_freeze'
+    """
+    return f"lab_lr_{strategy}"
+
+
+def rate_in_widgets(state, strategy: str) -> float:
+    """The learning rate the widgets hold for `strategy`: its starting rate (`transfer.STRATEGY_TABLE`)
+    until the learner types another, which is kept in `state` from then on.
+
+    >>> rate_in_widgets({}, "discriminative")
+    0.1
+    """
+    return state.setdefault(lr_key(strategy), transfer.STRATEGY_TABLE[strategy].lr)
+
+
+def put_in_widgets(state, setup: TransferSetup, defaults: TransferSetup):
+    """Show `setup` in the widgets: write it into their state (`state`, the page's session state).
+
+    >>> state = {}; put_in_widgets(state, TransferSetup(strategy="freeze", k=2), TransferSetup())
+    >>> state["lab_k"], state["lab_lr_freeze"], state["lab_labels"]
+    (2, 0.3, 'per_class')
+    """
+    for name in WIDGET_FIELDS:
+        state[f"lab_{name}"] = getattr(setup, name)
+    state[lr_key(setup.strategy)] = setup.lr
+    state["lab_labels"] = "per_class" if setup.per_class is not None else "fraction"
+    if setup.per_class is None:
+        state["lab_per_class"] = defaults.per_class
+    if setup.fraction is None:
+        state["lab_fraction"] = FRACTION_WHEN_PICKED
+
+
+def reset_widgets(state, defaults: TransferSetup):
+    """Put the defaults back in the widgets, every strategy back at its starting rate."""
+    for strategy in transfer.STRATEGIES:
+        state.pop(lr_key(strategy), None)
+    put_in_widgets(state, defaults, defaults)
+
+
+def setup_in_widgets(state, tiny: bool = False) -> TransferSetup:
+    """The setup the widgets hold (a strategy whose rate widget is not drawn yet: its starting rate).
+
+    `tiny` (the automated tests) validates on one held-out image per class.
+
+    >>> state = {}; put_in_widgets(state, TransferSetup(per_class=None, fraction=0.5), TransferSetup())
+    >>> setup_in_widgets(state) == TransferSetup(per_class=None, fraction=0.5)
+    True
+    """
+    values = {name: state[f"lab_{name}"] for name in WIDGET_FIELDS}
+    values["lr"] = rate_in_widgets(state, values["strategy"])
+    if state["lab_labels"] == "per_class":
+        values["fraction"] = None
+    else:
+        values["per_class"] = None
+    return TransferSetup(**values, **({"val_per_class": 1} if tiny else {}))
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import torch
-import torchvision
 
 from tl_lessons import checkpoints, data, models, train
 from tl_lessons.errors import CheckpointExistsError
@@ -68,6 +67,8 @@ def imagenet_problem() -> str | None:
     >>> imagenet_problem()
     'The ImageNet weights of ResNet-18 are not on this computer ...'
     """
+    import torchvision  # here, not at the top: it is slow to import, and only this question needs it
+
     weights = torchvision.models.ResNet18_Weights.DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if cached.is_file():

@@ -16,11 +16,13 @@ plain image and text, so the chapter also reads well where widgets are not live.
     chapter 04  recorded_runs_explorer()                   recorded_runs_view
 
 Pass `teacher=True` to any of them for the projector: larger, bolder, higher-contrast figures and text.
+(Chapter 02's `descent_explorer()` is plainer: ipywidgets sliders over `maths.explore_descent`, without `teacher`.)
 
     >>> from tl_lessons import widgets
     >>> widgets.softmax_explorer()
 """
 from tl_lessons.widgets.browser import browse_view, dataset_browser
+from tl_lessons.widgets.descent import descent_explorer
 from tl_lessons.widgets.explorer import Explorer, View
 from tl_lessons.widgets.loss import gradient_check_explorer, gradient_check_view, softmax_explorer, softmax_view
 from tl_lessons.widgets.predictions import (PredictionCache, class_results_explorer, class_results_view, top3_explorer,
@@ -31,6 +33,7 @@ from tl_lessons.widgets.recorded_runs import load_recorded_runs, recorded_runs_e
 __all__ = [
     "Explorer", "View",
     "browse_view", "dataset_browser",
+    "descent_explorer",
     "gradient_check_explorer", "gradient_check_view", "softmax_explorer", "softmax_view",
     "PredictionCache", "class_results_explorer", "class_results_view", "top3_explorer", "top3_view",
     "ladder_table", "recipe_ladder", "recipe_view", "run_from_history",

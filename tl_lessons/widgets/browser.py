@@ -18,12 +18,12 @@ from __future__ import annotations
 import torch
 
 from tl_lessons import plots, text
-from tl_lessons.data import DISPLAY_NAMES
+from tl_lessons.confusion import most_confused
+from tl_lessons.data import DISPLAY_NAMES, usable_datasets
 from tl_lessons.errors import ConfigError
-from tl_lessons.train import confusion_counts
+from tl_lessons.inference import confusion_counts
 from tl_lessons.widgets.explorer import Explorer, View
-from tl_lessons.widgets.predictions import (ANY, PredictionCache, as_checkpoint, matching_images,
-                                            most_confused)
+from tl_lessons.widgets.predictions import ANY, PredictionCache, as_checkpoint, matching_images
 
 GUESS_COLOR = "#0550ae"  # blue: an answer that is neither right nor wrong (a class the dataset does not have)
 
@@ -110,10 +110,7 @@ def browsable_datasets() -> list[str]:
     >>> browsable_datasets()
     ['cifar10', 'cifar100']
     """
-    from tl_lessons.data import cifar_available
-
-    return [name if cifar_available(name) else fallback
-            for name, fallback in (("cifar10", "synthetic10"), ("cifar100", "synthetic100"))]
+    return [usable_datasets(choices)[0] for choices in (("cifar10", "synthetic10"), ("cifar100", "synthetic100"))]
 
 
 def dataset_browser(datasets=None, limit: int | None = None, model=None, split: str = "test",

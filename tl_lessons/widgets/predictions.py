@@ -20,8 +20,9 @@ import torch
 from matplotlib.figure import Figure
 
 from tl_lessons import plots, text
+from tl_lessons.confusion import most_confused
 from tl_lessons.errors import ConfigError
-from tl_lessons.train import confusion_counts
+from tl_lessons.inference import confusion_counts, predict
 from tl_lessons.widgets.explorer import Explorer, View
 
 SHOW = ("confusion matrix", "accuracy per class")
@@ -68,32 +69,11 @@ class PredictionCache:
 
     def probabilities(self, ds) -> torch.Tensor:
         """(N, classes) probabilities for every image of `ds`."""
-        from tl_lessons.train import predict
-
         if id(ds) not in self._stored:
             mean = self.meta["mean"] if self.meta else ds.mean
             std = self.meta["std"] if self.meta else ds.std
             self._stored[id(ds)] = (ds, predict(self.model, ds.images, mean, std))
         return self._stored[id(ds)][1]
-
-
-def most_confused(matrix: torch.Tensor, classes, top: int = 5) -> list[dict]:
-    """The `top` largest off-diagonal cells: which class is most often taken for which.
-
-    >>> most_confused(matrix, test_set.classes, top=1)
-    [{'true class': 'cat', 'predicted as': 'dog', 'images': 181, 'share of the true class': '18.1%'}]
-    """
-    mistakes = matrix.clone()
-    mistakes.fill_diagonal_(0)
-    values, cells = mistakes.flatten().topk(min(top, mistakes.numel()))
-    rows = []
-    for value, cell in zip(values.tolist(), cells.tolist()):
-        if value == 0:
-            break
-        true, predicted = divmod(cell, len(classes))
-        rows.append({"true class": classes[true], "predicted as": classes[predicted], "images": value,
-                     "share of the true class": f"{value / max(int(matrix[true].sum()), 1):.1%}"})
-    return rows
 
 
 def matching_images(ds, class_name: str = ANY, superclass: str = ANY, wrong: torch.Tensor | None = None) -> torch.Tensor:

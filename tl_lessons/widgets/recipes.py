@@ -36,7 +36,7 @@ def run_from_history(history, preset: str, label: str | None = None, test_acc: f
     """A recorded run (the shape `recipe_view` reads) from a `tl_lessons.train.History`.
 
     test_acc: the trained model's accuracy on the test split, measured once after training
-    (`train.evaluate`); without it the run has none (None, shown as "-"). A History holds
+    (`inference.evaluate`); without it the run has none (None, shown as "-"). A History holds
     validation accuracies only, and those are never passed off as a test accuracy.
 
     >>> run_from_history(kit_history, "tutorial_fast", test_acc=test_accuracy)["epochs"][0]["val_acc"]
@@ -68,7 +68,9 @@ def time_to_accuracy(run: dict, accuracy: float) -> float | None:
     >>> time_to_accuracy({"epochs": [{"val_acc": 0.4, "elapsed": 5.0}, {"val_acc": 0.6, "elapsed": 9.0}]}, 0.5)
     9.0
     """
-    return next((e["elapsed"] for e in run["epochs"] if e["val_acc"] >= accuracy), None)
+    from tl_lessons.train import seconds_to_reach
+
+    return seconds_to_reach([(e["elapsed"], e["val_acc"]) for e in run["epochs"]], accuracy)
 
 
 def baseline_target(runs: list[dict], baseline: str = BASELINE) -> float | None:

@@ -28,7 +28,7 @@ import threading
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from tl_lessons import plots, reference_runs, text, transfer
+from tl_lessons import plots, reference_file, text, transfer
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.widgets.explorer import Explorer, View
 
@@ -36,6 +36,8 @@ from tl_lessons.widgets.explorer import Explorer, View
 # where BatchNorm's mode matters: read from the one strategy table.
 USES_K = tuple(name for name, row in transfer.STRATEGY_TABLE.items() if "k" in row.options)
 USES_BN = tuple(name for name, row in transfer.STRATEGY_TABLE.items() if "bn" in row.options)
+# Where the k and BatchNorm controls start: the options' defaults (`transfer.Strategy`).
+START_K, START_BN = transfer.Strategy.k, transfer.Strategy.bn
 LIVE_COLOR = "black"
 
 
@@ -112,8 +114,8 @@ def budget_name(per_class) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int = 2, bn: str = "eval", per_class=None,
-                       live: dict | None = None, teacher: bool = False) -> View:
+def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int = START_K, bn: str = START_BN,
+                       per_class=None, live: dict | None = None, teacher: bool = False) -> View:
     """Validation curves (mean over seeds, lowest-to-highest band) and a table of the matching settings.
 
     reference: the recorded file's contents; strategies: the ones to show; k, bn, per_class: the
@@ -169,7 +171,7 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
         final = live["epochs"][-1]["val_acc"] if live["epochs"] else None
         lines.append(f"trained now: {live['label']}: {live['status']}"
                      + (f", validation accuracy {final:.1%} after {len(live['epochs'])} epochs" if final is not None else ""))
-    lines.append(reference_runs.reference_provenance(reference))
+    lines.append(reference_file.reference_provenance(reference))
     return View(figure, f"Recorded validation accuracy per epoch for: {asked}", "\n".join(lines), {"shown": shown})
 
 
@@ -193,9 +195,9 @@ def load_recorded_runs(path=None) -> dict:
 
     >>> reference = load_recorded_runs()
     """
-    reference = reference_runs.load_reference_runs(path)
+    reference = reference_file.load_reference_runs(path)
     if reference is None:
-        raise LessonError(f"There is no file of recorded runs at {path or reference_runs.REFERENCE_RUNS}: "
+        raise LessonError(f"There is no file of recorded runs at {path or reference_file.REFERENCE_RUNS}: "
                           "record them with `make reference-runs`, or pass the right path.")
     return reference
 
@@ -314,16 +316,16 @@ def recorded_runs_explorer(reference=None, train_now: bool = False, train_change
     if not configs:
         raise ConfigError("The file of recorded runs holds no run: record them first (`make reference-runs`).")
     present = [s for s in transfer.STRATEGIES if any(c["strategy"] == s for c in configs)]
-    ks = sorted({c.get("k", 0) for c in configs if c["strategy"] in USES_K}) or [0]
-    bns = sorted({c.get("bn", "eval") for c in configs if c["strategy"] in USES_BN}) or ["eval"]
+    ks = sorted({c.get("k", START_K) for c in configs if c["strategy"] in USES_K}) or [START_K]
+    bns = sorted({c.get("bn", START_BN) for c in configs if c["strategy"] in USES_BN}) or [START_BN]
     budgets = sorted({c.get("per_class") for c in configs}, key=lambda n: (n is None, n or 0))
     # Dropdown values cannot be None (that means "nothing chosen"): "all" stands for every label.
     budget_options = [(budget_name(n), "all" if n is None else n) for n in budgets]
     controls = {
         "strategies": widgets.SelectMultiple(options=[(s.replace("_", " "), s) for s in present], value=tuple(present),
                                              rows=len(present), description="strategies"),
-        "k": widgets.Dropdown(options=ks, value=2 if 2 in ks else ks[0], description="freeze k"),
-        "bn": widgets.Dropdown(options=bns, value="eval" if "eval" in bns else bns[0], description="BatchNorm"),
+        "k": widgets.Dropdown(options=ks, value=START_K if START_K in ks else ks[0], description="freeze k"),
+        "bn": widgets.Dropdown(options=bns, value=START_BN if START_BN in bns else bns[0], description="BatchNorm"),
         "per_class": widgets.Dropdown(options=budget_options, value=budget_options[-1][1], description="labels"),
     }
     trainer = TrainNow(reference, train_changes) if train_now else None

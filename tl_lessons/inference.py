@@ -1,0 +1,129 @@
+"""Looking at a trained model: its loss and accuracy, its predictions, and which classes it confuses.
+
+Every function here runs the model in evaluation mode (BatchNorm uses its stored statistics,
+dropout is off) without gradients, and gives each module back the mode it had.
+
+    >>> loss, accuracy = evaluate(model, test_set, mean=config.mean, std=config.std)
+    >>> matrix = confusion_matrix(model, test_set)
+"""
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tl_lessons.errors import ConfigError
+from tl_lessons.imageset import ImageSet
+from tl_lessons.loader import Loader, normalise
+
+# Images per forward pass when nothing is learnt (evaluation, validation, predictions): larger
+# batches than training's, since no activations are kept for a backward pass. The batch size
+# changes the speed (`docs/performance.md`), not the answers: at most the last bits of a probability.
+INFERENCE_BATCH_SIZE = 500
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module):
+    """Put every module in eval mode, then give each back the mode it had (frozen BatchNorm included)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def evaluate_batches(model: nn.Module, batches, predicted: list | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` over batches of (inputs, labels), in eval mode.
+
+    `predicted`, a list, receives each batch's predicted classes (a tensor per batch), in order.
+    """
+    loss_sum, correct, seen = 0.0, 0, 0
+    with evaluation_mode(model), torch.no_grad():
+        for x, y in batches:
+            logits = model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            answers = logits.argmax(1)
+            correct += (answers == y).sum().item()
+            seen += len(y)
+            if predicted is not None:
+                predicted.append(answers.cpu())
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights are (its first parameter's device)."""
+    return next(model.parameters()).device
+
+
+def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = INFERENCE_BATCH_SIZE, device=None, mean=None,
+             std=None, predicted: list | None = None):
+    """(loss, accuracy) of `model` on `ds`: plain cross-entropy (no label smoothing), eval mode.
+
+    `mean`/`std` default to the dataset's; pass the ones the model was trained with if they
+    differ (`config.mean`, `config.std`: None there also means the dataset's). `predicted`, a
+    list, receives the predicted classes batch by batch (see `evaluate_batches`).
+
+    >>> loss, acc = evaluate(model, test_set, mean=config.mean, std=config.std)
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    return evaluate_batches(model, Loader(ds, batch_size, device=device, mean=mean, std=std), predicted)
+
+
+def predict(model: nn.Module, ds_or_images, mean=None, std=None,
+            batch_size: int = INFERENCE_BATCH_SIZE) -> torch.Tensor:
+    """Class probabilities, (N, num_classes), for an ImageSet or uint8 images (N, 3, 32, 32) or (3, 32, 32).
+
+    Raw images need the `mean` and `std` the model was trained with (a checkpoint's metadata has them).
+
+    >>> probabilities = predict(model, images, meta["mean"], meta["std"])
+    """
+    if isinstance(ds_or_images, ImageSet):
+        images = ds_or_images.images
+        mean = ds_or_images.mean if mean is None else mean
+        std = ds_or_images.std if std is None else std
+    else:
+        images = ds_or_images if ds_or_images.dim() == 4 else ds_or_images.unsqueeze(0)
+        if images.dtype != torch.uint8:
+            raise ConfigError("predict() expects uint8 images (pixel values 0-255), like ImageSet.images.")
+        if mean is None or std is None:
+            raise ConfigError("Pass the mean and std the model was trained with, e.g. predict(model, images, "
+                              "meta['mean'], meta['std']).")
+    device = model_device(model)
+    probabilities = []
+    with evaluation_mode(model), torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = normalise(images[start:start + batch_size].to(device), mean, std)
+            probabilities.append(F.softmax(model(x).float(), dim=1).cpu())
+    return torch.cat(probabilities)
+
+
+def confusion_matrix(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
+    """(C, C) int64 counts: row = true class, column = predicted class.
+
+    >>> matrix = confusion_matrix(model, test_set); matrix.trace() / matrix.sum()   # the accuracy
+    """
+    return confusion_counts(ds.labels, predict(model, ds, mean, std).argmax(1), ds.num_classes)
+
+
+def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(C, C) counts from answers already computed: row = true class, column = predicted class.
+
+    Each (true, predicted) pair becomes the single number true x C + predicted, and one
+    `bincount` of those numbers fills the table row by row.
+
+    >>> confusion_counts(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
+    tensor([[1, 0],
+            [1, 1]])
+    """
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
+    """Accuracy on each class, (C,) float (NaN for a class with no images).
+
+    >>> per_class_accuracy(model, test_set)[3]   # how well "cat" is recognised
+    """
+    matrix = confusion_matrix(model, ds, mean, std)
+    return matrix.diag().double() / matrix.sum(1).double()
