@@ -52,8 +52,9 @@ def run_chapter(path, timeout_s: int = 3600, execute: bool = True) -> float:
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     if execute:
-        NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        # No timestamps per cell and no widget state: the file keeps what the chapter printed and drew.
+        NotebookClient(notebook, timeout=timeout_s, kernel_name="python3", record_timing=False,
+                       store_widget_state=False, resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = settle_streams(cell.outputs)
