@@ -20,6 +20,7 @@ import pandas as pd
 
 from tl_lessons.dashboard.jobs import learner_name, shown_status
 from tl_lessons.reference_file import comparison_runs
+from tl_lessons import text
 from tl_lessons.runs import RunStore, strategy_name
 
 # Big type, so that the charts read on a projector.
@@ -113,20 +114,7 @@ def progress(events: list[dict]) -> tuple[float, str]:
     if step["step"] <= first["step"]:
         return done, f"{where} · timing the first steps…"
     pace = (step["elapsed"] - first["elapsed"]) / (step["step"] - first["step"])
-    return done, f"{where} · about {duration(pace * (start['total_steps'] - step['step']))} left"
-
-
-def duration(seconds: float) -> str:
-    """A rough duration a learner reads at a glance.
-
-    >>> duration(14.6), duration(125), duration(4000)
-    ('15 s', '2 min', '1 h 7 min')
-    """
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+    return done, f"{where} · about {text.duration(pace * (start['total_steps'] - step['step']))} left"
 
 
 def line_table(line: list[tuple], slots: int, you: str | None = None) -> pd.DataFrame:
@@ -158,10 +146,10 @@ def line_time(training: bool, starts: float | None, takes: float | None) -> str:
     'starts in about 2 min'
     """
     if training:
-        return "timing its first steps…" if takes is None else f"about {duration(takes)} left"
+        return "timing its first steps…" if takes is None else f"about {text.duration(takes)} left"
     if starts is None:
         return "starts when the runs ahead end"
-    return f"starts in about {duration(starts)}" + ("" if takes is None else f", takes about {duration(takes)}")
+    return f"starts in about {text.duration(starts)}" + ("" if takes is None else f", takes about {text.duration(takes)}")
 
 
 def as_seen_by(run: dict, you: str | None) -> dict:

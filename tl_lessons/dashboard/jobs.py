@@ -26,7 +26,7 @@ import traceback
 
 import torch
 
-from tl_lessons import train
+from tl_lessons import hardware, train
 from tl_lessons.dashboard import classroom, learnt
 from tl_lessons.errors import ConfigError, LessonError
 from tl_lessons.recording import record
@@ -70,17 +70,14 @@ def run_threads() -> int:
     """Torch threads for each run the dashboard trains: `$TL_LESSONS_THREADS`, else every core but one.
 
     The spare core is for the page server and the browser. Torch's threads meet at the end of
-    every operation, so when the browser takes the core of one of them, all of them wait:
-    measured on the 2-core development machine with Chromium drawing the lab on the same cores,
-    the lab's first run trained in 9-11 s with two threads and in 6.4-6.7 s with one (2.8 s and
-    4.7 s with no browser; `docs/experiments/classroom_cost.py`).
+    every operation, so when the browser takes the core of one of them, all of them wait; with a
+    browser on the same two cores the lab's first run trained faster with one thread than with two
+    (docs/classroom.md).
 
     >>> run_threads()   # on a 2-core machine
     1
     """
-    if os.environ.get("TL_LESSONS_THREADS", "").strip():
-        return train.cpu_threads()
-    return max(1, (os.cpu_count() or 1) - 1)
+    return hardware.thread_setting() or max(1, (os.cpu_count() or 1) - 1)
 
 
 def training_slots() -> int:

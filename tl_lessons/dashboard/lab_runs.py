@@ -14,6 +14,7 @@ import functools
 import io
 from typing import Callable
 
+from tl_lessons import text
 from tl_lessons.dashboard import charts, learnt, settings
 from tl_lessons.runs import RunStore
 
@@ -86,7 +87,7 @@ def waiting_message(ahead: int, starts: float | None) -> str:
     >>> waiting_message(2, 130)
     'Waiting in line: 2 runs must end before yours starts (in about 2 min). The line is shown above.'
     """
-    when = "as soon as a run ahead ends" if starts is None else f"in about {charts.duration(starts)}"
+    when = "as soon as a run ahead ends" if starts is None else f"in about {text.duration(starts)}"
     return f"Waiting in line: {plural(ahead, 'run')} must end before yours starts ({when}). The line is shown above."
 
 
