@@ -64,4 +64,12 @@ CLAIMS = [
               {int(row["setting"].split("k=")[1][0]): float(row["test acc %"].split()[0]) for row in table(out, "setting")})),
     Claim(CH04, "yet with three seeds the reading cannot call even that gap real", "output-freeze-depth",
           lambda out: "below it, beyond the noise" not in out and "3 seeds" in out),
+    Claim(CH04, "four comparisons corrected together", "output-freeze-depth",
+          lambda out: "4 comparisons, Holm-corrected" in out),
+    Claim(CH04, "With `bn=\"eval\"` the frozen layers' statistics do not move at all (shift 0.000)", "output-batchnorm",
+          lambda out: all(row["mean shift, bn=eval"] == "0.000" for row in table(out, "layer"))),
+    Claim(CH04, "with five training images per class and accuracies far below half", "output-label-regimes",
+          lambda out: max(float(row["test acc %"].split()[0]) for row in table(out, "setting")) < 25),
+    Claim(CH04, "the ascent model's target accuracy falls to about chance or below", "output-ascent",
+          lambda out: float(table(out, "epoch")[-1]["target_acc"]) <= 1.5 / 100),
 ]
