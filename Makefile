@@ -62,17 +62,18 @@ app: $(STAMP)
 	TL_LESSONS_TEACHER_TOKEN="$$TOKEN" $(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) \
 	  $(foreach host,$(HOSTS),--server.allowedHosts '$(host)')
 
-# Every test: the package, the app (AppTest and a real browser), and every notebook in test mode.
+# Every test: the package, the app (AppTest and a real browser), every notebook in test mode, and every
+# example in the library's docstrings (`--doctest-modules`: a `>>>` line that is not run is a claim that drifts).
 test: $(STAMP)
-	TL_LESSONS_FAST=1 $(VENV)/bin/pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=600 -p no:cacheprovider
+	TL_LESSONS_FAST=1 $(VENV)/bin/pytest tests notebooks tl_lessons --doctest-modules --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=600 -p no:cacheprovider
 
 # The inner loop while editing the library: every test not marked slow (no training runs, no app
-# server, no browser), and no notebooks. `make test` stays the whole suite.
+# server, no browser) and the docstring examples, no notebooks. `make test` stays the whole suite.
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest tests -m "not slow" -p no:cacheprovider
+	$(VENV)/bin/pytest tests tl_lessons --doctest-modules -m "not slow" -p no:cacheprovider
 
 test-package: $(STAMP)
-	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest tests tl_lessons --doctest-modules
 
 test-notebooks: $(STAMP)
 	TL_LESSONS_FAST=1 $(VENV)/bin/pytest notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=600 -p no:cacheprovider

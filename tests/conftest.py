@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 
+# `make test` also runs the library's docstring examples (`--doctest-modules`), which reads every module
+# on the command line for `>>>` examples, tests/ included. The helpers here (servers, faulty stores, the
+# CIFAR fixture) sketch their use in `>>>` lines that need a test's fixtures: the tests import them, and
+# pytest collects only the test files.
+collect_ignore = [path.name for path in Path(__file__).parent.glob("*.py")
+                  if not path.name.startswith("test_") and path.name != "conftest.py"]
+
 
 def _missing(what: str, how: str, require_var: str):
     """Skip, or fail when `require_var` is set to 1."""

@@ -5,8 +5,12 @@ changes. These tests read the claims out of the Markdown and ask the code: every
 `python -m tl_lessons` command parses, every `module.name` and path exists, ARCHITECTURE's strategy
 table, signatures, module list and environment variables are the code's. They read source files and
 parse arguments; nothing trains. (docs/experiments/ holds one-off scripts and is not checked here.)
+The library's docstring examples are claims too: `make test` runs every one (`--doctest-modules`), and
+the last tests here check that none is skipped and that they are all still there.
 """
 import ast
+import doctest
+import importlib
 import re
 from pathlib import Path
 
@@ -307,3 +311,58 @@ def test_architecture_lists_every_environment_variable():
         for path in (ROOT / folder).rglob("*.py"):
             used |= set(re.findall(r"TL_LESSONS_[A-Z_]+[A-Z]", path.read_text()))
     assert listed == used, f"only in ARCHITECTURE: {sorted(listed - used)}; only in the code: {sorted(used - listed)}"
+
+
+# ---------------------------------------------------------------------------------------
+# The docstrings' examples
+# ---------------------------------------------------------------------------------------
+
+# How many `>>>` examples the library's docstrings held when every one of them first ran (939), less a
+# margin: removing a few is an edit, losing many is a docstring pass gone wrong.
+EXAMPLES_AT_LEAST = 880
+
+
+def skipped_examples(root: Path = LIBRARY) -> list[str]:
+    """file:line of every `# doctest: +SKIP` under `root`: an example that is never run is a claim that drifts."""
+    return [f"{path.relative_to(root.parent)}:{number}" for path in sorted(root.rglob("*.py"))
+            for number, line in enumerate(path.read_text().splitlines(), start=1)
+            if re.search(r"doctest:[^\n]*\+SKIP", line)]
+
+
+def library_modules() -> list[str]:
+    """Every module whose docstrings `pytest tl_lessons --doctest-modules` runs, by its import name
+    (packages included; `__main__` is left out, as pytest leaves it out)."""
+    names = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] != "__main__":
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def docstring_examples() -> int:
+    """How many `>>>` examples the library's docstrings hold, found as pytest finds them (doctest's finder)."""
+    finder = doctest.DocTestFinder()
+    return sum(len(test.examples) for name in library_modules()
+               for test in finder.find(importlib.import_module(name)))
+
+
+def test_no_docstring_example_is_skipped():
+    skipped = skipped_examples()
+    assert not skipped, ("run these examples (a small runnable one, on synthetic data, say) or write them as "
+                         "prose without `>>>`; a skip passes for a check it is not:\n" + "\n".join(skipped))
+
+
+def test_a_skipped_example_is_caught(tmp_path):
+    (tmp_path / "lesson.py").write_text('def twice(x):\n    """>>> twice(2)  # doctest: +SKIP\n    4\n    """\n')
+    assert skipped_examples(tmp_path) == [f"{tmp_path.name}/lesson.py:2"]
+
+
+def test_the_docstrings_hold_their_examples():
+    assert docstring_examples() >= EXAMPLES_AT_LEAST
+
+
+def test_make_test_and_test_fast_run_the_docstring_examples():
+    recipes = dict(re.findall(r"^([\w-]+):.*\n\t(.*)", (ROOT / "Makefile").read_text(), re.M))
+    for target in ("test", "test-fast", "test-package"):
+        assert "tl_lessons --doctest-modules" in recipes[target], f"make {target} leaves out the docstrings' examples"

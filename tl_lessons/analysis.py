@@ -2,10 +2,11 @@
 
 The sweeps here are thin loops over `tl_lessons.transfer_setup.prepare` and `tl_lessons.train.fit`,
 so every number the chapter prints comes from the same code the dashboard and the command line
-run. Results are plain dicts (JSON-ready, the shape `tl_lessons.reference_runs` records):
+run. Results are plain dicts (JSON-ready, the shape `tl_lessons.reference_runs` records). Chapter 04
+compares every strategy at its budget (minutes of training; `compare_strategies` shows a run of a second):
 
-    >>> results = compare_strategies(strategy_setups())       # every strategy, chapter 04's budget
-    >>> [(r["label"], r["final_val_acc"]) for r in results]
+    results = compare_strategies(strategy_setups(), seeds=SEEDS)
+    [(r["label"], r["final_val_acc"]) for r in results]
 
 The second half holds the computations the chapter needs to look inside a transferred model:
 shapes after each stage, copying weights by name, BatchNorm statistics, forgetting of the source
@@ -77,7 +78,7 @@ def strategy_setups(base: TransferSetup = CHAPTER_SETUP, lrs: dict | None = None
     """One setup per strategy: `base` with only the strategy and its learning rate changed.
 
     >>> [s.label() for s in strategy_setups(strategies=("scratch", "finetune"))]
-    ['scratch · lr 0.3', 'finetune · lr 0.3']
+    ['scratch · lr 0.3 · 5/class', 'finetune · lr 0.3 · 5/class']
     """
     lrs = {**STRATEGY_LRS, **(lrs or {})}
     return [dataclasses.replace(base, strategy=name, lr=lrs[name]) for name in strategies]
@@ -89,9 +90,12 @@ def estimate_seconds(setup: TransferSetup, root=None, probe_steps: int = 6) -> f
     Trains the first few optimiser steps of the run for real (then throws them away), takes the pace
     of the steps after the first (which pays for warming up), and scales it to the run's steps, its
     validation after every epoch and the one test pass (a forward pass costs about a third of a
-    training step per image). Run it before a long sweep, for example with a larger label budget:
+    training step per image). Run it before a long sweep, for example with a larger label budget
+    (chapter 04 asks about `dataclasses.replace(CHAPTER_SETUP, per_class=500)`, every official image):
 
-    >>> estimate_seconds(dataclasses.replace(CHAPTER_SETUP, per_class=500))   # every official image
+    >>> seconds = estimate_seconds(TransferSetup(target="synthetic100", classes="far", per_class=10, epochs=10))
+    >>> 0 < seconds < 600
+    True
     """
     torch.manual_seed(setup.seed)
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
@@ -143,8 +147,11 @@ def train_setup(setup: TransferSetup, root=None, progress: bool = False, test: b
         final validation accuracy (validating draws no randomness, so training is identical), without
         the cost of a check per epoch; "best_val_acc" is then None. Sweeps that read only the end use it.
 
-    >>> result = train_setup(TransferSetup(target="synthetic100", per_class=5, epochs=2))
-    >>> result["best_val_acc"], result["test_acc"], result["model"]
+    >>> result = train_setup(TransferSetup(target="synthetic100", classes="far", per_class=5, epochs=2))
+    >>> result["status"], result["classes"], result["train_images"], len(result["epochs"]), result["test_images"]
+    ('finished', 15, 75, 2, 300)
+    >>> f"{result['test_acc']:.0%}"    # of 15 classes, after two epochs on 75 images
+    '...%'
     """
     # The new head is drawn from torch's global random state: seed it, so a run repeats exactly
     # whatever ran before it in the same process.
@@ -204,7 +211,10 @@ def compare_strategies(setups, seeds=(0,), root=None, keep_models: bool = False,
     trains the runs here, one after another; any `concurrent.futures.Executor` (a Dask cluster's:
     `tl_lessons.executors`) trains them on its workers, with the same results in the same order.
 
-    >>> results = compare_strategies(strategy_setups(TransferSetup(target="synthetic100", epochs=2)), seeds=SEEDS)
+    >>> tiny = TransferSetup(target="synthetic100", classes="far", per_class=5, epochs=1)
+    >>> results = compare_strategies(strategy_setups(tiny, strategies=("scratch", "linear_probe")), seeds=(0, 1))
+    >>> [(r["strategy"], r["config"]["seed"]) for r in results]
+    [('scratch', 0), ('scratch', 1), ('linear_probe', 0), ('linear_probe', 1)]
     """
     trained = {setting_key(result["config"]): result for result in known}
     trials = [dataclasses.replace(setup, seed=seed) for setup in setups for seed in seeds]
@@ -253,7 +263,10 @@ def label_regimes(setups, per_class_values=(1, 2, 5), seeds=SEEDS, root=None, pr
     reuse where a run is the same (the setup's own budget is the comparison's run). `scoring`:
     `test_per_class`, `curves` and `executor`, as in `compare_strategies`.
 
-    >>> rows = label_regimes(strategy_setups(strategies=("scratch", "linear_probe")), (1, 5))
+    >>> few = TransferSetup(target="synthetic100", classes="far", per_class=5, epochs=2, batch_size=16)
+    >>> rows = label_regimes([few], (1, 5), seeds=(0,))
+    >>> [(r["per_class"], r["train_images"], r["config"]["epochs"]) for r in rows]   # 10 steps each
+    [(1, 15, 10), (5, 75, 2)]
     """
     trials = []
     for setup in setups:
@@ -275,7 +288,9 @@ def freeze_depth_curve(base: TransferSetup, ks, seeds=SEEDS, root=None, progress
     `known`: earlier results to reuse where a run is the same (see `compare_strategies`); `scoring`:
     `test_per_class`, `curves` and `executor`, as in `compare_strategies`.
 
-    >>> results = freeze_depth_curve(dataclasses.replace(CHAPTER_SETUP, lr=0.3), range(5))
+    >>> results = freeze_depth_curve(TransferSetup(target="synthetic100", classes="far", epochs=1), range(3), seeds=(0,))
+    >>> [(r["config"]["k"], r["trainable_params"]) for r in results]
+    [(0, 293599), (1, 293135), (2, 279183)]
     """
     trials = [dataclasses.replace(base, strategy="freeze", k=k) for k in ks]
     return compare_strategies(trials, seeds=seeds, root=root, progress=progress, desc="freeze depth", known=known,
@@ -312,9 +327,10 @@ def lookalike_votes(model: nn.Module, ds: ImageSet, model_classes: list[str], lo
     lookalikes: {CIFAR-10 class: [CIFAR-100 classes that look like it]} (`vocabulary.LOOKALIKES`).
     Returns one row per CIFAR-100 class: the class, what it looks like, its images in `ds`, the
     model's most frequent answer and its share, the share answered with a lookalike class, and
-    whether the most frequent answer is one of them.
+    whether the most frequent answer is one of them. Chapter 04 asks it of the shipped source model
+    and the real CIFAR-100 photos:
 
-    >>> rows = lookalike_votes(source, cifar100_train, meta["classes"], vocabulary.LOOKALIKES)
+    rows = lookalike_votes(source, cifar100_train, meta["classes"], vocabulary.LOOKALIKES)
     """
     predicted = inference.predict(model, ds.images, mean, std).argmax(1)
     rows = []
@@ -339,9 +355,10 @@ def copy_matching_weights(source: nn.Module, target: nn.Module) -> dict:
     Returns {"copied": names, "skipped": source names not copied, "missing": target names left
     untouched, "unexpected": []}.
 
+    >>> source = models.build_model("fastnet", 10)                   # a CIFAR-10 model
     >>> report = copy_matching_weights(source, models.build_model("fastnet", 100))
-    >>> report["missing"]
-    ['head.fc.weight', 'head.fc.bias']
+    >>> report["skipped"], report["missing"]
+    (['head.fc.weight', 'head.fc.bias'], ['head.fc.weight', 'head.fc.bias'])
     """
     wanted = target.state_dict()
     matching = {name: tensor for name, tensor in source.state_dict().items()
@@ -357,7 +374,11 @@ def with_head(model: nn.Module, head: nn.Module) -> nn.Sequential:
     Re-attaching the source model's CIFAR-10 head to a backbone fine-tuned on CIFAR-100 shows
     how much of CIFAR-10 the backbone still knows.
 
+    >>> source = models.build_model("fastnet", 10)
+    >>> finetuned = models.replace_head(copy.deepcopy(source), num_classes=100)   # then trained on CIFAR-100
     >>> cifar10_again = with_head(finetuned, copy.deepcopy(source.head))
+    >>> models.output_count(finetuned), models.output_count(cifar10_again)
+    (100, 10)
     """
     stages = OrderedDict((name, stage) for name, stage in model.named_children() if name != "head")
     stages["head"] = head
@@ -376,7 +397,11 @@ def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, sour
     the source learnt with (its checkpoint's); None: each set's own. Without `source_train` the
     two probe numbers are left out.
 
-    >>> forgetting(source, {"finetune": finetuned}, cifar10_test, cifar10_part)["finetune"]["probe after"]
+    >>> source = models.build_model("fastnet", 10)
+    >>> untrained = models.replace_head(copy.deepcopy(source), num_classes=100)   # a new head, the same backbone
+    >>> source_test = data.per_class_subset(data.load_dataset("synthetic10", "test"), 5)
+    >>> forgetting(source, {"new head only": untrained}, source_test)["new head only"]["forgotten"]
+    0.0
     """
     def probe_accuracy(model):
         train_features = penultimate_features(model, source_train, mean=mean, std=std)
@@ -399,7 +424,10 @@ def forgetting(source: nn.Module, transferred: dict, source_test: ImageSet, sour
 def batchnorm_statistics(model: nn.Module) -> dict:
     """A copy of every BatchNorm layer's running mean and variance: {layer name: (mean, var)}.
 
-    >>> before = batchnorm_statistics(model)
+    >>> before = batchnorm_statistics(models.build_model("fastnet", 10))
+    >>> mean, var = before["stem.bn"]
+    >>> mean.shape, var.shape
+    (torch.Size([16]), torch.Size([16]))
     """
     return {name: (module.running_mean.detach().clone().cpu(), module.running_var.detach().clone().cpu())
             for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)}
@@ -412,8 +440,13 @@ def running_stats_shift(before: dict, after: dict) -> list[dict]:
     deviation (1.0 = the mean moved by a whole standard deviation). var_ratio: the average
     new/old variance (1.0 = unchanged).
 
-    >>> running_stats_shift(before, batchnorm_statistics(model))[0]
+    >>> model = models.build_model("fastnet", 10)
+    >>> before = batchnorm_statistics(model)
+    >>> running_stats_shift(before, batchnorm_statistics(model))[0]         # nothing trained in between
     {'layer': 'stem.bn', 'mean_shift': 0.0, 'var_ratio': 1.0}
+    >>> _ = model.train()(torch.rand(8, 3, 32, 32))                        # one batch in training mode
+    >>> running_stats_shift(before, batchnorm_statistics(model))[0]["mean_shift"] > 0
+    True
     """
     rows = []
     for name, (mean, var) in before.items():
@@ -431,7 +464,9 @@ def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = infer
     These are the features a linear probe sees. Images are normalised with `mean`/`std` (pass the
     ones the model learnt with); None means `ds`'s own statistics.
 
-    >>> features = penultimate_features(source, cifar100_test)   # (916, 128) for FastNet
+    >>> images = data.per_class_subset(data.load_dataset("synthetic10", "test"), 5)
+    >>> penultimate_features(models.build_model("fastnet", 10), images).shape    # 128 features for FastNet
+    torch.Size([50, 128])
     """
     caught = []
     hook = models.classifier(model).register_forward_hook(lambda module, inputs, output: caught.append(inputs[0]))
@@ -447,7 +482,8 @@ def penultimate_features(model: nn.Module, ds: ImageSet, batch_size: int = infer
 def pca_2d(features: torch.Tensor) -> torch.Tensor:
     """The features projected on their first two principal components, (N, 2) (via `torch.pca_lowrank`).
 
-    >>> points = pca_2d(penultimate_features(model, test_set))
+    >>> pca_2d(torch.randn(50, 128)).shape
+    torch.Size([50, 2])
     """
     torch.manual_seed(0)  # pca_lowrank uses random projections: fix them so the picture repeats
     _, _, directions = torch.pca_lowrank(features, q=2, center=True)
@@ -460,7 +496,11 @@ def class_separation(features: torch.Tensor, labels: torch.Tensor) -> float:
     It is trace(between-class scatter) / trace(total scatter), a one-number summary of how well
     a feature space separates the classes.
 
-    >>> class_separation(features, test_set.coarse_labels)
+    >>> labels = torch.tensor([0, 0, 1, 1])
+    >>> class_separation(torch.tensor([[0.0], [0.0], [1.0], [1.0]]), labels)   # each class on one point
+    1.0
+    >>> class_separation(torch.tensor([[0.0], [1.0], [0.0], [1.0]]), labels)   # both classes alike
+    0.0
     """
     centred = features - features.mean(0)
     between = torch.zeros(())
@@ -477,7 +517,10 @@ def fit_linear_map(features: torch.Tensor, labels: torch.Tensor, num_classes: in
     loss="mse" regresses the one-hot targets (the "learned mapping f" of regression); loss=
     "cross_entropy" treats the outputs as logits. Both are linear probes: only the loss differs.
 
-    >>> probe = fit_linear_map(train_features, train_labels, 100, loss="mse")
+    >>> features, labels = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.9, 0.2]]), torch.tensor([1, 0, 0])
+    >>> probe = fit_linear_map(features, labels, 2, loss="mse")
+    >>> probe
+    Linear(in_features=2, out_features=2, bias=True)
     """
     if loss not in ("cross_entropy", "mse"):
         raise ValueError(f"loss is 'cross_entropy' or 'mse', not {loss!r}")
@@ -497,7 +540,9 @@ def fit_linear_map(features: torch.Tensor, labels: torch.Tensor, num_classes: in
 def map_accuracy(linear: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of rows whose highest score is the true class.
 
-    >>> map_accuracy(probe, test_features, test_labels)
+    >>> features, labels = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.9, 0.2]]), torch.tensor([1, 0, 0])
+    >>> map_accuracy(fit_linear_map(features, labels, 2), features, labels)
+    1.0
     """
     with torch.no_grad():
         return (linear(features).argmax(1) == labels).float().mean().item()
@@ -525,7 +570,17 @@ def joint_train(source: nn.Module, source_train: ImageSet, target_train: ImageSe
     Returns {"history": one row per epoch (epoch, source_loss, target_loss, source_acc, target_acc),
     "source_model", "target_model"} (the two models share the backbone).
 
-    >>> joint = joint_train(source, cifar10_part, cifar100_train, cifar10_test, cifar100_test, target_weight=1.0)
+    Chapter 04 trains the shipped source on a part of CIFAR-10 and the task's CIFAR-100 images; here
+    a fresh FastNet, on a few synthetic images (one step of 64 images from each set):
+
+    >>> source = models.build_model("fastnet", 10)
+    >>> source_part = data.per_class_subset(data.load_dataset("synthetic10", "test"), 7)      # 70 images
+    >>> target_part = data.per_class_subset(data.load_dataset("synthetic100", "test"), 1)     # 100 images
+    >>> joint = joint_train(source, source_part, target_part, source_part, target_part, epochs=1)
+    >>> list(joint["history"][0])
+    ['epoch', 'source_loss', 'target_loss', 'source_acc', 'target_acc']
+    >>> models.output_count(joint["source_model"]), models.output_count(joint["target_model"])
+    (10, 100)
     """
     lr = transfer.STRATEGY_TABLE["finetune"].lr if lr is None else lr
     config = dataclasses.replace(train.TrainConfig(), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
@@ -580,9 +635,10 @@ def imagenet_transfer(train_set: ImageSet, val_set: ImageSet, strategy: str = "l
     The run is `transfer_setup.prepare`'s for the source "imagenet" (so the images are normalised with
     ImageNet's statistics, the ones the weights were learnt with), trained on the images given.
     `lr`: None starts from the strategy's rate (`transfer.STRATEGY_TABLE`). Raises
-    `WeightsUnavailableError` (with what to do) when the weights cannot be downloaded.
+    `WeightsUnavailableError` (with what to do) when the weights cannot be downloaded, as chapter 04
+    does on the few-shot task's images:
 
-    >>> result = imagenet_transfer(cifar100_train, cifar100_test)
+    result = imagenet_transfer(cifar100_train, cifar100_test)
     """
     setup = TransferSetup(source="imagenet", strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     torch.manual_seed(seed)  # the new head's initial weights

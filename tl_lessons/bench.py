@@ -133,8 +133,10 @@ class TrainingClock:
     """Seconds of training, with the time spent testing taken out.
 
     >>> clock = TrainingClock()
-    >>> accuracy = clock.test(lambda: evaluate(model, test_set)[1])   # not counted
-    >>> clock.seconds()                                                # training only
+    >>> clock.test(lambda: time.sleep(0.1) or 0.25)     # a test pass: its result comes back, its time is set aside
+    0.25
+    >>> clock.testing >= 0.1                            # clock.seconds() is the rest: training only
+    True
     """
 
     def __init__(self):
@@ -290,7 +292,7 @@ def watch(job: jobs.TrainingJob) -> tuple[float | None, float]:
     send them), and after an epoch the model's answers (the handful's captions, the classes it
     mixes up). Returns (seconds from start to the first drawn step, CPU seconds the polls used).
 
-    >>> first_point_s, page_cpu_s = watch(job.start())
+    first_point_s, page_cpu_s = watch(job.start())
     """
     first_point_s, page_cpu_s = None, 0.0
     while not job.done:
@@ -328,8 +330,9 @@ def measure_overhead(
     the first point (slowest of the repeats).
     The run is FastNet's "quick" recipe on `dataset` (CIFAR-10 when on disk, else synthetic10).
 
-    >>> measure_overhead()["overhead"]
-    0.03
+    `make bench` runs it, among minutes of training (docs/performance.md holds what it measured):
+
+    measure_overhead()["overhead"]     # how much longer the watched run took (0.03: 3 % longer)
     """
     if dataset is None:
         dataset = data.usable_datasets(("cifar10", "synthetic10"))[0]
@@ -393,8 +396,9 @@ def measure_stop_latency(
     slowest under "stop_s" and every measurement under "stop_runs_s"; a run that ends any other
     way than "stopped" (failed, finished too soon) raises RuntimeError.
 
-    >>> measure_stop_latency()["stop_s"]
-    0.2
+    `make bench` runs it, among minutes of training:
+
+    measure_stop_latency()["stop_s"]   # a fraction of a second
     """
     if dataset is None:
         dataset = data.usable_datasets(("cifar10", "synthetic10"))[0]
@@ -441,8 +445,9 @@ def measure_closer_look(setup: transfer_setup.TransferSetup | None = None, repea
     (`dashboard.learnt`). Both kinds run as headless jobs, alternately, `repeats` times; the
     fastest of each is compared (the training's own clock, so other programs count less).
 
-    >>> measure_closer_look()["overhead"]
-    0.04
+    `make bench` runs it, among minutes of training:
+
+    measure_closer_look()["overhead"]   # the share of the run's time the closer look adds
     """
     setup = setup or lab_setup()
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup)

@@ -7,9 +7,10 @@ the first point of the curves (the model before any training step) and the first
 point, several times, each in a fresh browser (a new learner). It also says where the time went:
 from the click until the run started on the server, from there to the first training step, and
 from that step until the browser drew it. Measure on an idle machine: a busy CPU slows each part.
+It starts a server and a browser, so `make bench` runs it (and the doctests do not):
 
-    >>> with dashboard() as address:
-    ...     print(first_points(address, chromium_path(), repeats=3)["first_point_s"])
+    with dashboard() as address:
+        print(first_points(address, chromium_path(), repeats=3)["first_point_s"])
 """
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ def dashboard(app_folder=ROOT, env: dict | None = None, log_path=None):
     the server's output goes to `log_path` (default: a temporary file). While it runs, its process
     is `SERVERS[address]` (its pid, e.g. for /proc/<pid>/status).
 
-    >>> with dashboard(env={"TL_LESSONS_APP_TINY": "1"}) as address:
-    ...     urllib.request.urlopen(address)
+    with dashboard(env={"TL_LESSONS_APP_TINY": "1"}) as address:
+        urllib.request.urlopen(address)
     """
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
@@ -119,8 +120,7 @@ def first_points(address: str, chromium: str, repeats: int = 3, store_path=None,
     "start_to_step_s" (until its first training step, by the run's own clock: e.g. the frozen
     stages' features), and "step_to_screen_s" (until the browser drew that step: polling and redrawing).
 
-    >>> first_points("http://127.0.0.1:8501", "/usr/bin/chromium", repeats=1)["first_point_s"]
-    0.9
+    first_points("http://127.0.0.1:8501", "/usr/bin/chromium", repeats=1)["first_point_s"]   # seconds, e.g. 0.9
     """
     from playwright.sync_api import expect, sync_playwright
 

@@ -17,10 +17,14 @@ before any training starts, a failed save removes its temporary file and leaves 
 checkpoint in place, and `save_with_fallback` keeps the model in the temporary folder when its
 destination fails after all (a full disk), saying where.
 
-    >>> save_checkpoint("probe.pt", model, arch="fastnet", classes=train_set.classes,
-    ...                 mean=train_set.mean, std=train_set.std, dataset="cifar100",
-    ...                 source="linear probe on the CIFAR-10 FastNet")
-    >>> model, meta = load_checkpoint("probe.pt")
+    >>> model = build_model("fastnet", num_classes=2)            # a chapter saves a trained one
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_checkpoint(Path(folder) / "probe.pt", model, arch="fastnet", classes=["cat", "dog"],
+    ...                            mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), dataset="cifar10",
+    ...                            source="an untrained FastNet, for the example")
+    ...     model, meta = load_checkpoint(path)
+    >>> meta["classes"], meta["num_classes"], meta["source"]
+    (['cat', 'dog'], 2, 'an untrained FastNet, for the example')
 """
 
 import errno
@@ -57,8 +61,12 @@ def save_checkpoint(path, model: nn.Module, *, arch: str, classes, mean, std, da
     `arch_options` are extra arguments of the architecture (for example FastNet's width);
     `command` is the command line that reproduces the file (kept in its metadata when given).
 
-    >>> save_checkpoint("runs/fastnet.pt", model, arch="fastnet", classes=ds.classes,
-    ...                 mean=ds.mean, std=ds.std, dataset="cifar10", source="kit preset full")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     saved = save_checkpoint(Path(folder) / "runs" / "fastnet.pt", build_model("fastnet", 10), arch="fastnet",
+    ...                             classes=range(10), mean=(0.5,) * 3, std=(0.25,) * 3, dataset="cifar10",
+    ...                             source="kit preset full")
+    ...     saved.relative_to(folder)
+    PosixPath('runs/fastnet.pt')
     """
     classes = [str(name) for name in classes]
     outputs = output_count(model)
@@ -137,6 +145,10 @@ def check_destination(path) -> Path:
 
     >>> check_destination("runs/fastnet.pt")
     PosixPath('runs/fastnet.pt')
+    >>> check_destination("")
+    Traceback (most recent call last):
+    ...
+    tl_lessons.errors.CheckpointError: The checkpoint path is empty: give a file name, for example my_model.pt.
     """
     if path is None or not str(path).strip():
         raise CheckpointError("The checkpoint path is empty: give a file name, for example my_model.pt.")
@@ -179,8 +191,12 @@ def save_with_fallback(path, model: nn.Module, **metadata) -> tuple[Path, str | 
     Returns (where the checkpoint is, None) or (the fall-back file, the sentence to show).
     A model trained for minutes is not lost because its destination failed at the very end.
 
-    >>> saved, notice = save_with_fallback("my_model.pt", model, arch="fastnet", classes=ds.classes,
-    ...                                    mean=ds.mean, std=ds.std, dataset="cifar10", source="preset quick")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     saved, notice = save_with_fallback(Path(folder) / "my_model.pt", build_model("fastnet", 10), arch="fastnet",
+    ...                                        classes=range(10), mean=(0.5,) * 3, std=(0.25,) * 3,
+    ...                                        dataset="cifar10", source="preset quick")
+    >>> saved.name, notice          # saved where asked: no notice to show
+    ('my_model.pt', None)
     """
     try:
         return save_checkpoint(path, model, **metadata), None
@@ -202,9 +218,9 @@ def load_checkpoint(path, arch: str | None = None, num_classes: int | None = Non
     Give `arch` and/or `num_classes` to check that the file is the model you expect: a
     mismatch raises `CheckpointError` with what the file holds and what to do.
 
-    >>> model, meta = load_checkpoint("runs/fastnet.pt", arch="fastnet")
-    >>> meta["classes"][:2]
-    ['airplane', 'automobile']
+    >>> model, meta = load_checkpoint(SOURCE_CHECKPOINT, arch="fastnet")     # the shipped CIFAR-10 model
+    >>> meta["classes"][:2], model.training
+    (['airplane', 'automobile'], False)
     """
     path = Path(path)
     if not path.is_file():
@@ -285,7 +301,8 @@ def load_source_model() -> tuple[nn.Module, dict]:
     """The FastNet trained on CIFAR-10 that ships with the kit: the source of every transfer.
 
     >>> source, meta = load_source_model()
-    >>> meta["metrics"]["test_acc"]
+    >>> f"{meta['metrics']['test_accuracy']:.1%}"
+    '78.8%'
     """
     if not SOURCE_CHECKPOINT.is_file():
         raise CheckpointError(
@@ -301,10 +318,12 @@ def provenance(meta: dict) -> str:
     Accuracies are percentages, losses three decimals, durations whole seconds: the kit's way of
     printing numbers, never a float's full repr (which another machine's run would not repeat).
 
-    >>> print(provenance(load_source_model()[1]))   # doctest: +SKIP
+    >>> print(provenance(load_source_model()[1]))
     arch     : fastnet
+    dataset  : cifar10
     ...
     metrics  : test accuracy 78.8 %, test loss 0.671, 1,155 s of training
+    ...
     """
     def metric(name, value):
         if not isinstance(value, (int, float)) or isinstance(value, bool):

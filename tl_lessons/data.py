@@ -3,11 +3,10 @@
 The images live in memory as one uint8 tensor of shape (N, 3, 32, 32): the CIFAR files
 already store each image as three 32x32 colour planes, so reading a batch file is one
 reshape, with no per-image work. Every loader returns an `ImageSet` (`tl_lessons.imageset`):
-the pixels with their labels, class names, provenance and normalisation constants.
+the pixels with their labels, class names, provenance and normalisation constants (CIFAR after `make data`):
 
-    >>> train = load_dataset("cifar10", "train")
-    >>> print(train.describe())
-    CIFAR-10 train: 50,000 images, 10 classes (5,000 per class); source: ...
+    >>> print(load_dataset("synthetic10", "train").describe())
+    Synthetic-10 train: 5,000 images, 10 classes (500 per class); source: ...
 """
 from __future__ import annotations
 
@@ -170,7 +169,7 @@ def download_cifar(name: str, root=None) -> Path:
 
     The download gives up after `downloads.TIMEOUT_S` seconds of silence, `downloads.TRIES` times.
 
-    >>> download_cifar("cifar10")   # needs the network once, about 170 MB
+    download_cifar("cifar10")   # needs the network once, about 170 MB (so it is not run as a doctest)
     """
     from torchvision.datasets.utils import extract_archive
 
@@ -263,8 +262,7 @@ def file_md5(path) -> str:
 def mismatched_files(name: str, root=None) -> list[str]:
     """Files of the extracted dataset whose md5 differs from the official one (missing ones skipped).
 
-    >>> mismatched_files("cifar10")
-    []
+    mismatched_files("cifar10")      # [] after `make data` fetched the official files
     """
     files = cifar_files(name)
     folder = data_dir(root) / files.folder
@@ -441,10 +439,7 @@ def _load_cifar(name: str, split: str, root, download: bool, names: dict[str, st
 
 
 def load_cifar10(split: str = "train", root=None, download: bool = False) -> ImageSet:
-    """CIFAR-10: 50,000 train / 10,000 test images of 10 classes.
-
-    >>> test = load_cifar10("test")
-    """
+    """CIFAR-10: 50,000 train / 10,000 test images of 10 classes: `test = load_cifar10("test")` after `make data`."""
     images, (labels,), (classes,), source = _load_cifar("cifar10", split, root, download, {"labels": "label_names"})
     return ImageSet(images, labels, classes, "cifar10", split, source, CIFAR10_MEAN, CIFAR10_STD)
 
@@ -452,7 +447,7 @@ def load_cifar10(split: str = "train", root=None, download: bool = False) -> Ima
 def load_cifar100(split: str = "train", root=None, download: bool = False) -> ImageSet:
     """CIFAR-100: 100 fine classes grouped into 20 coarse superclasses (`coarse_labels`).
 
-    >>> train = load_cifar100("train"); train.coarse_classes[train.coarse_labels[0]]
+    train = load_cifar100("train"); train.coarse_classes[train.coarse_labels[0]]    # after `make data`
     """
     images, (labels, coarse), (classes, coarse_classes), source = _load_cifar(
         "cifar100", split, root, download,
@@ -467,8 +462,8 @@ def load_cifar100(split: str = "train", root=None, download: bool = False) -> Im
 def data_status(root=None) -> list[dict]:
     """One row per CIFAR dataset for `python -m tl_lessons data status`.
 
-    >>> [row["available"] for row in data_status()]
-    [True, False]
+    >>> [(row["name"], row["state"]) for row in data_status(root="/nowhere")]
+    [('cifar10', 'missing'), ('cifar100', 'missing')]
     """
     rows = []
     root = _data_folder(root)
@@ -598,7 +593,8 @@ def _smallest_class(ds: ImageSet) -> tuple[int, str]:
 def per_class_subset(ds: ImageSet, n_per_class: int, seed: int = 0) -> ImageSet:
     """`n_per_class` random images of every class, the same ones for the same seed.
 
-    >>> few = per_class_subset(train, 10)    # 10 labelled images per class
+    >>> per_class_subset(load_dataset("synthetic10"), 10).class_counts()    # 10 labelled images per class
+    [10, 10, 10, 10, 10, 10, 10, 10, 10, 10]
     """
     _check(per_class_problem(n_per_class, most=_smallest_class(ds)[0]))
     return ds.take(_split_per_class(ds, [n_per_class] * ds.num_classes, seed)[0])
@@ -611,7 +607,8 @@ def at_most_per_class(ds: ImageSet, n_per_class: int | None, seed: int = 0) -> I
     its many runs on such a part of the test split: the official files' 100 images per class cost a
     few seconds per run, a copy with fewer gives every image it has.
 
-    >>> test_images = at_most_per_class(load_dataset("cifar100", "test"), 50)
+    >>> len(at_most_per_class(load_dataset("synthetic100", "test"), 5))     # 5 of each class's 20
+    500
     """
     if n_per_class is None:
         return ds
@@ -625,7 +622,8 @@ def at_most_per_class(ds: ImageSet, n_per_class: int | None, seed: int = 0) -> I
 def label_fraction(ds: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
     """Keep `fraction` of each class's images (at least one each), chosen by `seed`.
 
-    >>> tenth = label_fraction(train, 0.1)
+    >>> len(label_fraction(load_dataset("synthetic10", "train"), 0.1))     # a tenth of 5,000
+    500
     """
     _check(fraction_problem(fraction))
     counts = [max(1, round(fraction * count)) for count in ds.class_counts()]
@@ -654,7 +652,8 @@ def task_split(ds: ImageSet, per_class: int | None = FEW_SHOT, fraction: float |
     (the partial development copy of CIFAR-100 has classes of 5). Returns (train, None) when
     `val_per_class` is 0.
 
-    >>> train, val = task_split(load_dataset("cifar100", "train"))   # 5 per class, and up to 5 to validate
+    >>> [len(images) for images in task_split(load_dataset("synthetic100", "train"))]   # 5 per class, 5 to validate
+    [500, 500]
     """
     smallest, _ = _smallest_class(ds)
     if per_class is not None:

@@ -7,7 +7,12 @@ flattens the distribution, so the small probabilities become visible (the "soft 
 A student then learns to match them (Hinton, Vinyals and Dean, "Distilling the Knowledge in
 a Neural Network", 2015).
 
+    >>> teacher, student = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)   # a trained network, a new one
+    >>> x = torch.randn(8, 4)
     >>> loss = distillation_loss(student(x), teacher(x).detach(), temperature=4.0)
+    >>> loss.backward()                    # only the student learns: the teacher's outputs are fixed targets
+    >>> student.weight.grad.shape, teacher.weight.grad
+    (torch.Size([3, 4]), None)
 """
 import torch
 import torch.nn.functional as F

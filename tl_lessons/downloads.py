@@ -4,10 +4,10 @@ A download that hangs is worse than one that fails. On a network that accepts th
 and then never answers (a captive portal, a broken proxy), a request without a timeout waits
 forever and the learner's notebook with it. So every request here gives up after `TIMEOUT_S`
 seconds of silence, is tried `TRIES` times, shows its progress, and is written to a ".part" file
-that becomes the real file only when it is complete and, given a checksum, correct.
+that becomes the real file only when it is complete and, given a checksum, correct. `make data` runs
 
-    >>> download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ...          "data/cifar-10-python.tar.gz", checksum=("md5", "c58f30108f718f92721af3b95e74349a"))
+    download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+             "data/cifar-10-python.tar.gz", checksum=("md5", "c58f30108f718f92721af3b95e74349a"))
 
 Failures are `DownloadError`s, which are `OSError`s: the callers (`data.download_cifar`,
 `models.imagenet_resnet18`) turn them into sentences naming the address, the folder and how
@@ -40,7 +40,15 @@ def download(url: str, destination, *, checksum: tuple[str, str] | None = None, 
     `checksum` is (algorithm, expected hex digest or its first characters), e.g. ("md5", "c58f...").
     `timeout` and `tries` default to TIMEOUT_S and TRIES. Raises `DownloadError`, leaving no file.
 
-    >>> download("https://download.pytorch.org/models/resnet18-f37072fd.pth", "resnet18-f37072fd.pth")
+    A file:// address works as well, which lets this example run without a network:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     lesson = Path(folder, "lesson.txt")
+    ...     _ = lesson.write_text("transfer")
+    ...     saved = download(lesson.as_uri(), Path(folder, "copy.txt"), checksum=("md5", "84a0f3"), progress=False)
+    ...     saved.name, saved.read_text()
+    ('copy.txt', 'transfer')
     """
     destination = Path(destination)
     timeout = TIMEOUT_S if timeout is None else timeout

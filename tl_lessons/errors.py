@@ -20,7 +20,7 @@ class LessonError(Exception):
 
     >>> raise LessonError("The learning rate must be positive: try 0.01.")
     Traceback (most recent call last):
-    LessonError: The learning rate must be positive: try 0.01.
+    tl_lessons.errors.LessonError: The learning rate must be positive: try 0.01.
     """
 
     def _render_traceback_(self) -> list[str]:

@@ -5,11 +5,11 @@ seed, the tuning tries every learning rate, `make reference-runs` trains chapter
 By default they train one after another, here. Given any `concurrent.futures.Executor` they train
 side by side instead: each run becomes a work item (a function and its setup) that a worker
 runs, and its result comes back as plain data. With Dask's `distributed` (`pip install
-'tl-lessons[cluster]'`) that worker can be any computer of a cluster:
+'tl-lessons[cluster]'`) that worker can be any computer of a cluster (`in_order` shows a run with threads):
 
-    >>> from distributed import Client
-    >>> executor = Client("tcp://scheduler:8786").get_executor()
-    >>> results = analysis.compare_strategies(analysis.strategy_setups(), seeds=analysis.SEEDS, executor=executor)
+    from distributed import Client
+    executor = Client("tcp://scheduler:8786").get_executor()
+    results = analysis.compare_strategies(analysis.strategy_setups(), seeds=analysis.SEEDS, executor=executor)
 
 The results are the ones a run here gives, to the last bit, because of four rules:
 
@@ -53,7 +53,9 @@ def in_order(work, items, executor=None, describe=str, drop=()):
 
     drop: keys of each result the worker leaves out (a trained model is large and not plain data).
 
-    >>> list(in_order(abs, [-2, 3], concurrent.futures.ThreadPoolExecutor(2)))
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as executor:
+    ...     list(in_order(abs, [-2, 3], executor))
     [2, 3]
     """
     if executor is None:
@@ -121,8 +123,10 @@ def dask_executor(address: str | None = None, workers: int | None = None):
     instead, of `workers` worker processes (one thread each; it listens on 127.0.0.1 only, on ports
     the system picks). The executor is the client's `get_executor()`, as on any cluster.
 
-    >>> with dask_executor(workers=2) as executor:
-    ...     results = analysis.compare_strategies(setups, executor=executor)
+    It starts worker processes, so tests/test_cluster.py runs it, not a doctest:
+
+    with dask_executor(workers=2) as executor:
+        results = analysis.compare_strategies(setups, executor=executor)
     """
     try:
         from distributed import Client, LocalCluster

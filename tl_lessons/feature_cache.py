@@ -6,7 +6,11 @@ once over every image (`compute_features`) and trains the rest of the model on t
 features (`FeatureBatches`): the same run, much faster. `plan_cache` decides beforehand whether
 the features fit in memory.
 
-    >>> stages, note = plan_cache(model, apply_strategy(model, "linear_probe"), images=60_000)
+    >>> from tl_lessons.models import FastNet
+    >>> model = FastNet(10)
+    >>> stages, note = plan_cache(model, transfer.apply_strategy(model, "linear_probe"), images=5_000)
+    >>> stages, note                # a linear probe trains the head alone: run the four stages before it once
+    (4, None)
 """
 import time
 
@@ -26,7 +30,9 @@ CACHE_LIMIT_BYTES = 4 * 10**9  # 4 GB
 class FeatureBatches:
     """Batches of cached features and labels, in the order a `Loader` with the same settings gives their images.
 
-    >>> for x, y in FeatureBatches(features, labels, batch_size=512, shuffle=True): ...
+    >>> features, labels = torch.randn(10, 2048), torch.arange(10)      # 10 images' cached features
+    >>> [len(y) for x, y in FeatureBatches(features, labels, batch_size=4, shuffle=True)]
+    [4, 4, 2]
     """
 
     def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool = False,
@@ -64,8 +70,12 @@ def plan_cache(model: nn.Module, strategy, images: int, share: float = 1.0) -> t
     runs that train side by side (the dashboard's slots) each plan with their share of the memory, not
     each with all of it.
 
-    >>> plan_cache(model, apply_strategy(model, "linear_probe"), images=60_000)
-    (4, None)
+    >>> from tl_lessons.models import FastNet
+    >>> model = FastNet(10)
+    >>> plan_cache(model, transfer.apply_strategy(model, "freeze", k=2), images=6_000)     # 6,000 × 8,192 numbers
+    (2, None)
+    >>> plan_cache(model, transfer.apply_strategy(model, "freeze", k=2, bn="train"), images=6_000)  # BN still learns
+    (0, None)
     """
     stages = cacheable_stages(model, strategy)
     if stages == 0:

@@ -4,8 +4,9 @@
 never what it learns (bfloat16 aside, which rounds the forward pass: `use_bf16`). The figures
 behind each choice, with the machine and command that measured them, are in `docs/performance.md`.
 
-    >>> device = torch.device(pick_device())
-    >>> torch.set_num_threads(cpu_threads())
+    >>> device = torch.device(pick_device())     # where `fit` puts the model and each batch
+    >>> cpu_threads() >= 1                       # what `fit` hands to torch.set_num_threads
+    True
 """
 import functools
 import os
@@ -20,8 +21,8 @@ THREADS_VARIABLE = "TL_LESSONS_THREADS"
 def pick_device() -> str:
     """The fastest device this machine has: "cuda", then "mps" (Apple), else "cpu".
 
-    >>> pick_device()
-    'cpu'
+    >>> pick_device() in ("cuda", "mps", "cpu")    # 'cpu' on a laptop without a GPU
+    True
     """
     if torch.cuda.is_available():
         return "cuda"
@@ -36,8 +37,15 @@ def thread_setting() -> int | None:
     The one reader of that variable: the chapters, the command line and the dashboard all ask
     here. A value that is not a whole number of at least 1 raises `ConfigError`, saying what to do.
 
-    >>> thread_setting()   # with TL_LESSONS_THREADS=1 (1 on a busy machine)
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_THREADS": "1"}):     # 1 on a busy machine
+    ...     thread_setting()
     1
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_THREADS": "two"}):
+    ...     thread_setting()
+    Traceback (most recent call last):
+    ...
+    tl_lessons.errors.ConfigError: TL_LESSONS_THREADS must be a whole number of at least 1 (1 on a busy machine), ...
     """
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value:
@@ -51,7 +59,10 @@ def thread_setting() -> int | None:
 def cpu_threads() -> int:
     """Threads for CPU training: `$TL_LESSONS_THREADS` (`thread_setting`), else the number of cores.
 
-    >>> torch.set_num_threads(cpu_threads())
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_THREADS": "1"}):
+    ...     cpu_threads()              # `fit` then calls torch.set_num_threads(1)
+    1
     """
     return thread_setting() or os.cpu_count() or 1
 
@@ -78,7 +89,7 @@ def keep_freed_memory() -> bool:
     `fit` calls it, so every run in the process benefits. It does nothing (and returns False)
     where the C library is not glibc (macOS, Windows, Alpine's musl); True once it is set.
 
-    >>> keep_freed_memory()
+    >>> keep_freed_memory()         # on Linux with glibc
     True
     """
     try:
@@ -100,8 +111,9 @@ def use_bf16(config, device: torch.device) -> bool:
     trains about twice as fast with it (`docs/performance.md`). CPUs without those instructions
     emulate bfloat16 and get slower, so "auto" checks for them.
 
-    >>> use_bf16(PRESETS["quick"], torch.device("cpu"))   # on a CPU with AVX-512 BF16
-    True
+    >>> from tl_lessons.train import TrainConfig
+    >>> use_bf16(TrainConfig(bf16=False), torch.device("cpu"))   # asked for float32; "auto" (the default) checks the CPU
+    False
     """
     if config.bf16 != "auto":
         return bool(config.bf16)
@@ -119,8 +131,9 @@ def use_channels_last(config, device: torch.device) -> bool:
     Convolution libraries on CPUs (oneDNN) and NVIDIA GPUs run faster on it, so "auto" turns it
     on there.
 
-    >>> use_channels_last(PRESETS["quick"], torch.device("cpu"))
-    True
+    >>> from tl_lessons.train import PRESETS
+    >>> use_channels_last(PRESETS["quick"], torch.device("cpu")), use_channels_last(PRESETS["quick"], torch.device("mps"))
+    (True, False)
     """
     if config.channels_last != "auto":
         return bool(config.channels_last)

@@ -4,6 +4,7 @@ Every dataset the chapters use, real (`tl_lessons.data`) or generated (`tl_lesso
 is an `ImageSet`: one uint8 tensor of images beside the labels, the class names, a sentence
 saying where the images come from, and the per-channel statistics to normalise them with.
 
+    >>> from tl_lessons.data import load_dataset
     >>> ds = load_dataset("synthetic10")
     >>> ds.images.shape, ds.num_classes
     (torch.Size([5000, 3, 32, 32]), 10)
@@ -28,7 +29,9 @@ class ImageSet:
     """A labelled set of 32x32 colour images held in memory.
 
     >>> ds = ImageSet(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"],
-    ...               "synthetic10", "train", "synthetic", (0.5,) * 3, (0.25,) * 3)
+    ...               "synthetic10", "train", "two black squares", (0.5,) * 3, (0.25,) * 3)
+    >>> ds
+    ImageSet(Synthetic-10 train: 2 images, 2 classes (1 per class); source: two black squares)
     """
 
     images: torch.Tensor  # uint8, (N, 3, 32, 32), contiguous

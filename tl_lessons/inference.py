@@ -3,8 +3,17 @@
 Every function here runs the model in evaluation mode (BatchNorm uses its stored statistics,
 dropout is off) without gradients, and gives each module back the mode it had.
 
-    >>> loss, accuracy = evaluate(model, test_set, mean=config.mean, std=config.std)
-    >>> matrix = confusion_matrix(model, test_set)
+A model that gives every class the same score shows what the numbers mean without any training:
+
+    >>> from tl_lessons.data import load_dataset
+    >>> test_set = load_dataset("synthetic10", "test")                  # 100 images of each class
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).requires_grad_(False)
+    >>> _ = model[1].weight.zero_(), model[1].bias.zero_()            # every score 0
+    >>> loss, accuracy = evaluate(model, test_set)
+    >>> f"loss {loss:.3f} (ln 10), accuracy {accuracy:.0%}"            # a tie goes to class 0
+    'loss 2.303 (ln 10), accuracy 10%'
+    >>> confusion_matrix(model, test_set)[:, 0].tolist()               # every image predicted as class 0
+    [100, 100, 100, 100, 100, 100, 100, 100, 100, 100]
 """
 from contextlib import contextmanager
 
@@ -65,7 +74,12 @@ def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = INFERENCE_BATCH_S
     differ (`config.mean`, `config.std`: None there also means the dataset's). `predicted`, a
     list, receives the predicted classes batch by batch (see `evaluate_batches`).
 
-    >>> loss, acc = evaluate(model, test_set, mean=config.mean, std=config.std)
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> from tl_lessons.data import load_dataset
+    >>> model, meta = load_source_model()                 # a CIFAR-10 model, shown synthetic images
+    >>> loss, acc = evaluate(model, load_dataset("synthetic10", "test"), mean=meta["mean"], std=meta["std"])
+    >>> 0 <= acc <= 1, loss > 0
+    (True, True)
     """
     device = torch.device(device) if device is not None else model_device(model)
     return evaluate_batches(model, Loader(ds, batch_size, device=device, mean=mean, std=std), predicted)
@@ -77,7 +91,12 @@ def predict(model: nn.Module, ds_or_images, mean=None, std=None,
 
     Raw images need the `mean` and `std` the model was trained with (a checkpoint's metadata has them).
 
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> model, meta = load_source_model()
+    >>> images = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)        # two black images
     >>> probabilities = predict(model, images, meta["mean"], meta["std"])
+    >>> probabilities.shape, probabilities.sum(1).round(decimals=4).tolist()
+    (torch.Size([2, 10]), [1.0, 1.0])
     """
     if isinstance(ds_or_images, ImageSet):
         images = ds_or_images.images
@@ -102,7 +121,12 @@ def predict(model: nn.Module, ds_or_images, mean=None, std=None,
 def confusion_matrix(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
     """(C, C) int64 counts: row = true class, column = predicted class.
 
-    >>> matrix = confusion_matrix(model, test_set); matrix.trace() / matrix.sum()   # the accuracy
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> from tl_lessons.data import load_dataset
+    >>> model, meta = load_source_model()
+    >>> matrix = confusion_matrix(model, load_dataset("synthetic10", "test"), meta["mean"], meta["std"])
+    >>> matrix.shape, int(matrix.sum())          # the accuracy is matrix.trace() / matrix.sum()
+    (torch.Size([10, 10]), 1000)
     """
     return confusion_counts(ds.labels, predict(model, ds, mean, std).argmax(1), ds.num_classes)
 
@@ -123,7 +147,11 @@ def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, num_classes:
 def per_class_accuracy(model: nn.Module, ds: ImageSet, mean=None, std=None) -> torch.Tensor:
     """Accuracy on each class, (C,) float (NaN for a class with no images).
 
-    >>> per_class_accuracy(model, test_set)[3]   # how well "cat" is recognised
+    >>> from tl_lessons.data import load_dataset
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).requires_grad_(False)
+    >>> _ = model[1].weight.zero_(), model[1].bias.zero_()            # always answers class 0
+    >>> per_class_accuracy(model, load_dataset("synthetic10", "test"))[:3]   # [3]: how well class 3 is recognised
+    tensor([1., 0., 0.], dtype=torch.float64)
     """
     matrix = confusion_matrix(model, ds, mean, std)
     return matrix.diag().double() / matrix.sum(1).double()

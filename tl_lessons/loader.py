@@ -4,8 +4,12 @@ CIFAR fits in memory (150 MB as uint8), so there is no need for worker processes
 per-image transforms: the loader picks a batch of rows, shifts and mirrors them all with
 a few tensor operations, and turns them into normalised float32 in one pass.
 
+    >>> from tl_lessons.data import load_dataset
+    >>> train = load_dataset("synthetic10", "train")
     >>> for x, y in Loader(train, batch_size=256, shuffle=True, augment=True):
-    ...     loss = F.cross_entropy(model(x), y)
+    ...     pass                        # a training step: loss = F.cross_entropy(model(x), y), ...
+    >>> x.dtype, x.shape, y[:5].tolist()
+    (torch.float32, torch.Size([136, 3, 32, 32]), [...])
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: i
     The same augmentation as torchvision's RandomCrop(32, padding=4) + RandomHorizontalFlip,
     done for a whole batch at once; `generator` makes it repeatable.
 
+    >>> batch = torch.full((8, 3, 32, 32), 200, dtype=torch.uint8)
     >>> augmented = augment_batch(batch, torch.Generator().manual_seed(0))
+    >>> augmented.shape, augmented.dtype, int(augmented.min())    # shifted in: 0 where the padding shows
+    (torch.Size([8, 3, 32, 32]), torch.uint8, 0)
     """
     n, channels, height, width = images_uint8.shape
     device = images_uint8.device
@@ -64,7 +71,9 @@ def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: i
 def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 pixels -> float32 `(pixel / 255 - mean) / std`, per channel.
 
-    >>> x = normalise(batch, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    >>> white = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
+    >>> normalise(white, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))[0, :, 0, 0].round(decimals=4)    # (1 - 0.5) / 0.25
+    tensor([2., 2., 2.])
     """
     mean = torch.tensor(mean, dtype=torch.float32, device=images_uint8.device).view(3, 1, 1)
     std = torch.tensor(std, dtype=torch.float32, device=images_uint8.device).view(3, 1, 1)
@@ -112,7 +121,10 @@ class Loader:
     Each pass (`for x, y in loader`) is one epoch; its order and augmentation come from
     `seed` and the epoch number, so a run can be repeated exactly.
 
-    >>> loader = Loader(train, batch_size=512, shuffle=True, augment=True, seed=0)
+    >>> from tl_lessons.data import load_dataset
+    >>> loader = Loader(load_dataset("synthetic10", "train"), batch_size=512, shuffle=True, augment=True, seed=0)
+    >>> len(loader), loader.epoch                 # 5,000 images: 9 full batches and one of 392
+    (10, 0)
     """
 
     def __init__(self, ds: ImageSet, batch_size: int = 256, shuffle: bool = False, augment: bool = False,
@@ -155,7 +167,9 @@ def measure_loader_throughput(ds: ImageSet, batch_size: int = 512, augment: bool
                               seconds: float = 3.0, device="cpu") -> float:
     """Images per second the Loader delivers (shuffled, float32) over about `seconds`.
 
-    >>> measure_loader_throughput(load_dataset("cifar10"))   # about 1e5 on two CPU cores
+    >>> from tl_lessons.data import load_dataset
+    >>> measure_loader_throughput(load_dataset("synthetic10"), seconds=0.2) > 1000   # `make bench` times CIFAR-10
+    True
     """
     loader = Loader(ds, batch_size=batch_size, shuffle=True, augment=augment, device=device, drop_last=True)
     images = 0

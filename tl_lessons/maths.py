@@ -314,7 +314,7 @@ def hessian_eigenvalues(surface: Surface, point) -> list[float]:
 
     Plain gradient descent is stable near a minimum only if lr < 2 / (largest curvature).
 
-    >>> hessian_eigenvalues(SURFACES["bowl"], (0.0, 0.0))
+    >>> [round(value, 4) for value in hessian_eigenvalues(SURFACES["bowl"], (0.0, 0.0))]
     [1.0, 20.0]
     """
     hessian = torch.autograd.functional.hessian(lambda p: surface.loss(p[0], p[1]), torch.tensor(point, dtype=torch.float64))
@@ -375,8 +375,8 @@ def step_factor(lr: float, curvature: float, momentum: float = 0.0) -> float:
     previous one along, and the factor is the largest |eigenvalue| of the update of
     (position, previous position): x_next = (1 + momentum - lr * curvature) * x - momentum * x_previous.
 
-    >>> step_factor(0.5, 20.0), step_factor(0.05, 20.0), step_factor(0.05, 20.0, momentum=0.9)
-    (9.0, 0.0, 0.9486832980505138)
+    >>> [round(step_factor(lr, 20.0, momentum), 4) for lr, momentum in ((0.5, 0.0), (0.05, 0.0), (0.05, 0.9))]
+    [9.0, 0.0, 0.9487]
     """
     update = torch.tensor([[1 + momentum - lr * curvature, -momentum], [1.0, 0.0]], dtype=torch.float64)
     return torch.linalg.eigvals(update).abs().max().item()
@@ -646,7 +646,12 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
 def plot_training_losses(runs: dict):
     """Figure: the loss per step of several training runs on one log axis, e.g. {"by hand": losses, ...}.
 
+    >>> X, y = make_moons()
+    >>> _, hand_losses = train_mlp_by_hand(init_mlp(), X, y, lr=0.5, momentum=0.9, steps=20)
+    >>> _, torch_losses = train_mlp_with_torch(init_mlp(), X, y, lr=0.5, momentum=0.9, steps=20)
     >>> fig = plot_training_losses({"by hand": hand_losses, "torch.optim.SGD": torch_losses})
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['by hand', 'torch.optim.SGD']
     """
     with projector_style():  # the projector-sized fonts of the kit's other figures
         fig, ax = plt.subplots(figsize=(7, 4))

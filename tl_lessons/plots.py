@@ -7,8 +7,13 @@ draw a hundred). In a notebook the figure shows when it is the cell's last expre
 
 Fonts are large on purpose: the figures are meant to be read on a projector.
 
-    >>> fig = class_grid(load_dataset("cifar10", "test"), per_class=8)
-    >>> fig = curves(history)               # a tl_lessons.train.History
+    >>> from tl_lessons.data import load_dataset
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> fig = class_grid(load_dataset("synthetic10", "test"), per_class=4)      # or "cifar10" after `make data`
+    >>> history = comparison_runs(load_reference_runs())[0]["epochs"]         # a recorded run, or a train.History
+    >>> fig = curves(history)
+    >>> fig.get_suptitle(), [axis.get_title() for axis in fig.axes]
+    ('', ['Loss (lower is better)', 'Accuracy (higher is better)'])
 """
 from __future__ import annotations
 
@@ -76,6 +81,8 @@ def projector_style():
 
     >>> with projector_style():
     ...     figure = Figure()
+    ...     matplotlib.rcParams["font.size"] == PROJECTOR_STYLE["font.size"]
+    True
     """
     with matplotlib.rc_context(PROJECTOR_STYLE), matplotlib.rc_context(TEACHER_STYLE if _TEACHER_VIEW.get() else {}):
         yield
@@ -89,7 +96,7 @@ def teacher_view(on: bool = True):
     overridden; this switch is the one they listen to.
 
     >>> with teacher_view():
-    ...     fig = confusion(matrix, classes)
+    ...     fig = confusion(torch.tensor([[8, 2], [1, 9]]), ["cat", "dog"])
     """
     token = _TEACHER_VIEW.set(bool(on))
     try:
@@ -109,7 +116,7 @@ def _new_figure(rows: int, cols: int, cell_width: float, cell_height: float):
 def to_display(image) -> np.ndarray:
     """One image as an (H, W, 3) array for `imshow`: uint8 stays 0..255, floats are clipped to 0..1.
 
-    >>> to_display(ds.images[0]).shape
+    >>> to_display(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape      # one image, channels first
     (32, 32, 3)
     """
     image = torch.as_tensor(image).detach().cpu()
@@ -141,7 +148,11 @@ def image_grid(images, titles=None, ncols: int = 8, title: str | None = None, co
 
     images: uint8 (N, 3, H, W) like `ImageSet.images`, or floats in 0..1.
 
-    >>> fig = image_grid(ds.images[:16], [ds.classes[y] for y in ds.labels[:16]])
+    >>> from tl_lessons.data import load_dataset
+    >>> ds = load_dataset("synthetic10", "test")
+    >>> fig = image_grid(ds.images[:8], [ds.classes[y] for y in ds.labels[:8]], ncols=4)
+    >>> len(fig.axes)
+    8
     """
     images = torch.as_tensor(images)
     if images.dim() != 4 or len(images) == 0:
@@ -182,8 +193,9 @@ def class_samples(ds, per_class: int = 8, classes=None, seed: int = 0) -> list[t
 
     The dashboard's data explorer shows the same images (the same seed gives the same ones).
 
-    >>> class_samples(cifar100_train, per_class=2, classes=["lion"], seed=0)
-    [(43, [2071, 388])]
+    >>> from tl_lessons.data import load_dataset
+    >>> class_samples(load_dataset("synthetic10", "test"), per_class=2, classes=["ring"], seed=0)
+    [(5, [...])]
     """
     generator = torch.Generator().manual_seed(seed)
     samples = []
@@ -198,8 +210,12 @@ def class_grid(ds, per_class: int = 8, classes=None, seed: int = 0, title: str |
 
     classes: names or numbers of the classes to show (default: all of them).
 
-    >>> fig = class_grid(cifar10_test, per_class=8)
-    >>> fig = class_grid(cifar100_train, per_class=6, classes=["leopard", "lion", "tiger"])
+    >>> from tl_lessons.data import load_dataset
+    >>> fig = class_grid(load_dataset("synthetic10", "test"), per_class=6, classes=["ring", "disc", "dots"])
+    >>> fig.get_suptitle()
+    'synthetic10 test: 6 images per class'
+
+    Chapter 03 shows `class_grid(cifar100_train, per_class=6, classes=["leopard", "lion", "tiger"])`.
     """
     samples = class_samples(ds, per_class, classes, seed)
     with projector_style():
@@ -223,8 +239,12 @@ def class_grid(ds, per_class: int = 8, classes=None, seed: int = 0, title: str |
 def superclass_members(ds) -> list[tuple[int, list[tuple[int, int]]]]:
     """The images `superclass_grid` shows: for each superclass (its number), (class, its first image) for each class.
 
-    >>> superclass_members(cifar100_train)[0]
-    (0, [(4, 22), (30, 14), (55, 67), (72, 5), (95, 99)])
+    >>> from tl_lessons.imageset import ImageSet
+    >>> four = ImageSet(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1, 2, 1]),
+    ...                 ["maple", "oak", "lion"], "cifar100", "train", "four blank images", (0.5,) * 3, (0.25,) * 3,
+    ...                 coarse_labels=torch.tensor([0, 0, 1, 0]), coarse_classes=["trees", "large carnivores"])
+    >>> superclass_members(four)       # trees: maple (image 0) and oak (image 1); large carnivores: lion (image 2)
+    [(0, [(0, 0), (1, 1)]), (1, [(2, 2)])]
     """
     if ds.coarse_labels is None:
         raise ConfigError(f"{ds.name} has no superclasses: superclass_grid needs CIFAR-100.")
@@ -238,7 +258,9 @@ def superclass_members(ds) -> list[tuple[int, list[tuple[int, int]]]]:
 def superclass_grid(ds, columns: int = 4, title: str | None = None) -> Figure:
     """CIFAR-100's 20 superclasses, each a block of one image of each of its 5 classes (`superclass_members`).
 
-    >>> fig = superclass_grid(load_dataset("cifar100", "train"))
+    Chapter 03 draws it for the real CIFAR-100 (after `make data`):
+
+    fig = superclass_grid(load_dataset("cifar100", "train"))
     """
     members = superclass_members(ds)
     width = max(len(fines) for _, fines in members)
@@ -260,7 +282,7 @@ def superclass_grid(ds, columns: int = 4, title: str | None = None) -> Figure:
 def enlarged(image, scale: int = 4) -> np.ndarray:
     """One image as an (H, W, 3) array with each pixel a `scale` x `scale` block: sharp when a page shows it large.
 
-    >>> enlarged(ds.images[0]).shape
+    >>> enlarged(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape
     (128, 128, 3)
     """
     return to_display(image).repeat(scale, axis=0).repeat(scale, axis=1)
@@ -273,7 +295,7 @@ def data_uri(image) -> str:
     second may drop the file before the browser has fetched it (a broken image, an error in the browser's
     console). The image inside the URL has nothing to fetch.
 
-    >>> data_uri(enlarged(ds.images[0]))[:22]
+    >>> data_uri(enlarged(torch.zeros(3, 32, 32, dtype=torch.uint8)))[:22]
     'data:image/png;base64,'
     """
     from PIL import Image
@@ -287,7 +309,10 @@ def augmentation_grid(images, versions: int = 6, seed: int = 0, pad: int = 4, fl
                       titles=None) -> Figure:
     """Each row: an original image, then `versions` random augmentations of it (the training loader's own).
 
-    >>> fig = augmentation_grid(train.images[:4], versions=6)
+    >>> from tl_lessons.data import load_dataset
+    >>> fig = augmentation_grid(load_dataset("synthetic10", "train").images[:2], versions=3)
+    >>> len(fig.axes)          # each row: the original and 3 versions
+    8
     """
     from tl_lessons.loader import augment_batch
 
@@ -310,7 +335,10 @@ def augmentation_grid(images, versions: int = 6, seed: int = 0, pad: int = 4, fl
 def epoch_events(run) -> list[dict]:
     """The epoch events of a run: a `History`, a list of events (any kinds), or a list of epoch dicts.
 
-    >>> epoch_events(history)[0]["val_acc"]
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> history = comparison_runs(load_reference_runs())[0]["epochs"]     # a recorded run's events
+    >>> [event["epoch"] for event in epoch_events(history)]
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     """
     events = run.epochs if hasattr(run, "epochs") else run
     return [e for e in events if e.get("kind", "epoch") == "epoch"]
@@ -322,8 +350,12 @@ def curves(runs, x: str = "epoch", title: str | None = None) -> Figure:
     runs: a `History`, a list of events, or a dict {label: History or events} to compare.
     x: "epoch", or "seconds" (the wall-clock time each epoch ended) to compare speed.
 
-    >>> fig = curves(history)
-    >>> fig = curves({"tutorial": h1, "kit recipe": h2}, x="seconds")
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> scratch, probe = comparison_runs(load_reference_runs())[0::3][:2]      # two recorded runs, seed 0 each
+    >>> fig = curves(scratch["epochs"])
+    >>> fig = curves({"scratch": scratch["epochs"], "linear probe": probe["epochs"]}, x="seconds")
+    >>> fig.axes[0].get_xlabel()
+    'seconds of training'
     """
     if x not in ("epoch", "seconds"):
         raise ConfigError(f"x is 'epoch' or 'seconds', not {x!r}.")
@@ -366,7 +398,9 @@ def curves(runs, x: str = "epoch", title: str | None = None) -> Figure:
 def per_class_bars(accuracies, classes, title: str | None = None, sort: bool = False) -> Figure:
     """A bar per class: its accuracy. Several runs side by side when given a dict {label: accuracies}.
 
-    >>> fig = per_class_bars(per_class_accuracy(model, test_set), test_set.classes)
+    >>> fig = per_class_bars(torch.tensor([0.9, 0.55, 0.7]), ["cat", "dog", "ship"])   # e.g. `per_class_accuracy`'s
+    >>> fig = per_class_bars({"before": torch.tensor([0.5, 0.5, 0.6]), "after": torch.tensor([0.9, 0.55, 0.7])},
+    ...                      ["cat", "dog", "ship"], sort=True)
     """
     if not isinstance(accuracies, dict):
         accuracies = {"": accuracies}
@@ -400,7 +434,7 @@ def confusion(matrix, classes, normalise: bool = True, title: str | None = None)
 
     normalise: show each row as fractions of that class's images (its diagonal cell is the class's accuracy).
 
-    >>> fig = confusion(confusion_matrix(model, test_set), test_set.classes)
+    >>> fig = confusion(torch.tensor([[8, 2], [1, 9]]), ["cat", "dog"])    # e.g. `inference.confusion_matrix`'s
     """
     counts = torch.as_tensor(matrix, dtype=torch.float64)
     if counts.shape != (len(classes), len(classes)):
@@ -435,7 +469,11 @@ def prediction_grid(images, probabilities, labels, classes, right: int = 8, wron
     Each title is the predicted class and its probability, green when right, red when wrong
     (then the true class follows). probabilities: (N, C), e.g. from `tl_lessons.inference.predict`.
 
-    >>> fig = prediction_grid(test.images[:200], predict(model, test.take(range(200))), test.labels[:200], test.classes)
+    >>> images = torch.zeros(3, 3, 32, 32, dtype=torch.uint8)
+    >>> probabilities = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])   # e.g. `inference.predict`'s
+    >>> fig = prediction_grid(images, probabilities, [0, 1, 1], ["cat", "dog"])
+    >>> fig.get_suptitle(), [axis.get_title() for axis in fig.axes]
+    ('Predictions: 2 right (green), 1 wrong (red)', ['cat 90%', 'dog 70%', 'cat 60%\\n(true: dog)'])
     """
     probabilities = torch.as_tensor(probabilities)
     labels = torch.as_tensor(labels)
@@ -459,6 +497,7 @@ def prediction_grid(images, probabilities, labels, classes, right: int = 8, wron
 def first_conv_weight(model_or_weight) -> torch.Tensor:
     """The weight (out, in, k, k) of a model's first Conv2d, or the tensor itself when given one.
 
+    >>> from tl_lessons.models import FastNet
     >>> first_conv_weight(FastNet(10)).shape
     torch.Size([16, 3, 3, 3])
     """
@@ -475,7 +514,10 @@ def filters(model_or_weight, ncols: int = 8, title: str | None = None) -> Figure
 
     A trained network's first filters look like edges, colour blobs and stripes; a fresh one's look like noise.
 
-    >>> fig = filters(model)
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> fig = filters(load_source_model()[0])        # the shipped CIFAR-10 model's 16 first filters
+    >>> fig.get_suptitle()
+    'First-layer filters: 16 of size 3x3'
     """
     weight = first_conv_weight(model_or_weight).float().cpu()
     if weight.dim() != 4 or weight.shape[1] not in (1, 3):

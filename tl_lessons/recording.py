@@ -6,9 +6,22 @@ line, the dashboard): each event is handed on as it comes and, on the way, writt
 `RunStore` (see `tl_lessons.runs`, which keeps the file), so the run can be listed, drawn and
 compared later.
 
-    >>> store = RunStore("runs/runs.sqlite")
-    >>> for event in record(fit(model, train_set, val_set), store, config, "linear probe"):
-    ...     print(event["kind"])
+    >>> import dataclasses
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> from tl_lessons.models import build_model
+    >>> from tl_lessons.train import PRESETS, fit
+    >>> train_set = per_class_subset(load_dataset("synthetic10", "train"), 5)       # 50 images
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=2, batch_size=25)
+    >>> store = RunStore(":memory:")              # a chapter's: RunStore("runs/runs.sqlite")
+    >>> for event in record(fit(build_model("fastnet", 10), train_set, None, config), store, config, "scratch"):
+    ...     if event["kind"] != "step":           # steps come as often as time allows
+    ...         print(event["kind"], event["run_id"])
+    start 1
+    epoch 1
+    epoch 1
+    end 1
+    >>> [(run["label"], run["status"]) for run in store.runs()]
+    [('scratch', 'finished')]
 
 The store decides *how* a run is kept; this module decides *when* to write and what to do when a
 write fails. Each write costs a disk sync, so step events wait and are written in batches (at most
@@ -169,8 +182,17 @@ def record(stream, store: RunStore, config, label: str):
     said once, on the next event, as a "store_notice" sentence with a "store_state" (see
     `StoredRun`); one that no event can carry any more (the consumer stopped) is a RuntimeWarning.
 
-    >>> for event in record(fit(model, train_set), RunStore(), config, "scratch"):
-    ...     pass
+    >>> import dataclasses
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> from tl_lessons.models import build_model
+    >>> from tl_lessons.train import PRESETS, fit
+    >>> train_set = per_class_subset(load_dataset("synthetic10", "train"), 3)
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=1, batch_size=30)
+    >>> store = RunStore(":memory:")
+    >>> for event in record(fit(build_model("fastnet", 10), train_set, None, config), store, config, "scratch"):
+    ...     break                                   # a learner stops the run at its first event
+    >>> store.runs()[0]["status"]
+    'stopped'
     """
     run = StoredRun(store, config, label)
     epochs, last_flush = [], time.monotonic()

@@ -6,8 +6,8 @@ dashboard and chapter 01 can show what each strategy does without waiting for it
 by `tl_lessons.reference_file`, which needs none of the training this module does.
 
     >>> reference = load_reference_runs()
-    >>> [run["label"] for run in reference["runs"]][:2]
-    ['scratch · lr 0.3', 'linear probe · bn eval · lr 0.3']
+    >>> list(dict.fromkeys(run["label"] for run in reference["runs"]))[:2]      # each setting has three seeds
+    ['scratch · lr 0.3 · 5/class', 'linear probe · bn eval · lr 0.3 · 5/class']
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def chapter_runs(base=None, seeds=None, progress: bool = True, executor=None) ->
     freeze-depth curve trains `freeze` for every k. Each result is `analysis.train_setup`'s. executor:
     where the runs train, here by default (see `analysis.compare_strategies` and `tl_lessons.executors`).
 
-    >>> runs = chapter_runs(seeds=(0,))
+    It trains for an hour and more on CIFAR-100, so `make reference-runs` runs it, not a doctest:
+
+    runs = chapter_runs(seeds=(0,))
     """
     base = analysis.CHAPTER_SETUP if base is None else base
     seeds = analysis.SEEDS if seeds is None else seeds
@@ -59,7 +61,7 @@ def record_reference_runs(out=REFERENCE_RUNS, base=None, seeds=None, executor=No
     """Train chapter 04's sweeps (`chapter_runs`, on `executor`'s workers if one is given) and write
     them, with where they come from, to `out`.
 
-    >>> record_reference_runs("tl_lessons/assets/reference_runs.json")   # `make reference-runs`
+    record_reference_runs("tl_lessons/assets/reference_runs.json")   # what `make reference-runs` does
     """
     base = analysis.CHAPTER_SETUP if base is None else base
     runs = chapter_runs(base, seeds, executor=executor)
@@ -93,7 +95,12 @@ def comparison_table(reference: dict) -> list[dict]:
     beyond the noise", "below, beyond the noise" or "within the noise" (not shown to differ). A run
     recorded without its answers (files recorded before the kit kept them) gets no verdict: `NO_ANSWERS`.
 
-    >>> print(text.table(comparison_table(load_reference_runs())))
+    >>> from tl_lessons import text
+    >>> print(text.table(comparison_table(load_reference_runs())[:3]))    # the best three of the recorded runs
+    setting                                                seeds  test acc %        vs scratch (points)
+    discriminative · head×10 decay 0.5 · lr 0.1 · 5/class      3  13.5 (12.8-14.3)  +7.8 (above, beyond the noise)
+    gradual · bn eval · lr 0.3 · 5/class                       3  11.8 (11.0-13.0)  +6.1 (above, beyond the noise)
+    freeze k=2 · bn eval · lr 0.3 · 5/class                    3  11.6 (10.9-12.1)  +5.9 (above, beyond the noise)
     """
     runs = comparison_runs(reference)
     rows = summaries.spread(runs, "test_acc")

@@ -12,7 +12,9 @@ SQLite is a single file that needs no server. Two habits make it safe to share:
 * **A connection per call.** Streamlit runs each page in its own thread and a SQLite
   connection must not be shared between threads, so every method opens its own.
 
-    >>> store = RunStore("runs/runs.sqlite")
+    >>> store = RunStore(":memory:")             # a chapter's: RunStore("runs/runs.sqlite")
+    >>> run_id = store.start({"lr": 0.1, "strategy": "linear_probe"}, "linear probe")
+    >>> store.finish(run_id, "finished", {"val_acc": 0.61})
     >>> [(run["label"], run["status"]) for run in store.runs()]
     [('linear probe', 'finished')]
 
@@ -99,8 +101,10 @@ class RunStoreBusy(RunStoreError):
 def default_path() -> Path:
     """Where runs are stored: `$TL_LESSONS_RUNS`, else `<repo>/runs/runs.sqlite`.
 
-    >>> default_path().name
-    'runs.sqlite'
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_RUNS": "/srv/class/runs.sqlite"}):
+    ...     default_path()
+    PosixPath('/srv/class/runs.sqlite')
     """
     if os.environ.get("TL_LESSONS_RUNS"):
         return Path(os.environ["TL_LESSONS_RUNS"])
@@ -132,8 +136,9 @@ class RunStore:
     `write=False` only reads (and so also reads a store in a read-only folder);
     `RunStore(":memory:")` keeps its runs in memory until the program ends.
 
-    >>> store = RunStore()            # $TL_LESSONS_RUNS or <repo>/runs/runs.sqlite
-    >>> [run["label"] for run in store.runs()]
+    >>> store = RunStore(":memory:")            # RunStore(): $TL_LESSONS_RUNS or <repo>/runs/runs.sqlite
+    >>> store.runs()
+    []
     """
 
     def __init__(self, path=None, write: bool = True):
@@ -226,7 +231,10 @@ class RunStore:
         SQLite's errors come out as `RunStoreError` sentences; a store that another writer keeps
         locked for longer than `wait` seconds (default BUSY_TIMEOUT_S) as `RunStoreBusy`.
 
-        >>> with store.connect() as db: db.execute("SELECT count(*) FROM runs").fetchone()
+        >>> store = RunStore(":memory:")
+        >>> with store.connect() as db:
+        ...     db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        0
         """
         wait = BUSY_TIMEOUT_S if wait is None else wait
         try:
@@ -252,13 +260,18 @@ class RunStore:
     def start(self, config, label: str) -> int:
         """Create a run in status "running", owned by this process, and return its id.
 
+        >>> store = RunStore(":memory:")
         >>> run_id = store.start({"lr": 0.1, "strategy": "linear_probe"}, "probe lr 0.1")
+        >>> store.get(run_id)["status"], store.get(run_id)["pid"] == os.getpid()
+        ('running', True)
         """
         return self.write_run(None, row=run_row(config, label))
 
     def log(self, run_id: int, event: dict):
         """Store one event of a run (usually a "step" or "epoch" event from `fit`).
 
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
         >>> store.log(run_id, {"kind": "epoch", "epoch": 1, "val_acc": 0.52})
         """
         self.log_many(run_id, [event])
@@ -266,14 +279,22 @@ class RunStore:
     def log_many(self, run_id: int, events: list[dict]):
         """Store several events in one transaction (much cheaper than one `log` each).
 
-        >>> store.log_many(run_id, [{"kind": "step", "step": 1, "loss": 2.3}])
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
+        >>> store.log_many(run_id, [{"kind": "step", "step": 1, "loss": 2.3}, {"kind": "step", "step": 2, "loss": 2.2}])
+        >>> len(store.events(run_id, "step"))
+        2
         """
         self.write_run(run_id, events)
 
     def finish(self, run_id: int, status: str, results: dict, message: str = ""):
         """Close a run with its final status ("finished", "stopped", "diverged", "failed").
 
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
         >>> store.finish(run_id, "finished", {"val_acc": 0.61})
+        >>> store.get(run_id)["status"]
+        'finished'
         """
         self.write_run(run_id, end=(status, results, message, time.time()))
 
@@ -287,7 +308,10 @@ class RunStore:
         for longer than `wait` seconds) leaves the store as it was, so the same write can be tried again
         later without a half-made run or an event stored twice.
 
+        >>> store = RunStore(":memory:")
         >>> run_id = store.write_run(None, [{"kind": "start"}], row=run_row({"lr": 0.1}, "probe"))
+        >>> [event["kind"] for event in store.events(run_id)]
+        ['start']
         """
         if run_id is None and row is None:
             raise ValueError("write_run needs the run's row to make a new run")
@@ -308,8 +332,11 @@ class RunStore:
     def runs(self) -> list[dict]:
         """Every run, newest first, with its config and results as dicts.
 
-        >>> store.runs()[0]["status"]
-        'finished'
+        >>> store = RunStore(":memory:")
+        >>> first, second = store.start({"lr": 0.1}, "first"), store.start({"lr": 0.3}, "second")
+        >>> store.finish(first, "finished", {})
+        >>> [(run["label"], run["status"]) for run in store.runs()]
+        [('second', 'running'), ('first', 'finished')]
         """
         with self.connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
@@ -318,8 +345,10 @@ class RunStore:
     def get(self, run_id: int) -> dict:
         """One run as a dict; KeyError if there is none with that id.
 
-        >>> store.get(run_id)["label"]
-        'probe lr 0.1'
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe lr 0.1")
+        >>> store.get(run_id)["label"], store.get(run_id)["config"]
+        ('probe lr 0.1', {'lr': 0.1})
         """
         with self.connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -330,6 +359,10 @@ class RunStore:
     def events(self, run_id: int, kind: str | None = None) -> list[dict]:
         """The stored events of a run, in the order they happened; only one kind if given.
 
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
+        >>> store.log_many(run_id, [{"kind": "step", "step": 1, "loss": 2.3},
+        ...                         {"kind": "epoch", "epoch": 1, "val_acc": 0.52}])
         >>> [e["val_acc"] for e in store.events(run_id, "epoch")]
         [0.52]
         """
@@ -339,7 +372,11 @@ class RunStore:
     def delete(self, run_id: int):
         """Remove a run and its events.
 
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
         >>> store.delete(run_id)
+        >>> store.runs()
+        []
         """
         with self.connect() as db:
             db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
@@ -355,7 +392,13 @@ class RunStore:
         `path_or_file` is a file name or an open text file. `view` turns each run into what the
         reader may see of it (the dashboard's `charts.as_seen_by`: no other learner's id, no server path).
 
-        >>> store.export_csv("runs.csv")
+        >>> import io
+        >>> store = RunStore(":memory:")
+        >>> run_id = store.start({"lr": 0.1}, "probe")
+        >>> csv = io.StringIO()                     # or a file name: store.export_csv("runs.csv")
+        >>> store.export_csv(csv)
+        >>> csv.getvalue().splitlines()[0]
+        'run_id,label,strategy,status,kind,epoch,step,train_loss,train_acc,val_loss,val_acc,elapsed,message,config.lr'
         """
         if isinstance(path_or_file, (str, os.PathLike)):
             check_export_path(Path(path_or_file))
@@ -547,8 +590,8 @@ def process_start(pid: int) -> str | None:
     Process ids are reused, so a pid names one process only together with its start time.
     Systems without /proc (macOS, Windows) give None.
 
-    >>> process_start(os.getpid())
-    '1234567'
+    >>> process_start(os.getpid())      # clock ticks from boot to the process's start (from /proc)
+    '...'
     """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -617,8 +660,11 @@ def open_store(path=None) -> tuple[RunStore, str | None]:
     Training then goes on as usual, but its runs are gone when the program ends; the sentence
     says what to do about the file.
 
-    >>> store, notice = open_store()
-    >>> if notice: print(notice)
+    >>> store, notice = open_store("/proc/runs.sqlite")          # a folder nobody can write to
+    >>> print(notice)
+    The run store /proc/runs.sqlite cannot be opened: check that its folder exists and can be written, ...
+    >>> store.runs()                                               # training goes on, into memory
+    []
     """
     try:
         return RunStore(path), None

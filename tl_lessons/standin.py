@@ -6,10 +6,11 @@ target data must stay within its stated time and memory on the official size too
 official files, this module writes a folder with exactly the official layout and sizes (50,000
 training and 10,000 test images, 100 fine and 20 coarse classes) filled with the kit's synthetic100
 images (see `tl_lessons.synthetic`), and marks it as a stand-in so that nothing mistakes it for
-CIFAR-100: `load_cifar100` then describes it as "a full-size synthetic stand-in".
+CIFAR-100: `load_cifar100` then describes it as "a full-size synthetic stand-in". The command line
+has no command for it; write it from Python, then open the chapters on it (`docs/data.md`):
 
-    python -m tl_lessons data standin /tmp/standin --cifar10-from data
-    TL_LESSONS_DATA=/tmp/standin jupyter lab notebooks      # the chapters on official-size data
+    python -c 'from tl_lessons import standin; standin.write_cifar100_standin("/tmp/standin", cifar10_from="data")'
+    TL_LESSONS_DATA=/tmp/standin make lab      # the chapters on official-size data
 
 Accuracies measured on it say nothing about CIFAR-100; times and memory do.
 """
@@ -139,8 +140,14 @@ def write_cifar100_standin(dest, per_class: dict | None = None, seed: int = 0, c
         chapters (whose source task is CIFAR-10) run on DEST unchanged.
     Returns the `cifar-100-python` folder.
 
-    >>> write_cifar100_standin("/tmp/standin", cifar10_from="data")  # doctest: +SKIP
-    PosixPath('/tmp/standin/cifar-100-python')
+    The chapters' stand-in is `write_cifar100_standin("/tmp/standin", cifar10_from="data")`; a small one:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as dest:
+    ...     folder = write_cifar100_standin(dest, per_class={"train": 3, "test": 1})
+    ...     test = data.load_cifar100("test", root=dest)
+    ...     folder.name, is_standin(folder), len(test), test.num_classes, len(test.coarse_classes)
+    ('cifar-100-python', True, 100, 100, 20)
     """
     per_class = {**OFFICIAL_PER_CLASS, **(per_class or {})}
     dest = Path(dest)

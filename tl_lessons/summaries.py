@@ -3,9 +3,15 @@
 A result is one trained run as a plain dict (`analysis.train_setup`'s shape: "label", "strategy",
 "config", "test_acc", "final_val_acc", "seconds", ...). Runs of the same setting differ only by
 their seed; these functions group them by setting and sum each group up. They only read results,
-so the tables of recorded runs need nothing that trains.
+so the tables of recorded runs need nothing that trains: chapter 04's comparison, as recorded,
 
-    >>> print(text.table(summary(results)))
+    >>> from tl_lessons import text
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> results = comparison_runs(load_reference_runs())
+    >>> print(text.table(summary(results)[:2]))
+    setting                                    seeds  test acc %     final val acc %  seconds  trainable at start
+    scratch · lr 0.3 · 5/class                     3  5.7 (5.3-6.0)  7.6 (6.9-8.5)        2.7             304,564
+    linear probe · bn eval · lr 0.3 · 5/class      3  8.0 (6.9-8.7)  9.3 (8.0-10.6)       1.4              12,900
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from __future__ import annotations
 def setting_of(result: dict) -> str:
     """What a run tried, without its seed: runs of the same setting differ only by chance.
 
-    >>> setting_of(result)
+    >>> setting_of({"label": "freeze k=2 · bn eval · lr 0.3 · 5/class", "config": {"seed": 2}})
     'freeze k=2 · bn eval · lr 0.3 · 5/class'
     """
     return result["label"]
@@ -34,7 +40,10 @@ def spread(results, key: str = "test_acc") -> list[dict]:
     mean, low, high, values. A range is a summary, not a verdict: `verdicts.read` says which
     differences are real.
 
-    >>> spread(compare_strategies(setups, seeds=SEEDS))[0]["mean"]
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> row = spread(comparison_runs(load_reference_runs()))[0]        # chapter 04's scratch runs
+    >>> row["setting"], row["n"], f"{row['mean']:.1%} ({row['low']:.1%} to {row['high']:.1%})"
+    ('scratch · lr 0.3 · 5/class', 3, '5.7% (5.3% to 6.0%)')
     """
     groups = {}
     for result in results:
@@ -77,7 +86,10 @@ def summary(results) -> list[dict]:
     """The comparison table: one row per setting, its test and final validation accuracy as mean and
     range over its seeds (in %), its mean seconds and its trainable parameters at the start.
 
-    >>> print(text.table(summary(results)))
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> summary(comparison_runs(load_reference_runs()))[2]
+    {'setting': 'freeze k=2 · bn eval · lr 0.3 · 5/class', 'seeds': 3, 'test acc %': '11.6 (10.9-12.1)',
+     'final val acc %': '12.5 (11.1-13.5)', 'seconds': '1.9', 'trainable at start': '290,148'}
     """
     rows = []
     for test_row, val_row in zip(spread(results, "test_acc"), spread(results, "final_val_acc")):

@@ -131,7 +131,13 @@ def layer(module: nn.Module) -> str:
 def architecture(model: nn.Module) -> str:
     """The model stage by stage, each stage's layers in order, with parameter counts.
 
-    >>> print(architecture(nn.Sequential(nn.Linear(4, 2))))  # doctest: +SKIP
+    >>> from collections import OrderedDict
+    >>> model = nn.Sequential(OrderedDict(features=nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()),
+    ...                                   head=nn.Linear(8, 2)))
+    >>> print(architecture(model))
+    stage     parameters  layers
+    features         224  conv 3 -> 8 channels, 3x3 · relu
+    head              18  linear 8 -> 2
     """
     rows = []
     for name, stage in model.named_children():
@@ -174,7 +180,12 @@ def code(function) -> str:
     The docstring is the function's documentation (`help(function)` shows it); in a chapter the code
     itself is the lesson, so the printout keeps the signature and the body.
 
-    >>> print(code(code))  # doctest: +SKIP
+    >>> def double(x):
+    ...     "Twice x: the docstring a chapter leaves out."
+    ...     return 2 * x
+    >>> print(code(double))
+    def double(x):
+        return 2 * x
     """
     source = textwrap.dedent(inspect.getsource(function))
     lines = source.splitlines()

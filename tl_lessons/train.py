@@ -4,9 +4,15 @@
 says what happened, so a notebook can print, a dashboard can redraw a chart, and a learner
 can step through the loop in a debugger:
 
-    >>> for event in fit(model, train_set, val_set, PRESETS["quick"]):
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)   # 50 images each
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=2, batch_size=25)
+    >>> for event in fit(build_model("fastnet", 10), train_set, val_set, config):
     ...     if event["kind"] == "epoch":
-    ...         print(event["epoch"], event["val_acc"])
+    ...         print(event["epoch"], 0 <= event["val_acc"] <= 1)    # a chapter prints the accuracy itself
+    1 True
+    2 True
 
 Events are plain dicts (JSON-serialisable, so the run store can keep them):
 
@@ -59,6 +65,8 @@ class TrainConfig:
     """Every setting of a training run, as plain values.
 
     >>> config = dataclasses.replace(PRESETS["quick"], epochs=3, lr=0.1)
+    >>> config.arch, config.epochs, config.lr, config.batch_size
+    ('fastnet', 3, 0.1, 512)
     """
 
     arch: str = "fastnet"          # the architecture this recipe is for (used to build the model)
@@ -177,7 +185,11 @@ def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.opt
     Frozen stages are in the optimiser too: they get no gradient, so it skips them until a
     strategy unfreezes them.
 
-    >>> optimizer = make_optimizer(model, apply_strategy(model, "finetune"), PRESETS["quick"])
+    >>> from tl_lessons.models import FastNet
+    >>> model = FastNet(10)
+    >>> optimizer = make_optimizer(model, transfer.apply_strategy(model, "finetune"), PRESETS["quick"])
+    >>> len(optimizer.param_groups)              # one per stage: stem, stage1, stage2, stage3, head
+    5
     """
     return optimizer_for(transfer.param_groups(model, strategy, config.lr), config)
 
@@ -187,7 +199,9 @@ def optimizer_for(parameters, config: TrainConfig) -> torch.optim.Optimizer:
 
     A group without a rate of its own starts at `config.lr`.
 
-    >>> optimizer = optimizer_for(model.parameters(), PRESETS["quick"])
+    >>> optimizer = optimizer_for(nn.Linear(4, 2).parameters(), PRESETS["quick"])
+    >>> type(optimizer).__name__, optimizer.defaults["momentum"], optimizer.defaults["nesterov"]
+    ('SGD', 0.9, True)
     """
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
@@ -230,6 +244,8 @@ class DivergenceWatch:
 
     >>> watch = DivergenceWatch(PRESETS["quick"], num_classes=10)
     >>> watch.update(2.3, step=1)   # None: all is well
+    >>> watch.update(float("nan"), step=2)
+    'The loss became nan at step 2: ...'
     """
 
     SMOOTHING_IMAGES = 256
@@ -299,8 +315,14 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None, config: 
 
     The model is left in eval mode. The body names the phases; each is a function below.
 
-    >>> for event in fit(model, train_set, val_set, PRESETS["quick"], strategy=strategy):
-    ...     print(event)
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import FastNet
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> model = FastNet(10)
+    >>> strategy = transfer.apply_strategy(model, "linear_probe")
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=1, batch_size=25)
+    >>> [event["kind"] for event in fit(model, train_set, val_set, config, strategy=strategy) if event["kind"] != "step"]
+    ['start', 'epoch', 'end']
     """
     problems = fit_problems(model, train, val, config, strategy)
     if problems:
@@ -531,8 +553,13 @@ def end_event(status: str, message: str, run: Run) -> dict:
 class History:
     """What `train` saw: the start event, every epoch and step event, and the end event.
 
-    >>> history = train(model, train_set, val_set, PRESETS["quick"])
-    >>> history.best_val_acc, history.status
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=2, batch_size=25)
+    >>> history = train(build_model("fastnet", 10), train_set, val_set, config, progress=False)
+    >>> history.status, len(history.epochs), history.best_val_acc == max(e["val_acc"] for e in history.epochs)
+    ('finished', 2, True)
     """
 
     start: dict = dataclasses.field(default_factory=dict)
@@ -578,7 +605,15 @@ def seconds_to_reach(curve, accuracy: float) -> float | None:
 def follow(stream, progress: bool = True) -> History:
     """Consume a `fit` stream (or one wrapped by `recording.record`) with a progress bar; returns its History.
 
-    >>> history = follow(record(fit(model, train_set, val_set), RunStore(), config, "probe"))
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> from tl_lessons.recording import RunStore, record
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> config = dataclasses.replace(PRESETS["quick"], epochs=1, batch_size=25)
+    >>> history = follow(record(fit(build_model("fastnet", 10), train_set, val_set, config), RunStore(":memory:"),
+    ...                         config, "probe"), progress=False)
+    >>> history.status, history.end["run_id"]
+    ('finished', 1)
     """
     from tqdm.auto import tqdm
 
@@ -623,8 +658,13 @@ def train(model: nn.Module, train_set: ImageSet, val: ImageSet | None = None, co
 
     Also sets torch's CPU threads to `cpu_threads()` first.
 
-    >>> history = train(model, train_set, val_set, PRESETS["tutorial_fast"])
-    >>> history.final["val_acc"]
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> config = dataclasses.replace(PRESETS["tutorial_fast"], epochs=1)      # the tutorial net, the kit's recipe
+    >>> history = train(build_model("tutorialnet", 10), train_set, val_set, config, progress=False)
+    >>> sorted(history.final)       # the last epoch's event
+    ['elapsed', 'epoch', 'kind', 'train_acc', 'train_loss', 'unfrozen', 'val_acc', 'val_loss', 'val_seconds']
     """
     torch.set_num_threads(cpu_threads())
     return follow(fit(model, train_set, val, config, strategy, **fit_options), progress)

@@ -14,10 +14,11 @@ for every trained run, `verdicts` for every "is it real"):
 - **how the verdicts were calibrated**: probes on cached features, run many times (`calibration`).
 
 Every run gets the same number of optimiser steps (`BASE`'s, or `MIN_EPOCHS` passes over a larger
-label budget), so a ranking here holds for this budget: a longer one can change it.
+label budget), so a ranking here holds for this budget: a longer one can change it. Chapter 05 runs,
+with minutes of training on CIFAR-100:
 
-    >>> tuned = tune(setups_for("near"))                       # validation images only
-    >>> results = analysis.compare_strategies(tuned.values(), seeds=SEEDS)
+    tuned = tune(setups_for("near"))                       # validation images only
+    results = analysis.compare_strategies(tuned.values(), seeds=SEEDS)
 """
 from __future__ import annotations
 

@@ -2,9 +2,13 @@
 
 Each function draws results of `tl_lessons.analysis` (a sweep's runs, or `joint_train`'s history)
 as a `matplotlib.figure.Figure` in the kit's projector style (`tl_lessons.plots`). Where a setting
-ran with several seeds, a line is their mean and a shaded band the range they span.
+ran with several seeds, a line is their mean and a shaded band the range they span. The recorded
+reference runs (`tl_lessons.reference_file`) are such results, tagged with their sweep:
 
-    >>> fig = plot_comparison(compare_strategies(strategy_setups(), seeds=SEEDS))
+    >>> from tl_lessons.reference_file import load_reference_runs
+    >>> runs = load_reference_runs()["runs"]
+    >>> fig = plot_freeze_depth([run for run in runs if run["sweep"] == "freeze depth"],
+    ...                         ["stem", "stage1", "stage2", "stage3", "head"])
 """
 from __future__ import annotations
 
@@ -30,7 +34,12 @@ def plot_comparison(results, title: str = "Strategies at the same budget") -> Fi
     """Validation accuracy per epoch (mean over seeds, their range shaded), and each setting's test
     accuracy (mean, with the range of its seeds as a bar).
 
-    >>> fig = plot_comparison(compare_strategies(strategy_setups(), seeds=SEEDS))
+    Chapter 04 draws `plot_comparison(compare_strategies(strategy_setups(), seeds=SEEDS))`; as recorded:
+
+    >>> from tl_lessons.reference_file import comparison_runs, load_reference_runs
+    >>> fig = plot_comparison(comparison_runs(load_reference_runs()))
+    >>> [axis.get_title() for axis in fig.axes]
+    ['Validation accuracy (mean of 3 seeds, range shaded)', 'Test accuracy, once at the end (mean and range)']
     """
     groups = by_setting(results)
     with projector_style():
@@ -64,7 +73,11 @@ def plot_comparison(results, title: str = "Strategies at the same budget") -> Fi
 def plot_label_regimes(results, title: str = "Where transfer helps most: few labels") -> Figure:
     """Test accuracy against labelled images per class, one line per strategy (mean over seeds, range shaded).
 
-    >>> fig = plot_label_regimes(label_regimes(setups))
+    >>> from tl_lessons.reference_file import load_reference_runs
+    >>> regimes = [run for run in load_reference_runs()["runs"] if run["sweep"] == "labels"]   # `label_regimes`'s
+    >>> fig = plot_label_regimes(regimes)
+    >>> [label.get_text() for label in fig.axes[0].get_xticklabels()]
+    ['1', '2', '5']
     """
     with projector_style():
         figure = Figure(figsize=(8, 5), layout="constrained")
@@ -87,7 +100,11 @@ def plot_label_regimes(results, title: str = "Where transfer helps most: few lab
 def plot_freeze_depth(results, stages, title: str = "How many stages to freeze") -> Figure:
     """Test and final validation accuracy against the number of frozen stages k (mean over seeds, range shaded).
 
-    >>> fig = plot_freeze_depth(freeze_depth_curve(setup, range(5)), models.stage_names(model))
+    >>> from tl_lessons.reference_file import load_reference_runs
+    >>> depths = [run for run in load_reference_runs()["runs"] if run["sweep"] == "freeze depth"]
+    >>> fig = plot_freeze_depth(depths, ["stem", "stage1", "stage2", "stage3", "head"])   # models.stage_names(model)
+    >>> [label.get_text() for label in fig.axes[0].get_xticklabels()][:2]
+    ['k=0\\nnone', 'k=1\\nto stem']
     """
     with projector_style():
         figure = Figure(figsize=(8, 5), layout="constrained")
@@ -113,7 +130,13 @@ def plot_feature_space(panels: dict, coarse_labels, coarse_classes, title: str |
     the superclasses to colour (default: all); the others are drawn in light grey behind them, so that
     a few groups stay readable on a projector instead of twenty colours no one can tell apart.
 
-    >>> fig = plot_feature_space({"before": pca_2d(f0), "after": pca_2d(f1)}, test.coarse_labels, test.coarse_classes, shown=[0, 5, 8])
+    Chapter 04 shows `pca_2d` of the test images' features before and after transfer; any points will do:
+
+    >>> coarse_labels = torch.arange(60) % 3                         # 60 images of three superclasses
+    >>> panels = {"before": torch.randn(60, 2), "after": torch.randn(60, 2) + coarse_labels[:, None]}
+    >>> fig = plot_feature_space(panels, coarse_labels, ["trees", "flowers", "insects"], shown=[0, 2])
+    >>> [axis.get_title() for axis in fig.axes]
+    ['before', 'after']
     """
     shown = list(range(len(coarse_classes))) if shown is None else list(shown)
     colours = colormaps["tab10" if len(shown) <= 10 else "tab20"]
@@ -139,7 +162,11 @@ def plot_joint(histories: dict, chance: float, title: str = "One backbone, two t
 
     histories: {label: joint_train(...)["history"]}; chance: the target's chance accuracy (1/classes).
 
-    >>> fig = plot_joint({"joint": joint["history"], "sequential": sequential["history"]}, chance=0.01)
+    >>> joint = [{"epoch": 1, "target_acc": 0.05, "source_acc": 0.70},
+    ...          {"epoch": 2, "target_acc": 0.09, "source_acc": 0.72}]
+    >>> sequential = [{"epoch": 1, "target_acc": 0.06, "source_acc": 0.40},
+    ...               {"epoch": 2, "target_acc": 0.10, "source_acc": 0.30}]
+    >>> fig = plot_joint({"joint": joint, "sequential": sequential}, chance=0.01)     # joint_train(...)["history"]
     """
     with projector_style():
         figure = Figure(figsize=(13, 4.8), layout="constrained")

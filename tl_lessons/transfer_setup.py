@@ -10,7 +10,9 @@ the same code.
     >>> setup = TransferSetup(target="synthetic100", strategy="freeze", k=2, per_class=10)
     >>> setup.problems()
     {}
-    >>> model, strategy, train_set, val_set, config = prepare(setup)   # doctest: +SKIP
+    >>> model, strategy, train_set, val_set, config = prepare(setup)
+    >>> len(train_set), len(val_set), strategy.name, config.lr       # the freeze strategy's tuned rate
+    (1000, 500, 'freeze', 0.3)
 """
 from __future__ import annotations
 
@@ -191,7 +193,9 @@ def load_source(source: str):
     "imagenet" raises `WeightsUnavailableError` (saying what to do) when torchvision's weights
     are neither cached nor downloadable.
 
-    >>> model, meta = load_source("shipped")   # doctest: +SKIP
+    >>> model, meta = load_source("shipped")
+    >>> meta["arch"], meta["dataset"], models.output_count(model)
+    ('fastnet', 'cifar10', 10)
     """
     if source == "shipped":
         return load_source_model()
@@ -209,7 +213,9 @@ def load_target(setup: TransferSetup, root=None):
     The draw is the task's (`data.task_split`, fixed seed), not the run's: every run of a task, whatever
     its seed, trains and validates on the same images.
 
-    >>> train_set, val_set = load_target(TransferSetup(target="synthetic100", per_class=5))  # doctest: +SKIP
+    >>> train_set, val_set = load_target(TransferSetup(target="synthetic100", per_class=5))
+    >>> len(train_set), len(val_set)            # 5 and 5 images of each of the 100 classes
+    (500, 500)
     """
     full_train = data.load_dataset(setup.target, "train", root=root)
     return _task_images(full_train, setup.classes, setup.per_class, setup.fraction, setup.val_per_class)
@@ -238,7 +244,10 @@ def _task_images(full_train, classes, per_class, fraction, val_per_class):
 def load_test(setup: TransferSetup, root=None):
     """The target's test split: touched once per reported number, after every choice was made on validation.
 
-    >>> _, test_acc = inference.evaluate(model, load_test(setup), mean=config.mean, std=config.std)  # doctest: +SKIP
+    A run's reported number: `inference.evaluate(model, load_test(setup), mean=config.mean, std=config.std)`.
+
+    >>> len(load_test(TransferSetup(target="synthetic100", classes="far")))     # 20 test images of 15 classes
+    300
     """
     return targets.restrict(data.load_dataset(setup.target, "test", root=root), setup.classes)
 
@@ -295,7 +304,9 @@ def prepare(setup: TransferSetup, root=None):
     The setup is checked first, before any data is read: a setup with problems raises one
     `ConfigError` with every sentence of `setup.problems`.
 
-    >>> model, strategy, train_set, val_set, config = prepare(TransferSetup(target="synthetic100"))  # doctest: +SKIP
+    >>> model, strategy, train_set, val_set, config = prepare(TransferSetup(target="synthetic100"))
+    >>> models.output_count(model), strategy.name, config.mean    # a new head; the source's normalisation
+    (100, 'linear_probe', (0.4914, 0.4822, 0.4465))
     """
     problems = setup.problems(stages=source_stages(setup.source))
     if problems:
@@ -311,7 +322,12 @@ def prepare_model(setup: TransferSetup, num_classes: int):
     For images the caller has already (chapter 04's ImageNet probe trains on the task's images).
     The new head is drawn from torch's global random state: seed it first for a run that repeats.
 
-    >>> model, strategy, config = prepare_model(TransferSetup(source="imagenet"), num_classes=100)  # doctest: +SKIP
+    Chapter 04 asks for `prepare_model(TransferSetup(source="imagenet"), num_classes=100)`, whose weights
+    are downloaded once; a scratch run needs nothing:
+
+    >>> model, strategy, config = prepare_model(TransferSetup(source="scratch", strategy="scratch"), num_classes=100)
+    >>> models.output_count(model), strategy.name, config.mean      # None: the target's own statistics
+    (100, 'scratch', None)
     """
     model, meta = build_target_model(setup, num_classes)
     strategy = transfer.apply_strategy(model, setup.as_strategy())

@@ -43,8 +43,12 @@ fires by luck; Holm's step-down correction keeps the chance of *any* false call 
 `calibrate` measures all this instead of trusting it: it runs the comparison many times on two
 settings that are equal by construction and counts how often it calls them different.
 
-    >>> row = compare(correct_a, correct_b)                        # (seeds, images) of 0/1 each
-    >>> row["difference"], row["p"], row["real"]
+    >>> correct_a, correct_b = simulated_pair(0)     # (seeds, images) of 0/1 each: one setting trained twice
+    >>> correct_a.shape
+    torch.Size([3, 300])
+    >>> row = compare(correct_a, correct_b)
+    >>> points(row["difference"]), f"p {row['p']:.2f}", row["real"]   # 15 points apart, and still luck
+    ('-15.0 points', 'p 0.22', False)
 """
 from __future__ import annotations
 
@@ -148,7 +152,10 @@ def interval(row: dict, level: float = 0.95) -> tuple[float, float]:
 def compare(correct_a, correct_b, alpha: float = ALPHA) -> dict:
     """One comparison: `difference`'s row with its p-value, 95 % interval and verdict ("real": p < alpha).
 
-    >>> compare(a, b)["real"]
+    >>> a = torch.tensor([[1, 1, 1, 0] * 100] * 3)       # 3 seeds × 400 images: 75 % right
+    >>> b = torch.tensor([[1, 0, 1, 0] * 100] * 3)       # 50 % right, wrong wherever A is
+    >>> compare(a, b)["real"], compare(*simulated_pair(0))["real"]
+    (True, False)
     """
     row = difference(correct_a, correct_b)
     row["p"] = p_value(row)
@@ -182,7 +189,11 @@ def against(tables: dict, baseline: str, names=None, alpha: float = ALPHA, corre
     adjusted p-value, and the verdict: "above", "below" or "within the noise". With `correct` False
     the rows get no verdict yet: `adjust` a larger family they belong to.
 
-    >>> rows = against({"scratch": s, "finetune": f, "linear probe": p}, baseline="scratch")
+    >>> scratch, probe = simulated_pair(0)              # equally good, by construction
+    >>> finetune = torch.ones_like(scratch)             # right on every image
+    >>> rows = against({"scratch": scratch, "finetune": finetune, "linear probe": probe}, baseline="scratch")
+    >>> [(row["name"], row["verdict"]) for row in rows]
+    [('finetune', 'above'), ('linear probe', 'within the noise')]
     """
     names = [name for name in tables if name != baseline] if names is None else names
     rows = [dict(compare(tables[name], tables[baseline], alpha), name=name, baseline=baseline) for name in names]
@@ -225,7 +236,7 @@ def sentence(row: dict) -> str:
 
     >>> sentence({"name": "finetune", "baseline": "scratch", "difference": 0.12, "low": 0.05, "high": 0.19,
     ...           "p_adjusted": 0.004, "verdict": "above", "seeds": 5, "images": 1500})
-    'finetune vs scratch: +12.0 points (95 % interval +5.0 to +19.0), above: real (adjusted p 0.004, 5 seeds × 1,500 images).'
+    'finetune vs scratch: +12.0 points (95 % interval +5.0 to +19.0 points), above: real (adjusted p 0.004, 5 seeds × 1,500 images).'
     """
     p = row.get("p_adjusted", row.get("p"))
     judged = "real" if row["verdict"] != "within the noise" else "not shown"
@@ -291,7 +302,10 @@ def calibrate(draw_pair, repeats: int = 200, rules=None) -> dict:
     are equal by construction the fraction is the false-positive rate (it should be at most `ALPHA`);
     for settings with a known real gap it is the power (the higher the better).
 
-    >>> calibrate(lambda r: probe_pair(features, labels, seeds=3, repeat=r))["this kit's comparison"]
+    >>> rates = calibrate(simulated_pair)               # 200 pairs of equal settings: every "real" is false
+    >>> {rule: f"{rate:.1%}" for rule, rate in rates.items()}
+    {"this kit's comparison": '5.5%', 'ranges of the seeds do not overlap': '12.0%',
+     'one run each, test over images': '63.5%'}
     """
     rules = RULES if rules is None else rules
     called = dict.fromkeys(rules, 0)
@@ -329,7 +343,13 @@ def read(results, baseline: str | None = None, name=lambda result: result["label
     every other setting against the one with the highest mean (picked on these same test images, so
     "not shown to be worse" is the honest reading of a tie, never "equal").
 
+    >>> def run(strategy, seed, answers):               # what `read` uses of a run's result
+    ...     return {"strategy": strategy, "config": {"seed": seed}, "test_correct": answers}
+    >>> results = [run("scratch", seed, "1100" * 50) for seed in (0, 1, 2)] + [
+    ...     run("finetune", seed, "1110" * 50) for seed in (0, 1, 2)]
     >>> print(read(results, baseline="scratch", name=lambda r: r["strategy"]))
+    Against scratch (50.0 %): above it, beyond the noise: finetune.
+    (3 seeds × 200 test images per setting; 1 comparison, Holm-corrected.)
     """
     tables = answers_by_setting(results, name)
     if len(tables) < 2:

@@ -6,6 +6,7 @@ as code. The CIFAR tables are facts about the two datasets, kept here so that a 
 print them even when only the synthetic practice data is on disk.
 
     >>> print(GLOSSARY["negative transfer"])
+    Starting from the source makes the target result worse than training without it at the same budget.
     >>> LOOKALIKES["cat"]
     ('leopard', 'lion', 'tiger')
 """

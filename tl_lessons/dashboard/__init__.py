@@ -12,6 +12,8 @@ One job per module, so the benchmark and the tests can use them headless:
     charts     Altair charts and pandas tables of runs: live curves, comparisons, results
     descent    the gradient-descent playground's heat map and paths
 
-    >>> from tl_lessons.dashboard import jobs
-    >>> job = jobs.TrainingJob(model, train_set, val_set, config, strategy, label="linear probe").start()
+A page starts a run in the background like this (`tl_lessons.dashboard.jobs` shows one from start to end):
+
+    from tl_lessons.dashboard import jobs
+    job = jobs.TrainingJob(model, train_set, val_set, config, strategy, label="linear probe").start()
 """

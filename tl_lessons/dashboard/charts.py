@@ -3,10 +3,10 @@
 A run's events (see `tl_lessons.train`) become rows of (epoch, metric, series, value): live
 while it trains, from the run store afterwards, or from the recorded reference runs. The same
 rows feed every chart, so a stored run and a recorded one are drawn alike. Accuracy charts
-carry a "chance" line: what guessing would score, the level a new head starts from.
+carry a "chance" line: what guessing would score, the level a new head starts from. A page draws them:
 
-    >>> st.vega_lite_chart(curve_rows(live_curves(job.events), "loss"), curve_spec("loss", "Loss", epochs=8))
-    >>> st.altair_chart(compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy"))
+    st.vega_lite_chart(curve_rows(live_curves(job.events), "loss"), curve_spec("loss", "Loss", epochs=8))
+    st.altair_chart(compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy"))
 """
 from __future__ import annotations
 
@@ -63,7 +63,12 @@ def live_curves(events: list[dict]) -> pd.DataFrame:
     arrive every few batches, so the curve moves from the first second; epoch points ("train",
     "validation") come at the end of each epoch. The x axis is in epochs for all, so they line up.
 
-    >>> live_curves(job.events).query("series == 'validation'")
+    >>> events = [{"kind": "start", "total_steps": 4, "epochs": 2},        # a job's events so far (`job.events`)
+    ...           {"kind": "step", "step": 1, "loss": 2.3},
+    ...           {"kind": "epoch", "epoch": 1, "train_loss": 2.1, "train_acc": 0.2, "val_loss": 2.0, "val_acc": 0.25}]
+    >>> live_curves(events).values.tolist()      # step 1 of 2 per epoch sits at epoch 0.5
+    [[0.5, 'loss', 'train (steps)', 2.3], [1.0, 'loss', 'train', 2.1], [1.0, 'accuracy', 'train', 0.2],
+     [1.0, 'loss', 'validation', 2.0], [1.0, 'accuracy', 'validation', 0.25]]
     """
     start = next((e for e in events if e["kind"] == "start"), None)
     steps_per_epoch = start["total_steps"] / max(start["epochs"], 1) if start else 1
@@ -123,8 +128,12 @@ def line_table(line: list[tuple], slots: int, you: str | None = None) -> pd.Data
     `line` is `TrainingLine.waits()`; the first `slots` runs train, the others wait. `you`: the
     learner looking, whose runs read "you" (`jobs.learner_name`).
 
-    >>> line_table(SHARED_LINE.waits(), 1, you)["time"].tolist()
-    ['about 2 min left', 'starts in about 2 min, takes about 30 s']
+    >>> from types import SimpleNamespace as Job        # what the table reads of a `TrainingJob`
+    >>> line = [(Job(label="#4 linear probe", learner="3fa9c2d81b07"), None, 120.0),     # SHARED_LINE.waits()
+    ...         (Job(label="#5 finetune", learner="b7e2a1c3d4f5"), 125.0, 30.0)]
+    >>> line_table(line, 1, you="b7e2a1c3d4f5").values.tolist()
+    [[1, '#4 linear probe', 'learner 3fa9', 'training', 'about 2 min left'],
+     [2, '#5 finetune', 'you', 'waiting', 'starts in about 2 min, takes about 30 s']]
     """
     rows = []
     for place, (job, starts, takes) in enumerate(line, start=1):
@@ -180,7 +189,13 @@ def stored_curves(store: RunStore, runs: list[dict]) -> pd.DataFrame:
     """Epoch curves of stored runs (their starting point included), one row per point:
     run, epoch, metric, series, value, recorded.
 
-    >>> stored_curves(store, store.runs()[:2])
+    >>> store = RunStore(":memory:")
+    >>> run_id = store.start({"lr": 0.1}, "probe")
+    >>> store.log(run_id, {"kind": "epoch", "epoch": 1, "train_loss": 2.1, "train_acc": 0.2,
+    ...                    "val_loss": 2.0, "val_acc": 0.25})
+    >>> stored_curves(store, store.runs()[:2])[["run", "series", "metric", "value"]].values.tolist()
+    [['#1 probe', 'train', 'loss', 2.1], ['#1 probe', 'train', 'accuracy', 0.2],
+     ['#1 probe', 'validation', 'loss', 2.0], ['#1 probe', 'validation', 'accuracy', 0.25]]
     """
     rows = []
     for run in runs:
@@ -195,7 +210,10 @@ def reference_curves(reference: dict) -> pd.DataFrame:
     Each setting was recorded once per seed; its curve is the mean over its seeds at every epoch,
     named with how many seeds it averages (the chapters show each seed's spread).
 
-    >>> reference_curves(load_reference_runs())
+    >>> from tl_lessons.reference_file import load_reference_runs
+    >>> reference_curves(load_reference_runs())["run"].unique()[:2].tolist()
+    ['recorded: scratch · lr 0.3 · 5/class (mean of 3 seeds)',
+     'recorded: linear probe · bn eval · lr 0.3 · 5/class (mean of 3 seeds)']
     """
     by_setting: dict[str, list[dict]] = {}
     for run in comparison_runs(reference):
@@ -231,7 +249,10 @@ def _named(name: str, epochs: list[dict], recorded: bool) -> list[dict]:
 def curve_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The rows of `live_curves` for one metric ("loss" or "accuracy"): the data of its chart.
 
-    >>> curve_rows(live_curves(job.events), "loss")
+    >>> events = [{"kind": "start", "total_steps": 4, "epochs": 2},
+    ...           {"kind": "epoch", "epoch": 1, "train_loss": 2.1, "train_acc": 0.2, "val_loss": 2.0, "val_acc": 0.25}]
+    >>> curve_rows(live_curves(events), "accuracy")["series"].tolist()
+    ['train', 'validation']
     """
     return frame[frame["metric"] == metric]
 
@@ -300,7 +321,11 @@ def curve_spec(metric: str, title: str, epochs: int | None = None, chance: float
     live chart then only costs sending its rows, which keeps the page's work small next to the
     training it watches.
 
-    >>> st.vega_lite_chart(curve_rows(frame, "loss"), curve_spec("loss", "Loss (lower is better)", epochs=8))
+    >>> spec = curve_spec("loss", "Loss (lower is better)", epochs=8)
+    >>> spec["title"], "data" in spec                   # a page sends the rows with it:
+    ('Loss (lower is better)', False)
+
+    st.vega_lite_chart(curve_rows(frame, "loss"), curve_spec("loss", "Loss (lower is better)", epochs=8))
     """
     return copy.deepcopy(_curve_spec(metric, title, epochs, chance))
 
@@ -337,7 +362,14 @@ def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str, cha
     its own, and the legend below the chart lists every one of them in full. Accuracy charts
     draw the `chance` line.
 
-    >>> compare_chart(stored_curves(store, runs), "accuracy", "validation", "validation accuracy", chance=0.01)
+    >>> store = RunStore(":memory:")
+    >>> run_id = store.start({"lr": 0.1}, "probe")
+    >>> store.log(run_id, {"kind": "epoch", "epoch": 1, "train_loss": 2.1, "train_acc": 0.2,
+    ...                    "val_loss": 2.0, "val_acc": 0.25})
+    >>> chart = compare_chart(stored_curves(store, store.runs()), "accuracy", "validation", "validation accuracy",
+    ...                       chance=0.01)
+    >>> type(chart).__name__, len(chart.layer)            # the runs' lines, the chance line and its label
+    ('LayerChart', 3)
     """
     rows = frame[(frame["metric"] == metric) & (frame["series"] == series)]
     names = list(dict.fromkeys(rows["run"]))
@@ -377,7 +409,10 @@ def compare_chart(frame: pd.DataFrame, metric: str, series: str, title: str, cha
 def superclass_chart(rows: list[dict], chance: float, title: str) -> alt.Chart:
     """Accuracy per superclass (from `learnt.superclass_accuracy`) as bars, best first, with the chance line.
 
-    >>> superclass_chart(learnt.superclass_accuracy(predicted, val_set), 0.01, "after epoch 8")
+    >>> rows = [{"superclass": "trees", "accuracy": 0.3, "images": 25},      # `learnt.superclass_accuracy`'s
+    ...         {"superclass": "flowers", "accuracy": 0.1, "images": 25}]
+    >>> superclass_chart(rows, 0.01, "after epoch 8").title
+    'after epoch 8'
     """
     frame = pd.DataFrame(rows)
     bars = (
@@ -401,7 +436,11 @@ def run_statuses(store: RunStore, runs: list[dict], live_run_ids: set[int]) -> d
     training was lost (`jobs.shown_status`), and where a run ended before its first epoch,
     at which step ("diverged at step 12"), since its curve has no epoch to show.
 
-    >>> run_statuses(store, store.runs(), jobs.SHARED_REGISTRY.live_run_ids())[7]
+    >>> store = RunStore(":memory:")
+    >>> run_id = store.start({"lr": 30.0}, "too fast")
+    >>> store.log_many(run_id, [{"kind": "step", "step": 1, "loss": 2.3}, {"kind": "step", "step": 12, "loss": 80.0}])
+    >>> store.finish(run_id, "diverged", {})
+    >>> run_statuses(store, store.runs(), live_run_ids=set())[run_id]   # jobs.SHARED_REGISTRY.live_run_ids()
     'diverged at step 12'
     """
     statuses = {}
@@ -419,7 +458,12 @@ def results_table(runs: list[dict], statuses: dict[int, str] | None = None) -> p
 
     `statuses` (from `run_statuses`) replaces the stored status where given.
 
-    >>> results_table(store.runs())[["run", "best val acc"]]
+    >>> store = RunStore(":memory:")
+    >>> run_id = store.start({"lr": 0.1, "strategy": "linear_probe", "target": "cifar100"}, "probe")
+    >>> store.finish(run_id, "finished", {"val_acc": 0.25, "best_val_acc": 0.3, "elapsed": 3.2})
+    >>> results_table(store.runs()).to_dict("records")
+    [{'run': '#1 probe', 'strategy': 'linear_probe', 'target': 'cifar100', 'status': 'finished', 'final val acc': 0.25,
+      'best val acc': 0.3, 'seconds': 3.2, 'trainable params': None}]
     """
     rows = []
     for run in runs:
@@ -443,7 +487,10 @@ def reference_table(reference: dict) -> pd.DataFrame:
     """The recorded strategy comparison in the same columns as `results_table`: one row per setting,
     its numbers the mean over the seeds it was recorded with (named as in `reference_curves`).
 
-    >>> reference_table(load_reference_runs())
+    >>> from tl_lessons.reference_file import load_reference_runs
+    >>> table = reference_table(load_reference_runs())
+    >>> table["run"][0], f"{table['best val acc'][0]:.1%}"
+    ('recorded: scratch · lr 0.3 · 5/class (mean of 3 seeds)', '8.3%')
     """
     by_setting: dict[str, list[dict]] = {}
     for run in comparison_runs(reference):

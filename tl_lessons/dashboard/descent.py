@@ -5,8 +5,12 @@ While Play runs, a new frame comes five times a second, so each chart is a Vega-
 once (the heat map inside it) and each frame only swaps the path's rows: no chart library
 rebuilds and checks 2,500 heat-map cells per frame.
 
+    >>> bowl = maths.SURFACES["bowl"]
+    >>> path = maths.gradient_descent(bowl.grad, (1, 1), 0.05)          # 100 steps from (1, 1)
     >>> spec = board_spec("bowl", "lr 0.05")
-    >>> st.vega_lite_chart(with_path(spec, descent_frame(bowl, path)))
+    >>> frame = with_path(spec, descent_frame(bowl, path))             # what a page draws: st.vega_lite_chart(frame)
+    >>> len(frame["datasets"][PATH])
+    101
 """
 from __future__ import annotations
 
@@ -54,7 +58,9 @@ def surface_grid(surface, points: int = 50) -> pd.DataFrame:
 def descent_frame(surface, path: torch.Tensor) -> pd.DataFrame:
     """A gradient-descent path as rows: step, x, y, loss above the minimum (finite points only).
 
-    >>> descent_frame(maths.SURFACES["bowl"], maths.gradient_descent(maths.SURFACES["bowl"].grad, (1, 1), 0.05))
+    >>> bowl = maths.SURFACES["bowl"]
+    >>> descent_frame(bowl, maths.gradient_descent(bowl.grad, (1, 1), 0.05)).head(2).round(3).to_dict("records")
+    [{'step': 0, 'x': 1.0, 'y': 1.0, 'above_minimum': 10.5}, {'step': 1, 'x': 0.95, 'y': 0.0, 'above_minimum': 0.451}]
     """
     above = (surface.loss(path[:, 0], path[:, 1]) - surface.min_loss()).clamp(min=1e-16)
     frame = pd.DataFrame(
@@ -127,7 +133,9 @@ def _board_spec(surface_name: str, title: str) -> dict:
 def board_spec(surface_name: str, title: str) -> dict:
     """The loss surface as a heat map, its minima as stars, and the path (rows given per frame by `with_path`).
 
-    >>> st.vega_lite_chart(with_path(board_spec("bowl", "lr 0.05"), walked))
+    >>> spec = board_spec("bowl", "lr 0.05")
+    >>> spec["title"], PATH in spec["datasets"]         # the path's rows come with each frame (`with_path`)
+    ('lr 0.05', False)
     """
     return copy.deepcopy(_board_spec(surface_name, title))
 
@@ -152,7 +160,8 @@ def _loss_spec(last_step: int) -> dict:
 def loss_spec(last_step: int) -> dict:
     """The loss above the minimum at each step of the path so far, on a log scale (rows per frame by `with_path`).
 
-    >>> st.vega_lite_chart(with_path(loss_spec(last_step=100), walked))
+    >>> loss_spec(last_step=100)["mark"]["type"]        # a page draws st.vega_lite_chart(with_path(spec, walked))
+    'line'
     """
     return copy.deepcopy(_loss_spec(last_step))
 
@@ -160,7 +169,9 @@ def loss_spec(last_step: int) -> dict:
 def with_path(spec: dict, walked: pd.DataFrame) -> dict:
     """`spec` with the path walked so far as its PATH rows: what one frame sends.
 
-    >>> with_path(loss_spec(100), descent_frame(bowl, path[:5]))["datasets"]["path"][0]["step"]
-    0
+    >>> bowl = maths.SURFACES["bowl"]
+    >>> path = maths.gradient_descent(bowl.grad, (1, 1), 0.05)
+    >>> [row["step"] for row in with_path(loss_spec(100), descent_frame(bowl, path[:5]))["datasets"]["path"]]
+    [0, 1, 2, 3, 4]
     """
     return {**spec, "datasets": {**spec.get("datasets", {}), PATH: walked.to_dict("records")}}

@@ -7,9 +7,17 @@ together does not split the CPU twenty ways and crawl. Each job belongs to a lea
 the browser keeps), and `SHARED_REGISTRY` remembers whose job is whose, so a learner who
 reloads the page, or closes the tab and comes back, finds their run and its Stop button again.
 
-    >>> job = TrainingJob(model, train_set, val_set, config, strategy, "linear probe", learner="3fa9c2").start()
-    >>> while not job.done:
-    ...     job.poll(); time.sleep(REFRESH_S)
+    >>> import dataclasses
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> config = dataclasses.replace(train.PRESETS["quick"], epochs=1, batch_size=25)
+    >>> job = TrainingJob(build_model("fastnet", 10), train_set, val_set, config, None, "scratch",
+    ...                   learner="3fa9c2", line=TrainingLine(slots=1)).start()   # the page's line: SHARED_LINE
+    >>> while not job.done:                     # what the page does, every REFRESH_S seconds
+    ...     _ = job.poll(); time.sleep(0.1)
+    >>> job.status, [event["kind"] for event in job.events if event["kind"] != "step"]
+    ('finished', ['start', 'starting_point', 'epoch', 'predictions', 'end'])
 """
 from __future__ import annotations
 
@@ -54,6 +62,11 @@ def refresh_every(job) -> float:
     A waiting run is looked at often once it is next in line or due to start within a minute; a page
     changes its pace by redrawing itself whole, so the rates are a few fixed steps, not a smooth curve.
 
+    >>> from types import SimpleNamespace as Job             # what it reads of a `TrainingJob`
+    >>> no_times = Job(waits=lambda: [])                      # a line that cannot say yet when runs start
+    >>> training = Job(done=False, status="running")
+    >>> next_in_line = Job(done=False, status="waiting", ahead=1, line=no_times)
+    >>> tenth_in_line = Job(done=False, status="waiting", ahead=10, line=no_times)
     >>> refresh_every(None), refresh_every(tenth_in_line), refresh_every(next_in_line), refresh_every(training)
     (15.0, 15.0, 3.0, 0.5)
     """
@@ -74,8 +87,10 @@ def run_threads() -> int:
     browser on the same two cores the lab's first run trained faster with one thread than with two
     (docs/classroom.md).
 
-    >>> run_threads()   # on a 2-core machine
-    1
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_THREADS": "2"}):    # without it: 1 on a 2-core machine
+    ...     run_threads()
+    2
     """
     return hardware.thread_setting() or max(1, (os.cpu_count() or 1) - 1)
 
@@ -87,8 +102,10 @@ def training_slots() -> int:
     default is (cores - 1) // threads per run, at least 1: one run at a time unless a teacher
     gives each run fewer threads (on a 16-core server, TL_LESSONS_THREADS=2 makes 7 slots).
 
-    >>> training_slots()
-    1
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"TL_LESSONS_TRAINING_SLOTS": "3"}):  # without it: 1 on a 2-core machine
+    ...     training_slots()
+    3
     """
     text = os.environ.get(SLOTS_VARIABLE, "").strip()
     if not text:
@@ -110,7 +127,7 @@ def learner_id(token: str) -> str:
     """The learner a browser's token stands for, as stored with their runs (the token itself stays secret).
 
     >>> learner_id("q0Xk3...")
-    '3fa9c2d81b07'
+    '57c74f2f3002'
     """
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
@@ -138,8 +155,13 @@ class TrainingLine:
     and both crawl; waiting in line keeps each run as fast as it would be alone. The line also
     remembers how long a step of each kind of run took, to say how long a wait will be.
 
+    >>> from types import SimpleNamespace as Job             # what the line reads of a `TrainingJob`
     >>> line = TrainingLine(slots=1)
-    >>> line.ahead(job)     # 0: training now; 2: two runs must end before it starts
+    >>> jobs = [Job(learner=name, size=lambda: 1_000) for name in ("ada", "bo", "cy")]
+    >>> for job in jobs:
+    ...     line.join(job)
+    >>> [line.ahead(job) for job in jobs]     # 0: training now; 2: two runs must end before it starts
+    [0, 1, 2]
     """
 
     def __init__(self, slots: int | None = None, rules: classroom.ClassRules | None = None):
@@ -272,8 +294,11 @@ class JobRegistry:
     A page that reloads starts a new session with empty session state; the learner's token
     (kept by the browser) finds their jobs here again.
 
-    >>> SHARED_REGISTRY.add(job)
-    >>> SHARED_REGISTRY.latest(job.learner) is job
+    >>> from types import SimpleNamespace as Job             # what it reads of a `TrainingJob`
+    >>> registry = JobRegistry()                              # the server's: SHARED_REGISTRY
+    >>> job = Job(learner="3fa9c2d81b07", ended=False, ended_at=None, started_at=0.0, run_id=None)
+    >>> registry.add(job)
+    >>> registry.latest(job.learner) is job
     True
     """
 
@@ -354,8 +379,13 @@ class TrainingJob:
     (`tl_lessons.dashboard.learnt`): a "starting point" event before the first step, and after
     each epoch a "predictions" event with its answers (`look_closer=False` leaves them out).
 
-    >>> job = TrainingJob(model, train_set, val_set, config, strategy, "linear probe", setup.to_dict())
-    >>> job.start().wait(); job.poll()[-1]["status"]
+    >>> from tl_lessons.transfer_setup import TransferSetup, prepare
+    >>> setup = TransferSetup(target="synthetic100", classes="far", per_class=5, epochs=1)
+    >>> model, strategy, train_set, val_set, config = prepare(setup)
+    >>> job = TrainingJob(model, train_set, val_set, config, strategy, "linear probe", setup.to_dict(),
+    ...                   line=TrainingLine(slots=1))
+    >>> _ = job.start().wait()
+    >>> job.poll()[-1]["status"]
     'finished'
     """
 

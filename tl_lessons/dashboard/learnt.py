@@ -11,10 +11,17 @@ During a run (`closer_look`, in the training job) two kinds of events join `fit`
 handful's top 3 added to every "predictions" event. The run store keeps them, so a stored run
 can be looked at the same way later (`last_predictions`).
 
-    >>> for event in closer_look(fit(model, train_set, val_set, config, report_predictions=True), model, val_set, mean, std):
-    ...     ...
-    >>> confused_pairs(last_predictions(job.events)["predicted"], val_set)[0]
-    {'true class': 'maple tree', 'predicted as': 'oak tree', 'images': 7, 'share of the true class': '14.0%'}
+    >>> import dataclasses
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> from tl_lessons.models import build_model
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> model, config = build_model("fastnet", 10), dataclasses.replace(train.PRESETS["quick"], epochs=1, batch_size=25)
+    >>> stream = train.fit(model, train_set, val_set, config, report_predictions=True)
+    >>> events = list(closer_look(stream, model, val_set, val_set.mean, val_set.std))
+    >>> [event["kind"] for event in events if event["kind"] != "step"]
+    ['start', 'starting_point', 'epoch', 'predictions', 'end']
+    >>> len(last_predictions(events)["handful"])          # the top 3 of eight images, each of another class
+    8
 """
 from __future__ import annotations
 
@@ -40,8 +47,10 @@ def fixed_order(images: int) -> list[int]:
 def handful(val_set, size: int = HANDFUL) -> list[int]:
     """Indices of a fixed handful of validation images, each of another class.
 
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
     >>> handful(val_set)
-    [412, 77, 903, 5, 611, 250, 38, 729]
+    [44, 39, 7, 6, 17, 29, 21, 31]
     """
     chosen, classes = [], set()
     for index in fixed_order(len(val_set)):
@@ -58,8 +67,10 @@ def describe_images(val_set) -> dict:
     """How many validation images, and a fingerprint of them: two runs are compared image by image
     only when their fingerprints agree (the same images in the same order).
 
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
     >>> describe_images(val_set)
-    {'images': 1000, 'fingerprint': '9c1e5a0b77d2f3a4'}
+    {'images': 50, 'fingerprint': 'd8a692a6555b70f0'}
     """
     digest = hashlib.sha256(val_set.labels.numpy().tobytes())
     digest.update(val_set.images.numpy().tobytes())
@@ -72,8 +83,13 @@ def starting_point(model, val_set, mean, std, size: int = STARTING_SAMPLE) -> di
     A new head knows nothing yet: its accuracy is chance (1 in the number of classes) and its
     loss near ln(classes). Measured on `size` validation images, so that it is drawn at once.
 
-    >>> starting_point(model, val_set, mean, std)["val_acc"]
-    0.012
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).requires_grad_(False)
+    >>> _ = model[1].weight.zero_(), model[1].bias.zero_()      # a head that always answers class 0
+    >>> point = starting_point(model, val_set, val_set.mean, val_set.std)
+    >>> f"{point['val_acc']:.0%} of {point['images']} images; chance {point['chance']:.0%}"
+    '10% of 50 images; chance 10%'
     """
     sample = fixed_order(len(val_set))[:size]
     probabilities = train.predict(model, val_set.images[sample], mean, std)
@@ -87,8 +103,12 @@ def starting_point(model, val_set, mean, std, size: int = STARTING_SAMPLE) -> di
 def top3(model, val_set, indices: list[int], mean, std) -> list[dict]:
     """The model's three best guesses for some validation images: [{index, label, top: [[class, probability]]}].
 
-    >>> top3(model, val_set, [412], mean, std)
-    [{'index': 412, 'label': 33, 'top': [[33, 0.61], [71, 0.12], [50, 0.05]]}]
+    >>> from tl_lessons.data import load_dataset, task_split
+    >>> train_set, val_set = task_split(load_dataset("synthetic10", "train"), per_class=5)
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).requires_grad_(False)
+    >>> _ = model[1].weight.zero_(), model[1].bias.copy_(torch.arange(10.0).flip(0))   # class 0 scores highest
+    >>> top3(model, val_set, [44], val_set.mean, val_set.std)
+    [{'index': 44, 'label': 6, 'top': [[0, 0.6321], [1, 0.2326], [2, 0.0856]]}]
     """
     probabilities = train.predict(model, val_set.images[indices], mean, std)
     values, classes = probabilities.topk(min(3, probabilities.shape[1]), dim=1)
@@ -120,7 +140,8 @@ def closer_look(stream, model, val_set, mean, std):
 def last_predictions(events: list[dict]) -> dict | None:
     """The latest "predictions" event among `events` (None before the first epoch ended).
 
-    >>> last_predictions(store.events(run_id, "predictions"))["epoch"]
+    >>> events = [{"kind": "predictions", "epoch": 7}, {"kind": "epoch", "epoch": 8}, {"kind": "predictions", "epoch": 8}]
+    >>> last_predictions(events)["epoch"]              # or a stored run's: store.events(run_id, "predictions")
     8
     """
     return next((e for e in reversed(events) if e.get("kind") == "predictions"), None)
@@ -134,8 +155,11 @@ def fits(predictions: dict, val_set) -> bool:
 def confused_pairs(predicted: list[int], val_set, top: int = 5) -> list[dict]:
     """The classes the model mixes up most: true class, predicted as, images, share of the true class.
 
-    >>> confused_pairs(predictions["predicted"], val_set, top=1)
-    [{'true class': 'maple tree', 'predicted as': 'oak tree', 'images': 7, 'share of the true class': '14.0%'}]
+    >>> from tl_lessons.imageset import ImageSet
+    >>> four = ImageSet(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1, 2, 2]),
+    ...                 ["maple_tree", "oak_tree", "lion"], "cifar100", "val", "four blank images", (0.5,) * 3, (0.25,) * 3)
+    >>> confused_pairs([1, 1, 2, 2], four, top=1)      # a "predictions" event's "predicted"
+    [{'true class': 'maple tree', 'predicted as': 'oak tree', 'images': 1, 'share of the true class': '100.0%'}]
     """
     matrix = train.confusion_counts(val_set.labels, torch.as_tensor(predicted), val_set.num_classes)
     return most_confused(matrix, [display_name(name) for name in val_set.classes], top)
@@ -144,8 +168,13 @@ def confused_pairs(predicted: list[int], val_set, top: int = 5) -> list[dict]:
 def superclass_accuracy(predicted: list[int], val_set) -> list[dict] | None:
     """Accuracy per CIFAR-100 superclass, [{superclass, accuracy, images}] (None for sets without superclasses).
 
-    >>> superclass_accuracy(predictions["predicted"], val_set)[0]
-    {'superclass': 'aquatic mammals', 'accuracy': 0.18, 'images': 50}
+    >>> from tl_lessons.imageset import ImageSet
+    >>> four = ImageSet(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1, 2, 2]),
+    ...                 ["maple_tree", "oak_tree", "lion"], "cifar100", "val", "four blank images", (0.5,) * 3, (0.25,) * 3,
+    ...                 coarse_labels=torch.tensor([0, 0, 1, 1]), coarse_classes=["trees", "large_carnivores"])
+    >>> superclass_accuracy([1, 1, 2, 2], four)
+    [{'superclass': 'trees', 'accuracy': 0.5, 'images': 2},
+     {'superclass': 'large carnivores', 'accuracy': 1.0, 'images': 2}]
     """
     if val_set.coarse_labels is None:
         return None
@@ -163,8 +192,11 @@ def superclass_accuracy(predicted: list[int], val_set) -> list[dict] | None:
 def right_and_wrong(predicted_a: list[int], predicted_b: list[int], val_set) -> dict[str, list[int]]:
     """Validation images split by which of two runs gets them right: "only a", "only b", "both", "neither".
 
-    >>> {kind: len(images) for kind, images in right_and_wrong(a, b, val_set).items()}
-    {'only a': 37, 'only b': 21, 'both': 88, 'neither': 854}
+    >>> from tl_lessons.imageset import ImageSet
+    >>> four = ImageSet(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1, 2, 2]),
+    ...                 ["maple_tree", "oak_tree", "lion"], "cifar100", "val", "four blank images", (0.5,) * 3, (0.25,) * 3)
+    >>> right_and_wrong([1, 1, 2, 2], [0, 0, 2, 0], four)
+    {'only a': [1, 3], 'only b': [0], 'both': [2], 'neither': []}
     """
     right_a = torch.as_tensor(predicted_a) == val_set.labels
     right_b = torch.as_tensor(predicted_b) == val_set.labels
@@ -179,7 +211,8 @@ def right_and_wrong(predicted_a: list[int], predicted_b: list[int], val_set) -> 
 def guesses_caption(entry: dict, classes: list[str]) -> str:
     """One handful image's caption: its true class, then the top 3 with their confidence (✓ marks the true class).
 
-    >>> guesses_caption({"label": 3, "top": [[3, 0.61], [5, 0.2], [2, 0.1]]}, classes)
+    >>> from tl_lessons.vocabulary import CIFAR10_CLASSES
+    >>> guesses_caption({"label": 3, "top": [[3, 0.61], [5, 0.2], [2, 0.1]]}, CIFAR10_CLASSES)
     'cat — ✓ cat 61%, dog 20%, bird 10%'
     """
     guesses = ", ".join(f"{'✓ ' if c == entry['label'] else ''}{display_name(classes[c])} {p:.0%}"

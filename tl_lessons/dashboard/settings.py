@@ -6,8 +6,10 @@ the page's widgets and travels in the URL (so a link opens the same experiment),
 what will train, and what the run store keeps about a run. What is wrong with a setup is
 `TransferSetup.problems`.
 
-    >>> query = setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))
-    >>> setup, notices = setup_from_query(query, TransferSetup(), {})
+    >>> query = setup_to_query(TransferSetup(per_class=10, strategy="freeze", k=2))    # into the URL ...
+    >>> setup, notices = setup_from_query(query, TransferSetup(), {})                 # ... and out again
+    >>> setup == TransferSetup(per_class=10, strategy="freeze", k=2), notices
+    (True, [])
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def first_setup(source: str, target: str, smallest_class: int, tiny: bool = Fals
     strategy's own learning rate; `tiny` (the automated tests) cuts the sizes so that a run takes seconds.
 
     >>> first_setup("shipped", "cifar100", smallest_class=500).label()
-    'linear probe · bn eval · lr 1 · 5/class'
+    'linear probe · bn eval · lr 0.3 · 5/class'
     """
     strategy = "scratch" if source == "scratch" else TransferSetup.strategy  # random weights: nothing to keep
     setup = TransferSetup(source=source, target=target, per_class=min(data.FEW_SHOT, smallest_class),
@@ -110,7 +112,7 @@ def setup_from_query(
 
     >>> setup, notices = setup_from_query({"lr": "abc"}, TransferSetup(), {})
     >>> notices
-    ['Ignored `lr=abc` from the link (not a number); using the default 1.']
+    ['Ignored `lr=abc` from the link (not a number); using the default 0.3.']
     """
     values, notices = {}, []
     if params.get("strategy") in choices.get("strategy", transfer.STRATEGIES):
@@ -276,7 +278,8 @@ def what_will_train(model, setup: TransferSetup) -> pd.DataFrame:
     """Each stage once the setup's strategy is applied to a copy of `model`: stage, state,
     trainable and all parameters, and the share that trains (the same `apply_strategy` as `prepare`).
 
-    >>> what_will_train(model, TransferSetup(strategy="freeze", k=2))["state"].tolist()
+    >>> from tl_lessons.models import FastNet
+    >>> what_will_train(FastNet(10), TransferSetup(strategy="freeze", k=2))["state"].tolist()
     ['frozen, BN in eval', 'frozen, BN in eval', 'trainable', 'trainable', 'trainable']
     """
     model = copy.deepcopy(model)
@@ -288,7 +291,7 @@ def what_will_train(model, setup: TransferSetup) -> pd.DataFrame:
 def run_setup(setup: TransferSetup, store_path=None) -> TransferSetup:
     """The setup as the library runs it: a source trained in the dashboard becomes its checkpoint's path.
 
-    >>> run_setup(TransferSetup(source="trained:mine")).source
+    >>> run_setup(TransferSetup(source="trained:mine"), store_path="runs/runs.sqlite").source
     'runs/sources/mine.pt'
     """
     return dataclasses.replace(setup, source=sources.source_path(setup.source, store_path))
@@ -297,8 +300,9 @@ def run_setup(setup: TransferSetup, store_path=None) -> TransferSetup:
 def run_config(setup: TransferSetup, trainable: int, store_path=None) -> dict:
     """What the run store keeps about a lab run: the setup it ran, the source as picked, the trainable parameters.
 
-    >>> run_config(setup, trainable=12_900)["source_key"]
-    'shipped'
+    >>> config = run_config(TransferSetup(source="trained:mine"), trainable=12_900, store_path="runs/runs.sqlite")
+    >>> config["source"], config["source_key"], config["trainable_params"]
+    ('runs/sources/mine.pt', 'trained:mine', 12900)
     """
     return {**run_setup(setup, store_path).to_dict(), "source_key": setup.source, "trainable_params": trainable}
 
@@ -306,8 +310,9 @@ def run_config(setup: TransferSetup, trainable: int, store_path=None) -> dict:
 def stored_setup(config: dict) -> TransferSetup | None:
     """The setup a stored lab run ran, from what the run store keeps (None for other runs, e.g. a source model's).
 
-    >>> stored_setup(store.get(run_id)["config"]).target
-    'cifar100'
+    >>> stored = run_config(TransferSetup(), trainable=12_900)        # what the store keeps: store.get(run_id)["config"]
+    >>> stored_setup(stored).target, stored_setup({"kind": "source", "epochs": 2})
+    ('cifar100', None)
     """
     if config.get("kind") == "source" or "target" not in config:
         return None

@@ -5,7 +5,11 @@ source is named by its key ("shipped", "imagenet", "scratch", "trained:<name>"),
 path, so that a shared URL cannot point the app at an arbitrary file.
 
     >>> labels, unavailable = source_choices("runs/runs.sqlite")
+    >>> list(labels)[0], list(labels)[-1]
+    ('shipped', 'scratch')
     >>> model, train_set, val_set, config = source_training("synthetic10", per_class=100, epochs=2)
+    >>> len(train_set), len(val_set), config.epochs
+    (1000, 200, 2)
 """
 from __future__ import annotations
 
@@ -36,7 +40,12 @@ def sources_dir(store_path=None) -> Path:
 def trained_sources(store_path=None) -> dict[str, Path]:
     """Source models trained in the dashboard, as {"trained:<name>": checkpoint path}, newest first.
 
-    >>> list(trained_sources())
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store_path = Path(folder, "runs.sqlite")
+    ...     sources_dir(store_path).mkdir()
+    ...     _ = (sources_dir(store_path) / "synthetic10-quick.pt").write_bytes(b"")   # what `save_source` writes
+    ...     list(trained_sources(store_path))
     ['trained:synthetic10-quick']
     """
     folder = sources_dir(store_path)
@@ -64,8 +73,9 @@ def imagenet_problem() -> str | None:
     Only the cache is looked at: the dashboard never starts a 45 MB download by itself, and a
     page must not hang on a network that drops connections.
 
-    >>> imagenet_problem()
-    'The ImageNet weights of ResNet-18 are not on this computer ...'
+    >>> problem = imagenet_problem()
+    >>> problem is None or problem.startswith("The ImageNet weights of ResNet-18 are not on this computer")
+    True
     """
     import torchvision  # here, not at the top: it is slow to import, and only this question needs it
 
@@ -83,9 +93,9 @@ def imagenet_problem() -> str | None:
 def source_choices(store_path=None) -> tuple[dict[str, str], dict[str, str]]:
     """The sources this computer offers: ({key: label}, {key: why it cannot be used here}).
 
-    >>> labels, unavailable = source_choices()
-    >>> unavailable.get("imagenet")
-    'The ImageNet weights of ResNet-18 are not on this computer ...'
+    >>> labels, unavailable = source_choices("runs/runs.sqlite")
+    >>> labels["scratch"], unavailable.get("imagenet") == imagenet_problem()     # None once the weights are cached
+    ('Random weights (no pre-training)', True)
     """
     labels, unavailable = {"shipped": "CIFAR-10 FastNet (shipped with the kit)"}, {}
     if not checkpoints.SOURCE_CHECKPOINT.is_file():
@@ -126,6 +136,8 @@ def source_training(dataset: str, per_class: int, epochs: int, seed: int = 0, ro
     """Everything needed to train a source model with the "quick" preset: (model, train, val, config).
 
     >>> model, train_set, val_set, config = source_training("synthetic10", per_class=100, epochs=2)
+    >>> len(train_set), len(val_set), models.output_count(model), config.lr   # validated on a fifth as many
+    (1000, 200, 10, 0.4)
     """
     config = dataclasses.replace(train.PRESETS["quick"], epochs=epochs, seed=seed)
     full_train = data.load_dataset(dataset, "train", root=root, seed=seed)
@@ -146,7 +158,9 @@ def source_problems(per_class, epochs, name: str, smallest_class: int, exists: b
     used again when the learner said yes to replacing that model (`replace`).
 
     >>> source_problems(500, 0, "my model", smallest_class=11)
-    {'per_class': 'Only 10 images per class ...', 'epochs': 'Train for a whole number of epochs, at least 1.', 'name': ...}
+    {'per_class': 'No class here can give more than 10 images: ask for at most 10 per class.',
+     'epochs': 'Train for a whole number of epochs, at least 1.',
+     'name': 'Name the model with letters, digits, - and _ only (up to 40), e.g. cifar10-quick.'}
     """
     problems = {}
     # Every class keeps at least one training image aside to validate on.
@@ -175,8 +189,9 @@ def default_source_name(dataset: str, learner: str | None) -> str:
 def source_run_config(dataset: str, per_class: int, epochs: int, model) -> dict:
     """What the run store keeps about training a source model (a run from scratch on `dataset`).
 
-    >>> source_run_config("synthetic10", 100, 2, model)["kind"]
-    'source'
+    >>> source_run_config("synthetic10", 100, 2, models.build_model("fastnet", 10))
+    {'kind': 'source', 'target': 'synthetic10', 'per_class': 100, 'epochs': 2, 'strategy': 'scratch',
+     'trainable_params': ...}
     """
     return {"kind": "source", "target": dataset, "per_class": per_class, "epochs": epochs, "strategy": "scratch",
             "trainable_params": models.count_parameters(model)}
@@ -189,8 +204,12 @@ def save_source(path, model, train_set, config, end: dict, replace: bool = True)
     model under this name while this one trained, this one is saved as "<name>-2" (or -3, ...) instead,
     and theirs is kept.
 
-    >>> save_source("runs/sources/mine.pt", model, train_set, config, end_event, replace=False)
-    PosixPath('runs/sources/mine-2.pt')
+    >>> import tempfile
+    >>> model, train_set, val_set, config = source_training("synthetic10", per_class=2, epochs=1)   # trained, in the lab
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     theirs = save_source(Path(folder, "mine.pt"), model, train_set, config, {"val_acc": 0.5})
+    ...     save_source(Path(folder, "mine.pt"), model, train_set, config, {"val_acc": 0.5}, replace=False).name
+    'mine-2.pt'
     """
     path = Path(path)
     for number in range(1, 100):

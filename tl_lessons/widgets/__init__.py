@@ -16,10 +16,12 @@ plain image and text, so the chapter also reads well where widgets are not live.
     chapter 04  recorded_runs_explorer()                   recorded_runs_view
 
 Pass `teacher=True` to any of them for the projector: larger, bolder, higher-contrast figures and text.
-(Chapter 02's `descent_explorer()` is plainer: ipywidgets sliders over `maths.explore_descent`, without `teacher`.)
+(Chapter 02's `descent_explorer()` wires its sliders to `maths.explore_descent`.)
 
     >>> from tl_lessons import widgets
-    >>> widgets.softmax_explorer()
+    >>> explorer = widgets.softmax_explorer()      # a cell's last line shows the controls, figure and text
+    >>> explorer.view.caption
+    'Softmax at temperature 1: probabilities [0.659, 0.242, 0.099]'
 """
 from tl_lessons.widgets.browser import browse_view, dataset_browser
 from tl_lessons.widgets.descent import descent_explorer

@@ -11,7 +11,13 @@ take them for? Does a leopard look like a cat to it?)
 The model predicts each split once, the first time it is shown; after that a control only
 counts over the stored predictions and draws one page, whatever the size of the dataset.
 
-    >>> view = browse_view(cifar10_test, probabilities, model_classes, class_name="cat", mistakes_only=True)
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> test = per_class_subset(load_dataset("synthetic10", "test"), 10)         # CIFAR-10's after `make data`
+    >>> cache = PredictionCache(*load_source_model())                              # the shipped CIFAR-10 model
+    >>> view = browse_view(test, cache.probabilities(test), cache.classes(test), class_name="ring", count=8)
+    >>> print(view.text.splitlines()[0])
+    Synthetic-10 test, class ring: 10 of 100 images match; showing 8 (seed 0).
 """
 from __future__ import annotations
 
@@ -51,7 +57,13 @@ def browse_view(ds, probabilities=None, model_classes=None, class_name: str = AN
     numbers: "shown" (indices into ds), "matching" (how many images match), "correct" (of the shown
     ones, None without right answers), "table" (the rows printed under the picture).
 
-    >>> browse_view(test, probs, meta["classes"], class_name="cat", mistakes_only=True).numbers["correct"]
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> test = per_class_subset(load_dataset("synthetic10", "test"), 10)
+    >>> always_ring = torch.zeros(len(test), 10)
+    >>> always_ring[:, test.classes.index("ring")] = 1.0                 # a model that answers "ring" to everything
+    >>> view = browse_view(test, always_ring, test.classes, class_name="dots", mistakes_only=True, count=4)
+    >>> view.numbers["matching"], view.numbers["correct"].tolist()
+    (10, [False, False, False, False])
     """
     if not 1 <= count <= 200:
         raise ConfigError(f"Show between 1 and 200 images at a time, not {count}.")
@@ -107,8 +119,10 @@ def _titles(ds, shown, confidence, predicted, wrong, model_classes) -> tuple[lis
 def browsable_datasets() -> list[str]:
     """CIFAR-10 and CIFAR-100 where they are on disk, else the synthetic practice set of the same size.
 
-    >>> browsable_datasets()
-    ['cifar10', 'cifar100']
+    >>> from unittest import mock
+    >>> with mock.patch.dict("os.environ", {"TL_LESSONS_DATA": "/nowhere"}):     # no CIFAR there
+    ...     browsable_datasets()                         # after `make data`: ['cifar10', 'cifar100']
+    ['synthetic10', 'synthetic100']
     """
     return [usable_datasets(choices)[0] for choices in (("cifar10", "synthetic10"), ("cifar100", "synthetic100"))]
 
@@ -121,7 +135,9 @@ def dataset_browser(datasets=None, limit: int | None = None, model=None, split: 
     most this many images per split, a random sample (None: all; test mode: a few hundred);
     model: a model, (model, meta) or a checkpoint path; default the shipped CIFAR-10 FastNet.
 
-    >>> widgets.dataset_browser()          # a cell's last line
+    >>> explorer = dataset_browser(["synthetic10"], limit=100)     # chapter 01's cell ends with `widgets.dataset_browser()`
+    >>> explorer.view.text.splitlines()[0]
+    'Synthetic-10 test: 100 of 100 images match; showing 16 (seed 0).'
     """
     import ipywidgets as widgets
 

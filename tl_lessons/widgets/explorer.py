@@ -16,9 +16,12 @@ widgets are not live (GitHub, nbviewer, a printout) and a headless run (nbval) r
 A control change replaces them in place (`display_id`), so the notebook never stores images
 inside widgets.
 
-    >>> explorer = Explorer(softmax_view, {"temperature": slider})
-    >>> explorer            # as a cell's last line: controls, figure, text
-    >>> explorer.view       # what is shown now
+    >>> import ipywidgets
+    >>> from tl_lessons.widgets.loss import softmax_view
+    >>> explorer = Explorer(softmax_view, {"logits": ipywidgets.Text("2, 1, 0.1"),
+    ...                                    "temperature": ipywidgets.FloatSlider(1.0, min=0.1, max=10.0)})
+    >>> explorer.view.caption       # what is shown now; `explorer` as a cell's last line shows it all
+    'Softmax at temperature 1: probabilities [0.659, 0.242, 0.099]'
 """
 from __future__ import annotations
 
@@ -46,8 +49,12 @@ class View:
     used as the picture's text version; text: lines printed under it (a table, a sentence);
     numbers: the values behind the picture, for tests and for the curious.
 
+    >>> from tl_lessons.widgets.loss import softmax_view
     >>> view = softmax_view([2.0, 1.0, 0.1], temperature=1.0, true_class=0)
-    >>> view.numbers["cross_entropy"]
+    >>> print(view.text.splitlines()[1])
+    probabilities  : [0.659, 0.242, 0.099]
+    >>> f"{view.numbers['cross_entropy']:.4f}"
+    '0.4170'
     """
 
     figure: Figure | None
@@ -62,7 +69,9 @@ def png_bytes(figure: Figure) -> bytes:
     A chart has few colours, and a palette of 256 keeps even a grid of photos looking right,
     while the file shrinks about threefold: the chapters stay small with every view saved.
 
-    >>> png_bytes(view.figure)[:4]
+    >>> figure = Figure(figsize=(2, 1))
+    >>> _ = figure.subplots().plot([0, 1], [1, 0])
+    >>> png_bytes(figure)[:4]
     b'\\x89PNG'
     """
     from PIL import Image  # matplotlib's own dependency
@@ -102,8 +111,16 @@ class Explorer:
     Errors a learner can cause (a `LessonError`, e.g. logits that are not numbers) are shown in
     place of the text; the last figure and every control value stay as they were.
 
-    >>> explorer = Explorer(softmax_view, {"logits": text_box, "temperature": slider})
+    >>> import ipywidgets
+    >>> from tl_lessons.widgets.loss import softmax_view
+    >>> explorer = Explorer(softmax_view, {"logits": ipywidgets.Text("2, 1, 0.1"),
+    ...                                    "temperature": ipywidgets.FloatSlider(1.0, min=0.1, max=10.0)})
     >>> explorer.controls["temperature"].value = 4.0    # redraws: explorer.view is the new View
+    >>> explorer.view.caption
+    'Softmax at temperature 4: probabilities [0.417, 0.324, 0.259]'
+    >>> explorer.controls["logits"].value = "2, one"    # a mistake is said in place of the text
+    >>> explorer.message
+    "Type the logits as numbers separated by commas, e.g. 2.0, 1.0, 0.1; '2, one' is not."
     """
 
     def __init__(self, draw: Callable[..., View], controls: dict, adjust: Callable | None = None,
@@ -128,9 +145,13 @@ class Explorer:
     def holding(self):
         """Change several controls inside the block and redraw once, after it.
 
-        >>> with explorer.holding():
-        ...     explorer.controls["dataset"].value = "cifar100"
-        ...     explorer.controls["class"].value = "leopard"
+        >>> from tl_lessons.widgets.loss import softmax_explorer
+        >>> explorer = softmax_explorer()
+        >>> with explorer.holding():                              # one redraw, after both
+        ...     explorer.controls["logits"].value = "3, 1, 0"
+        ...     explorer.controls["temperature"].value = 2.0
+        >>> explorer.view.caption
+        'Softmax at temperature 2: probabilities [0.629, 0.231, 0.140]'
         """
         was_held, self._held = self._held, True
         try:

@@ -9,8 +9,10 @@
 
 Both compute with the chapter's own hand-written functions in `tl_lessons.maths`.
 
-    >>> softmax_view("2, 1, 0.1", temperature=2.0, true_class=0).numbers["cross_entropy"]
-    >>> gradient_check_view(1e-8).numbers["float32_error"]
+    >>> f'{softmax_view("2, 1, 0.1", temperature=2.0, true_class=0).numbers["cross_entropy"]:.4f}'
+    '0.6898'
+    >>> gradient_check_view(1e-8).numbers["float32_error"] > 0.01      # float32 cannot see a step of 1e-8
+    True
 """
 from __future__ import annotations
 
@@ -104,7 +106,10 @@ def softmax_view(logits, temperature: float = 1.0, true_class: int = 0, teacher:
 def softmax_explorer(logits: str = DEFAULT_LOGITS, teacher: bool = False) -> Explorer:
     """Chapter 02: edit the logits, turn the temperature, pick the true class; see probabilities and loss.
 
-    >>> widgets.softmax_explorer()          # a cell's last line
+    >>> explorer = softmax_explorer()       # a chapter's cell ends with `widgets.softmax_explorer()`
+    >>> explorer.controls["temperature"].value = 4.0
+    >>> explorer.view.caption
+    'Softmax at temperature 4: probabilities [0.417, 0.324, 0.259]'
     """
     import ipywidgets as widgets
 
@@ -143,6 +148,8 @@ def gradient_check_problem() -> tuple[torch.Tensor, torch.Tensor]:
     """The logits (3, 4) and targets of chapter 02's gradient check (seed 1, float64).
 
     >>> logits, targets = gradient_check_problem()
+    >>> logits.shape, logits.dtype, targets.tolist()
+    (torch.Size([3, 4]), torch.float64, [0, 3, 1])
     """
     generator = torch.Generator().manual_seed(1)
     return 2 * torch.randn(3, 4, generator=generator, dtype=torch.float64), torch.tensor([0, 3, 1])
@@ -151,7 +158,8 @@ def gradient_check_problem() -> tuple[torch.Tensor, torch.Tensor]:
 def finite_difference_error(eps: float, dtype: torch.dtype, logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Largest |finite differences - exact gradient| over all logits, with the loss computed in `dtype`.
 
-    >>> finite_difference_error(1e-6, torch.float64, *gradient_check_problem())   # about 1e-10
+    >>> finite_difference_error(1e-6, torch.float64, *gradient_check_problem()) < 1e-8   # about 1e-10
+    True
     """
     exact = maths.cross_entropy_grad(logits, targets)
     approx = maths.numerical_gradient(lambda z: maths.cross_entropy(z, targets), logits.to(dtype), eps)
@@ -162,6 +170,8 @@ def error_curves(logits: torch.Tensor, targets: torch.Tensor, epsilons=EPSILONS)
     """{"float64": errors, "float32": errors}, one error per epsilon (see `finite_difference_error`).
 
     >>> curves = error_curves(*gradient_check_problem())
+    >>> list(curves), curves["float64"].shape == EPSILONS.shape
+    (['float64', 'float32'], True)
     """
     return {name: torch.tensor([finite_difference_error(eps, dtype, logits, targets) for eps in epsilons.tolist()])
             for name, dtype in (("float64", torch.float64), ("float32", torch.float32))}
@@ -217,7 +227,10 @@ def gradient_check_view(eps: float, curves: dict | None = None, logits=None, tar
 def gradient_check_explorer(eps: float = 1e-6, teacher: bool = False) -> Explorer:
     """Chapter 02: slide epsilon (1e-12 to 1) and watch finite differences fail at both ends.
 
-    >>> widgets.gradient_check_explorer()   # a cell's last line
+    >>> explorer = gradient_check_explorer()     # a chapter's cell ends with `widgets.gradient_check_explorer()`
+    >>> explorer.controls["eps"].value = 1e-3
+    >>> explorer.view.numbers["float64_error"] < explorer.view.numbers["float32_error"]
+    True
     """
     import ipywidgets as widgets
 

@@ -10,7 +10,14 @@ checkpoint and dataset (`PredictionCache`) and its callbacks only count.
 * `top3_explorer`: pick a test image, see the checkpoint's three most likely classes. (How sure
   is the model, and is the right answer at least among its top guesses?)
 
-    >>> view = class_results_view(probabilities, test_set.labels, test_set.classes, show="per class")
+    >>> probabilities = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])     # stored: `PredictionCache`
+    >>> view = class_results_view(probabilities, [0, 1, 1], ["cat", "dog"], show="accuracy per class")
+    >>> print(view.text)
+    3 images, 66.7% right; weakest class: dog (50.0%)
+    <BLANKLINE>
+    most frequent mistakes:
+    true class  predicted as  images  share of the true class
+    dog         cat                1                    50.0%
 """
 from __future__ import annotations
 
@@ -37,7 +44,10 @@ ANY = "all"  # a filter that keeps everything
 def as_checkpoint(entry) -> tuple:
     """(model, meta or None) from a model, a (model, meta) pair, or a checkpoint file's path.
 
-    >>> model, meta = as_checkpoint("runs/fastnet.pt")
+    >>> from tl_lessons.checkpoints import SOURCE_CHECKPOINT
+    >>> model, meta = as_checkpoint(SOURCE_CHECKPOINT)         # a file, e.g. "runs/fastnet.pt"
+    >>> meta["arch"], as_checkpoint(model)[1]                  # a bare model has no metadata
+    ('fastnet', None)
     """
     from tl_lessons.checkpoints import load_checkpoint
 
@@ -54,9 +64,14 @@ class PredictionCache:
     Images are normalised as the model was trained (the checkpoint's mean and std), or with the
     dataset's own constants when there is no metadata.
 
-    >>> cache = PredictionCache(model, meta)
+    >>> from tl_lessons.checkpoints import load_source_model
+    >>> from tl_lessons.data import load_dataset
+    >>> test_set = load_dataset("synthetic10", "test")       # CIFAR-10's in chapter 03
+    >>> cache = PredictionCache(*load_source_model())
     >>> cache.probabilities(test_set).shape
-    torch.Size([10000, 10])
+    torch.Size([1000, 10])
+    >>> cache.probabilities(test_set) is cache.probabilities(test_set)     # predicted once
+    True
     """
 
     def __init__(self, model, meta: dict | None = None):
@@ -79,7 +94,11 @@ class PredictionCache:
 def matching_images(ds, class_name: str = ANY, superclass: str = ANY, wrong: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the images of `class_name` and `superclass` ("all": no filter), and wrong ones only when `wrong` is given.
 
-    >>> matching_images(cifar100_train, superclass="large_carnivores")[:3]
+    >>> from tl_lessons.data import load_dataset
+    >>> matching_images(load_dataset("synthetic10", "test"), class_name="ring")[:3]
+    tensor([10, 18, 40])
+
+    On CIFAR-100 `superclass="large_carnivores"` keeps the leopards, lions, tigers, ...
     """
     chosen = torch.ones(len(ds), dtype=torch.bool)
     if class_name != ANY:
@@ -107,7 +126,10 @@ def class_results_view(probabilities, labels, classes, show: str = SHOW[0], norm
 
     numbers: "matrix" (counts), "per_class" (accuracy, NaN for a class without images), "accuracy".
 
-    >>> class_results_view(cache.probabilities(test_set), test_set.labels, test_set.classes).numbers["accuracy"]
+    >>> probabilities = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])     # `cache.probabilities(test_set)`
+    >>> view = class_results_view(probabilities, [0, 1, 1], ["cat", "dog"])
+    >>> view.numbers["matrix"].tolist(), f"{view.numbers['accuracy']:.1%}"
+    ([[1, 0], [1, 1]], '66.7%')
     """
     if show not in SHOW:
         raise ConfigError(f"Show {' or '.join(repr(s) for s in SHOW)}, not {show!r}.")
@@ -159,7 +181,15 @@ def class_results_explorer(checkpoints=None, test_set=None, teacher: bool = Fals
     checkpoints: {name: model, (model, meta), checkpoint path or PredictionCache}; default: the shipped FastNet.
     test_set: default: the CIFAR-10 test set.
 
-    >>> widgets.class_results_explorer({"this chapter's FastNet": fastnet, "shipped": load_source_model()}, test_set)
+    A chapter's cell ends with `widgets.class_results_explorer({"this chapter's FastNet": fastnet, "shipped":
+    load_source_model()}, test_set)`; here an untrained model on 50 synthetic images:
+
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> from tl_lessons.models import FastNet
+    >>> test_set = per_class_subset(load_dataset("synthetic10", "test"), 5)
+    >>> explorer = class_results_explorer({"untrained FastNet": FastNet(10)}, test_set)
+    >>> list(explorer.controls), explorer.view.caption
+    (['checkpoint', 'show', 'normalise'], 'untrained FastNet: confusion matrix on 50 images')
     """
     import ipywidgets as widgets
 
@@ -191,7 +221,11 @@ def top3_view(image, probabilities, label: int, classes, caption: str = "", teac
     probabilities: the model's (C,) probabilities for this image. numbers: "top" [(class, probability)] and
     "rank" of the true class (1 = the model's answer; None when it is not among the three).
 
-    >>> top3_view(test_set.images[0], cache.probabilities(test_set)[0], int(test_set.labels[0]), test_set.classes)
+    >>> black = torch.zeros(3, 32, 32, dtype=torch.uint8)           # e.g. test_set.images[0]
+    >>> view = top3_view(black, torch.tensor([0.1, 0.6, 0.3]), 2, ["cat", "dog", "ship"])
+    >>> print(view.text)
+    true class: ship; the model says dog (60.0%): wrong; the true class is its number 2
+    top 3: dog 60.0%, ship 30.0%, cat 10.0%
     """
     probabilities = torch.as_tensor(probabilities)
     values, indices = probabilities.topk(min(3, len(probabilities)))
@@ -219,7 +253,14 @@ def top3_view(image, probabilities, label: int, classes, caption: str = "", teac
 def top3_explorer(checkpoints=None, test_set=None, teacher: bool = False) -> Explorer:
     """Chapter 03: pick a test image (by class, optionally only mistakes) and see a checkpoint's top 3.
 
-    >>> widgets.top3_explorer({"this chapter's FastNet": fastnet}, test_set)
+    A chapter's cell ends with `widgets.top3_explorer({"this chapter's FastNet": fastnet}, test_set)`:
+
+    >>> from tl_lessons.data import load_dataset, per_class_subset
+    >>> from tl_lessons.models import FastNet
+    >>> test_set = per_class_subset(load_dataset("synthetic10", "test"), 5)
+    >>> explorer = top3_explorer({"untrained FastNet": FastNet(10)}, test_set)
+    >>> list(explorer.controls)
+    ['checkpoint', 'class_name', 'mistakes_only', 'number']
     """
     import ipywidgets as widgets
 

@@ -14,8 +14,15 @@ A recorded run is a plain dict:
 not measured. The tables label each number by its images: a final validation accuracy is never
 shown as a test accuracy. `run_from_history` makes one from a `History` the chapter has just trained.
 
-    >>> runs = [run_from_history(h, "tutorial", test_acc=0.534), run_from_history(k, "tutorial_fast", test_acc=0.642)]
+    >>> runs = [{"label": "tutorial", "preset": "tutorial", "test_acc": 0.534,       # or run_from_history(...)
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.45, "elapsed": 30.0},
+    ...                     {"epoch": 2, "val_acc": 0.53, "elapsed": 60.0}]},
+    ...         {"label": "tutorial_fast", "preset": "tutorial_fast", "test_acc": 0.642,
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.48, "elapsed": 5.0},
+    ...                     {"epoch": 2, "val_acc": 0.58, "elapsed": 10.0}]}]
     >>> view = recipe_view(runs, "tutorial_fast")
+    >>> view.numbers["time_to_target"]       # seconds to the tutorial's best validation accuracy
+    {'tutorial_fast': 10.0, 'tutorial': 60.0}
 """
 from __future__ import annotations
 
@@ -39,7 +46,11 @@ def run_from_history(history, preset: str, label: str | None = None, test_acc: f
     (`inference.evaluate`); without it the run has none (None, shown as "-"). A History holds
     validation accuracies only, and those are never passed off as a test accuracy.
 
-    >>> run_from_history(kit_history, "tutorial_fast", test_acc=test_accuracy)["epochs"][0]["val_acc"]
+    >>> from tl_lessons.train import History
+    >>> kit_history = History(epochs=[{"kind": "epoch", "epoch": 1, "train_loss": 1.6, "val_acc": 0.41, "elapsed": 5.2}])
+    >>> run_from_history(kit_history, "tutorial_fast", test_acc=0.6)     # a History from `train.train`
+    {'label': 'tutorial_fast', 'preset': 'tutorial_fast', 'epochs': [{'epoch': 1, 'val_acc': 0.41, 'elapsed': 5.2}],
+     'test_acc': 0.6}
     """
     epochs = [{"epoch": e["epoch"], "val_acc": e["val_acc"], "elapsed": e["elapsed"]}
               for e in history.epochs if e.get("val_acc") is not None]
@@ -100,7 +111,16 @@ def run_rows(runs: list[dict], target: float | None) -> list[dict]:
 def ladder_table(runs: list[dict], baseline: str = BASELINE) -> str:
     """Every run of the ladder side by side, as text (what the ladder's picture rests on, printable in a cell).
 
+    >>> runs = [{"label": "tutorial", "preset": "tutorial", "test_acc": 0.534,
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.45, "elapsed": 30.0},
+    ...                     {"epoch": 2, "val_acc": 0.53, "elapsed": 60.0}]},
+    ...         {"label": "tutorial_fast", "preset": "tutorial_fast", "test_acc": None,
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.48, "elapsed": 5.0},
+    ...                     {"epoch": 2, "val_acc": 0.58, "elapsed": 10.0}]}]
     >>> print(ladder_table(runs))
+    run            epochs  final val accuracy  test accuracy  training seconds  seconds to 53.0% (val)
+    tutorial            2               53.0%          53.4%                60                      60
+    tutorial_fast       2               58.0%              -                10                      10
     """
     return text.table(run_rows(runs, baseline_target(runs, baseline)))
 
@@ -111,7 +131,11 @@ def recipe_view(runs: list[dict], recipe: str, x: str = "seconds", baseline: str
     numbers: "differences" (see `recipe_differences`), "highlighted" (labels of the recipe's runs),
     "target" (the baseline's best final validation accuracy), "time_to_target" {label: seconds or None}.
 
-    >>> recipe_view(runs, "quick").numbers["time_to_target"]
+    >>> runs = [{"label": "tutorial", "preset": "tutorial", "test_acc": 0.534,
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.45, "elapsed": 30.0},
+    ...                     {"epoch": 2, "val_acc": 0.53, "elapsed": 60.0}]}]
+    >>> recipe_view(runs, "quick").numbers["differences"][0]      # no run of "quick" yet: its settings still show
+    {'setting': 'arch', 'tutorial': 'tutorialnet', 'quick': 'fastnet'}
     """
     if x not in X_AXES:
         raise ConfigError(f"x is 'seconds' or 'epoch', not {x!r}.")
@@ -159,7 +183,12 @@ def recipe_ladder(runs: list[dict], recipe: str = "tutorial_fast", teacher: bool
 
     runs: recorded runs (see the module docstring), e.g. `[run_from_history(tutorial_history, "tutorial"), ...]`.
 
-    >>> widgets.recipe_ladder(runs)       # a cell's last line
+    >>> runs = [{"label": "tutorial", "preset": "tutorial", "test_acc": 0.534,
+    ...          "epochs": [{"epoch": 1, "val_acc": 0.45, "elapsed": 30.0},
+    ...                     {"epoch": 2, "val_acc": 0.53, "elapsed": 60.0}]}]
+    >>> explorer = recipe_ladder(runs)       # chapter 03's cell ends with `widgets.recipe_ladder(runs)`
+    >>> list(explorer.controls)
+    ['recipe', 'x']
     """
     import ipywidgets as widgets
 

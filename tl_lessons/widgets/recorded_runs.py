@@ -16,8 +16,12 @@ of its seeds' validation accuracy per epoch, with a band from the lowest to the 
 `recorded_runs_explorer(train_now=True)` adds a button that trains the first shown setting on
 this computer (`fit`, in a background thread, with a Stop button) and draws it over the record.
 
-    >>> view = recorded_runs_view(load_reference_runs(), strategies=("scratch", "linear_probe"))
+    >>> view = recorded_runs_view(load_recorded_runs(), strategies=("scratch", "linear_probe"), per_class=2)
     >>> print(view.text)
+    setting                                    seeds  final val acc [lowest-highest]  test acc [lowest-highest]  seconds
+    scratch · lr 0.3 · 2/class                     3  3.0% [2.0%-4.5%]                2.4% [2.0%-2.6%]               2.9
+    linear probe · bn eval · lr 0.3 · 2/class      3  5.4% [4.3%-6.1%]                4.8% [4.1%-5.5%]               1.8
+    Data: a rebuilt copy of CIFAR-100 ... by `python -m tl_lessons reference-runs`.
 """
 from __future__ import annotations
 
@@ -51,7 +55,10 @@ def settings(runs: list[dict]) -> list[dict]:
 
     Returns [{"label", "config" (without "seed"), "runs"}].
 
-    >>> [(s["label"], len(s["runs"])) for s in settings(reference["runs"])]
+    >>> runs = [{"label": "scratch · lr 0.3", "config": {"strategy": "scratch", "lr": 0.3, "seed": seed}}
+    ...         for seed in (0, 1, 2)]
+    >>> [(s["label"], s["config"], len(s["runs"])) for s in settings(runs)]
+    [('scratch · lr 0.3', {'strategy': 'scratch', 'lr': 0.3}, 3)]
     """
     groups = {}
     for run in runs:
@@ -80,7 +87,11 @@ def seed_spread(setting: dict) -> dict:
     Returns {"seeds", "epochs", "mean", "low", "high", "test" ({"mean", "low", "high"} or None),
     "seconds"}. An epoch counts the seeds that reached it (a stopped run ends early).
 
-    >>> seed_spread(settings(reference["runs"])[0])["mean"][-1]
+    >>> runs = [{"label": "probe", "config": {"strategy": "linear_probe", "seed": seed}, "test_acc": None,
+    ...          "seconds": 2.0, "epochs": [{"epoch": 1, "val_acc": accuracy}]} for seed, accuracy in ((0, 0.25), (1, 0.5))]
+    >>> spread = seed_spread(settings(runs)[0])
+    >>> spread["seeds"], spread["mean"], spread["low"], spread["high"], spread["test"]
+    (2, [0.375], [0.25], [0.5], None)
     """
     by_epoch = {}
     for run in setting["runs"]:
@@ -123,8 +134,10 @@ def recorded_runs_view(reference: dict, strategies=transfer.STRATEGIES, k: int =
     every label). live: optionally a run trained now, {"label", "epochs", "status"}, drawn in black.
     numbers: "shown", {label: seed_spread(...)} of every matching setting.
 
-    >>> view = recorded_runs_view(reference, strategies=["freeze"], k=2, bn="eval")
-    >>> view.numbers["shown"]["freeze k=2 · bn eval · lr 0.3"]["high"]
+    >>> reference = load_recorded_runs()
+    >>> view = recorded_runs_view(reference, strategies=["freeze"], k=2, bn="eval", per_class=5)
+    >>> f'{view.numbers["shown"]["freeze k=2 · bn eval · lr 0.3 · 5/class"]["high"][-1]:.1%}'    # the best seed's end
+    '13.5%'
     """
     strategies = tuple(strategies)
     shown = {}
@@ -194,6 +207,8 @@ def load_recorded_runs(path=None) -> dict:
     """The recorded runs in `path` (default: the kit's reference runs); a missing file is an error here.
 
     >>> reference = load_recorded_runs()
+    >>> len(reference["runs"])
+    63
     """
     reference = reference_file.load_reference_runs(path)
     if reference is None:
@@ -207,7 +222,11 @@ class LiveRun:
 
     `on_epoch()` is called (in the thread) after every epoch and at the end: the explorer redraws.
 
-    >>> run = LiveRun(setup, on_epoch=explorer.redraw).start(); run.stop(); run.join()
+    >>> from tl_lessons.transfer_setup import TransferSetup
+    >>> run = LiveRun(TransferSetup(target="synthetic100", classes="far", epochs=2), on_epoch=lambda: None).start()
+    >>> run.join()                        # the explorer's Stop button calls run.stop() instead
+    >>> run.state["status"], len(run.state["epochs"])
+    ('finished', 2)
     """
 
     def __init__(self, setup, on_epoch):
@@ -253,7 +272,9 @@ class LiveRun:
 def setup_of(config: dict, **changes):
     """The `TransferSetup` of a recorded config (its unknown keys left out), with `changes` applied.
 
-    >>> setup_of(run["config"], epochs=1).label()
+    >>> run = load_recorded_runs()["runs"][0]
+    >>> setup_of(run["config"], epochs=1, target="synthetic100").label(), setup_of(run["config"]).target
+    ('scratch · lr 0.3 · 5/class', 'cifar100')
     """
     from tl_lessons.transfer_setup import TransferSetup
 
@@ -267,7 +288,12 @@ class TrainNow:
     changes: TransferSetup fields changed for the run (e.g. {"epochs": 2}). `run` is the last
     `LiveRun` (None before the first click); the explorer draws its epochs over the record.
 
-    >>> explorer.train_now.start.click(); explorer.train_now.run.join()
+    >>> explorer = recorded_runs_explorer(train_now=True, train_changes={"target": "synthetic100", "classes": "far",
+    ...                                                                  "epochs": 1})
+    >>> explorer.train_now.start.click()
+    >>> explorer.train_now.run.join()
+    >>> explorer.view.text.splitlines()[-2]
+    'trained now: scratch · lr 0.3 · 5/class · far classes: finished, validation accuracy ...% after 1 epochs'
     """
 
     def __init__(self, reference: dict, changes: dict | None = None):
@@ -306,7 +332,9 @@ def recorded_runs_explorer(reference=None, train_now: bool = False, train_change
     the first shown setting here, seed 0, drawn over the record; train_changes: TransferSetup
     fields changed for that run (e.g. {"epochs": 2} or {"target": "synthetic100"}).
 
-    >>> widgets.recorded_runs_explorer()    # a cell's last line
+    >>> explorer = recorded_runs_explorer()    # chapter 04's cell ends with `widgets.recorded_runs_explorer()`
+    >>> list(explorer.controls)
+    ['strategies', 'k', 'bn', 'per_class']
     """
     import ipywidgets as widgets
 
