@@ -12,7 +12,7 @@ ADDRESS ?= 127.0.0.1
 # opened on every interface (0.0.0.0), any name is accepted, as Streamlit does by default.
 HOSTS ?= $(if $(filter 0.0.0.0 ::,$(ADDRESS)),*,localhost 127.0.0.1 $(filter-out localhost 127.0.0.1,$(ADDRESS)))
 
-.PHONY: install lock app test test-fast test-package test-notebooks lab data bench source-model reference-runs clean-venv
+.PHONY: install lock app test test-fast test-package test-notebooks lab book data bench source-model reference-runs clean-venv
 
 # The exact versions come from requirements.lock (made by `make lock`), never from what the
 # registry holds newest on the day. --no-deps installs the lock as written: nothing more, nothing
@@ -49,7 +49,7 @@ install: $(STAMP)
 lock:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==0.13.9
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra cluster --universal --python-version 3.10 \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra cluster --extra book --universal --python-version 3.10 \
 	  --constraint lock-constraints.txt --upgrade --output-file $(LOCK)
 
 # check-port: a second `make app` on a busy port says how to choose another (`make app PORT=8502`).
@@ -80,6 +80,11 @@ test-notebooks: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
+
+# The chapters as a static web book in build/book/ (open build/book/index.html), from their committed
+# outputs: nothing runs, nothing is downloaded (docs/book.md).
+book: $(STAMP)
+	$(PY) -m tl_lessons book --out build/book
 
 data: $(STAMP)
 	$(PY) -m tl_lessons data download all

@@ -267,17 +267,20 @@ def test_explore_descent_draws_a_figure_and_unknown_surfaces_are_a_config_error(
         maths.explore_descent(surface="volcano", show=False)
 
 
-@pytest.mark.slow
-def test_descent_explorer_widget_calls_explore_descent():
-    widget = maths.descent_explorer()
-    descriptions = {child.description for child in widget.children if hasattr(child, "description")}
+def test_descent_explorer_shows_explore_descent_and_its_first_view_is_static():
+    explorer = maths.descent_explorer()
+    descriptions = {control.description for control in explorer.controls.values()}
     assert {"learning rate", "momentum", "start x", "start y", "surface", "steps"} <= descriptions
-    controls = {child.description: child for child in widget.kwargs_widgets}
-    controls["learning rate"].value = 0.02  # re-runs explore_descent
-    assert widget.result == maths.explore_descent(lr=0.02, show=False)
-    controls["surface"].value = "saddle"  # the start point follows the surface
-    assert (controls["start x"].value, controls["start y"].value) == maths.SURFACES["saddle"].start
-    assert widget.result == maths.explore_descent(lr=0.02, surface="saddle", show=False)
+    assert explorer.view.numbers == maths.explore_descent(lr=0.05, show=False)
+    explorer.controls["lr"].value = 0.02  # redraws with explore_descent's numbers
+    assert explorer.view.numbers == maths.explore_descent(lr=0.02, show=False)
+    explorer.controls["surface"].value = "saddle"  # the start point follows the surface, in one redraw
+    assert (explorer.controls["x0"].value, explorer.controls["y0"].value) == maths.SURFACES["saddle"].start
+    assert explorer.view.numbers == maths.explore_descent(lr=0.02, surface="saddle", show=False)
+    # Its first view is an ordinary figure and text (what a static copy of the chapter shows).
+    figure, text = explorer.outputs()
+    assert "image/png" in figure and "saddle" in figure["text/plain"]
+    assert explorer.view.numbers["verdict"] in text["text/plain"]
 
 
 # --- mini-batch noise --------------------------------------------------------------------------

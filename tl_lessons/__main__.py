@@ -6,6 +6,7 @@
     python -m tl_lessons transfer --source shipped --data cifar100 --strategy freeze --k 2
     python -m tl_lessons runs list
     python -m tl_lessons bench --json bench.json
+    python -m tl_lessons book
 
 Every command prints a learner-facing sentence and exits with status 2 when something is
 wrong with its input or the data (a `LessonError`), never a stack trace. A training that
@@ -254,6 +255,12 @@ def cmd_reference_runs(args):
         record_reference_runs(args.out, executor=executor)
 
 
+def cmd_book(args):
+    from . import book
+
+    print(book.summary(book.build(args.out)))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m tl_lessons", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -316,6 +323,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="train on a Dask cluster of N worker processes on this "
                    "computer (with TL_LESSONS_THREADS=1, so that they do not fight over its cores)")
     p.set_defaults(run=cmd_reference_runs)
+
+    p = commands.add_parser("book", help="write the chapters as a static web book (make book)")
+    p.add_argument("--out", default="build/book", help="the folder to write it to (replaced if it holds a book)")
+    p.set_defaults(run=cmd_book)
     return top
 
 
