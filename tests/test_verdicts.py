@@ -143,6 +143,20 @@ def test_reading_a_sweep_names_what_is_above_within_and_below_the_baseline():
     assert "within the noise: linear probe" in against[0]
     assert against[1] == "(3 seeds × 500 test images per setting; 2 comparisons, Holm-corrected.)"
     best = verdicts.read(runs, name=short).splitlines()[0]
-    assert best.startswith("Highest test accuracy: freeze k=2") and "below it, beyond the noise: scratch, linear probe" in best
+    assert best.startswith("Highest test accuracy: freeze k=2") and best.endswith("every other setting is below it, beyond the noise.")
     # runs recorded without their answers are left out, and a reading needs two settings
     assert "no test accuracy to compare" in verdicts.read([{**runs[0], "test_correct": None}])
+
+
+def test_read_without_a_baseline_says_each_reading_once():
+    def run(strategy, seed, answers):
+        return {"strategy": strategy, "config": {"seed": seed}, "test_correct": answers}
+
+    best = [run("finetune", seed, "1110" * 50) for seed in range(3)]
+    all_below = best + [run(name, seed, "1000" * 50) for name in ("scratch", "probe") for seed in range(3)]
+    assert verdicts.read(all_below, name=lambda r: r["strategy"]).splitlines()[0] == (
+        "Highest test accuracy: finetune, 75.0 %; every other setting is below it, beyond the noise.")
+    mixed = best + [run("scratch", seed, "1000" * 50) for seed in range(3)] + [
+        run("probe", seed, "1110" * 50) for seed in range(3)]
+    assert verdicts.read(mixed, name=lambda r: r["strategy"]).splitlines()[0] == (
+        "Highest test accuracy: finetune, 75.0 %; below it, beyond the noise: scratch; not shown to be worse: probe.")

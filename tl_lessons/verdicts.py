@@ -361,9 +361,10 @@ def read(results, baseline: str | None = None, name=lambda result: result["label
         rows = against(tables, best)
         worse = [row["name"] for row in rows if row["verdict"] == "below"]
         tied = [row["name"] for row in rows if row["verdict"] != "below"]
+        # "below it: a, b" when some are below and some not; one clause when all are on one side.
+        below = f"below it, beyond the noise: {', '.join(worse)}" if tied else "every other setting is below it, beyond the noise"
         lines = [f"Highest {what}: {best}, {100 * means[best]:.1f} %; "
-                 + (f"below it, beyond the noise: {', '.join(worse)}; " if worse else "")
-                 + (f"not shown to be worse: {', '.join(tied)}." if tied else "every other setting is below it, beyond the noise.")]
+                 + "; ".join(([below] if worse else []) + ([f"not shown to be worse: {', '.join(tied)}"] if tied else [])) + "."]
     else:
         rows = against(tables, baseline)
         groups = {verdict: [row["name"] for row in rows if row["verdict"] == verdict]

@@ -53,17 +53,22 @@ LIVE_COLOR = "black"
 def settings(runs: list[dict]) -> list[dict]:
     """The runs grouped by setting (their config without the seed), in the file's order.
 
-    Returns [{"label", "config" (without "seed"), "runs"}].
+    Returns [{"label", "config" (without "seed"), "runs"}]. A run recorded twice (two sweeps of a
+    file can share a setting: the same config and seed train the same run) counts once, so a
+    setting has as many runs as it has seeds.
 
     >>> runs = [{"label": "scratch · lr 0.3", "config": {"strategy": "scratch", "lr": 0.3, "seed": seed}}
-    ...         for seed in (0, 1, 2)]
+    ...         for seed in (0, 1, 2, 0)]
     >>> [(s["label"], s["config"], len(s["runs"])) for s in settings(runs)]
     [('scratch · lr 0.3', {'strategy': 'scratch', 'lr': 0.3}, 3)]
     """
-    groups = {}
+    groups, seen = {}, set()
     for run in runs:
         config = {key: value for key, value in run["config"].items() if key != "seed"}
         key = json.dumps(config, sort_keys=True)
+        if (key, run["config"].get("seed")) in seen:
+            continue
+        seen.add((key, run["config"].get("seed")))
         groups.setdefault(key, {"label": run["label"], "config": config, "runs": []})["runs"].append(run)
     return list(groups.values())
 
