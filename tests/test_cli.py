@@ -227,6 +227,7 @@ def wait_for_an_epoch(path, child, deadline_s=600):
     pytest.fail("the child process stored no epoch")
 
 
+@pytest.mark.slow  # trains, or starts a process that does: not for the inner loop
 @pytest.mark.parametrize("stop, status", [(signal.SIGTERM, "stopped"), (signal.SIGHUP, "stopped"),
                                           (signal.SIGKILL, "interrupted")], ids=["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_a_training_ended_by_a_signal_keeps_its_epochs(stop, status, tmp_path, monkeypatch, capsys):
@@ -334,6 +335,7 @@ SAVE_THEN_TERMINATE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # trains, or starts a process that does: not for the inner loop
 def test_a_save_ended_by_sigterm_leaves_no_temporary_file(tmp_path):
     env = {**os.environ, "TL_LESSONS_DATA": str(tmp_path / "no-data"), "TL_LESSONS_THREADS": "1"}
     folder = tmp_path / "models"

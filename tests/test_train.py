@@ -489,6 +489,7 @@ print(before_fit, faults_while_churning())
 """
 
 
+@pytest.mark.slow  # trains, or starts a process that does: not for the inner loop
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's (Linux); elsewhere it does nothing")
 def test_after_fit_freed_memory_is_reused_without_page_faults():
     # Each 48 MiB block is 12,288 pages of 4 KiB. By default every one of them faults again each

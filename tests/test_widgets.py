@@ -510,6 +510,7 @@ def test_dataset_browser_follows_its_controls():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts a Jupyter kernel: not for the inner loop
 def test_a_headless_kernel_records_the_static_views(tmp_path):
     cells = ["from tl_lessons import widgets",
              "widgets.softmax_explorer()",
