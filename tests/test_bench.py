@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from tl_lessons import bench, data, environment, hardware, train
+from tl_lessons import bench, budget, data, environment, hardware, inference, train
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
 from tl_lessons.models import build_model
@@ -133,16 +133,42 @@ def test_timed_preset_trains_the_preset_and_reports_its_test_accuracy(small, mon
 
 
 @pytest.mark.parametrize("quick, full, met", [
-    ({"test_acc": 0.81, "seconds": 110}, {"test_acc": 0.93, "seconds": 590}, (True, True)),
-    ({"test_acc": 0.79, "seconds": 100}, {"test_acc": 0.93, "seconds": 601}, (False, False)),
-    ({"test_acc": 0.85, "seconds": 121}, {"test_acc": 0.84, "seconds": 264}, (False, False)),
+    ({"test_acc": 0.81, "seconds": 110}, {"test_acc": 0.93, "share": 0.98}, (True, True, True, True)),
+    ({"test_acc": 0.79, "seconds": 100}, {"test_acc": 0.93, "share": 1.01}, (False, False, False, False)),
+    ({"test_acc": 0.85, "seconds": 121}, {"test_acc": 0.89, "share": 0.95}, (False, True, True, False)),
 ])
 def test_preset_rows_need_both_the_accuracy_and_the_time(monkeypatch, quick, full, met):
-    results = {"quick": quick, "full": full}
-    monkeypatch.setattr(bench, "timed_preset", lambda preset: {"preset": preset, **results[preset]})
+    def timed(preset, minutes=None):
+        if preset == "quick":
+            return {"preset": preset, **quick}
+        return {"preset": preset, "test_acc": full["test_acc"], "with_test_s": full["share"] * minutes * 60,
+                "images_per_s": 1000.0, "epochs": minutes}
+
+    monkeypatch.setattr(bench, "timed_preset", timed)
+    monkeypatch.setattr(bench, "training_flops_per_image", lambda arch: 3e8)
     rows = bench.bench_presets()
     assert tuple(r["met"] for r in rows) == met
-    assert rows[0]["target"] == "≥ 80% in ≤ 120 s" and rows[1]["target"] == "≥ 92% in ≤ 600 s"
+    assert [r["target"] for r in rows] == ["≥ 80% in ≤ 120 s", "≤ 120 s", "≤ 300 s", "≥ 92% in ≤ 600 s"]
+    assert "1,000 images/s (0.30 TFLOP/s)" in rows[3]["measured"] and rows[3]["flops_per_image"] == 3e8
+
+
+@pytest.mark.slow
+def test_timed_preset_within_a_budget_plans_first_and_tests_with_the_views(small, monkeypatch):
+    train_set, test_set = small
+    monkeypatch.setattr(data, "load_cifar10", lambda split="train": train_set if split == "train" else test_set)
+    planned = {}
+
+    def plan(config, train_set, test_set, budget_s, spent_s):
+        planned["budget_s"] = budget_s
+        return dataclasses.replace(config, arch="tutorialnet", epochs=1, whiten_stem=False), "It fits."
+
+    monkeypatch.setattr(budget, "plan_run", plan)
+    evaluate = inference.evaluate
+    monkeypatch.setattr(inference, "evaluate", lambda *a, **k: planned.update(views=k["views"]) or evaluate(*a, **k))
+    result = bench.timed_preset("full", minutes=2)
+    assert planned["budget_s"] == 120 and result["plan"] == "It fits." and result["epochs"] == 1
+    assert planned["views"] == "flip_and_shift"
+    assert result["with_test_s"] >= result["seconds"] > 0 and result["images_per_s"] > 0
 
 
 def test_probe_row_times_a_linear_probe_on_cached_features(monkeypatch):

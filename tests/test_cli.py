@@ -1,5 +1,6 @@
 """`python -m tl_lessons`: the commands work end to end and bad input gives a sentence, not a trace."""
 import csv
+import dataclasses
 import os
 import re
 import signal
@@ -409,3 +410,71 @@ def test_a_larger_label_budget_says_what_it_will_cost_before_it_trains(empty_dat
     assert cli.main([*args, "--per-class", "5"]) == 0                  # the few-shot task: nothing to warn about
     assert "on this machine" not in capsys.readouterr().out
     assert measured == [20]
+
+
+def budget_args(*words):
+    return cli.parser().parse_args(["train", *words])
+
+
+@pytest.mark.parametrize("words, minutes", [
+    (["--preset", "full"], 10),                      # the full preset's own budget
+    (["--preset", "full", "--minutes", "2"], 2),
+    (["--preset", "full", "--epochs", "3"], None),   # --epochs fixes the epochs: nothing to plan
+    (["--preset", "quick"], None),                   # the other presets train their epochs ...
+    (["--preset", "quick", "--minutes", "1.5"], 1.5),  # ... or fit a budget when given one
+])
+def test_the_time_budget_comes_from_minutes_or_the_preset_unless_the_epochs_are_given(words, minutes):
+    args = budget_args(*words)
+    assert cli.budgeted(train.PRESETS[args.preset], args).minutes == minutes
+
+
+@pytest.mark.parametrize("words, says", [
+    (["--preset", "full", "--minutes", "2", "--epochs", "3"], "not both"),
+    (["--preset", "quick", "--minutes", "0"], "minutes above 0"),
+])
+def test_a_budget_that_cannot_be_kept_is_refused_before_any_data_is_read(empty_data, words, says, capsys):
+    # The data folder is empty: had the command read CIFAR-10 first, it would say the data is missing.
+    assert cli.main(["train", *words, "--no-store"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "not on this computer" not in err.lower()
+
+
+@pytest.mark.slow
+def test_a_budget_too_small_for_one_epoch_says_how_much_would_do(empty_data, capsys):
+    assert cli.main(["train", "--preset", "tutorial_fast", "--data", "synthetic10", "--minutes", "0.01",
+                     "--no-store"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: One epoch does not fit 1 s here") and "Give it at least 1 minute." in err
+
+
+@pytest.mark.slow
+def test_the_full_preset_plans_ten_minutes_with_its_test_views(empty_data, monkeypatch, capsys):
+    from tl_lessons import budget, inference
+
+    planned = {}
+
+    def plan(config, train_set, test_set, budget_s, spent_s):
+        planned.update(budget_s=budget_s, spent_s=spent_s)
+        return dataclasses.replace(config, arch="tutorialnet", epochs=1, whiten_stem=False), "It fits, because."
+
+    evaluated = {}
+    evaluate = inference.evaluate
+    monkeypatch.setattr(budget, "plan_run", plan)
+    monkeypatch.setattr(inference, "evaluate", lambda *a, **k: evaluated.update(k) or evaluate(*a, **k))
+    assert cli.main(["train", "--preset", "full", "--data", "synthetic10", "--no-store"]) == 0
+    out = capsys.readouterr().out
+    assert planned["budget_s"] == 600 and planned["spent_s"] > 0 and "It fits, because." in out
+    assert evaluated["views"] == "flip_and_shift" and "with test-time views (flip_and_shift)" in out and "in all" in out
+
+
+@pytest.mark.slow
+def test_any_preset_trains_within_a_budget(empty_data, monkeypatch, capsys):
+    from tl_lessons import budget
+
+    # A budget of minutes holds many epochs of this small net on any computer: the run stops at one.
+    monkeypatch.setattr(budget, "MOST_EPOCHS", 1)
+    assert cli.main(["train", "--preset", "tutorial_fast", "--data", "synthetic10", "--minutes", "10",
+                     "--no-store"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"This computer trains [\d,]+ images/s: 10 min would hold [\d,]+ epochs of 5,000 images", out)
+    assert "the recipe stops at 1" in out and "finished" in out

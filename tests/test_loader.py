@@ -20,9 +20,13 @@ def random_set(n=100, num_classes=10):
                     "test images", MEAN, STD)
 
 
-def find_window(original, augmented, pad=4):
-    """(dy, dx, mirrored) such that `augmented` is that window of the zero-padded `original`, else None."""
-    padded = F.pad(original, (pad, pad, pad, pad))
+def find_window(original, augmented, pad=4, fill="zeros"):
+    """(dy, dx, mirrored) such that `augmented` is that window of the padded `original`, else None."""
+    if fill == "reflect":  # F.pad mirrors float images only
+        original, augmented = original.float(), augmented.float()
+        padded = F.pad(original[None], (pad, pad, pad, pad), mode="reflect")[0]
+    else:
+        padded = F.pad(original, (pad, pad, pad, pad))
     for dy in range(2 * pad + 1):
         for dx in range(2 * pad + 1):
             window = padded[:, dy:dy + 32, dx:dx + 32]
@@ -59,6 +63,37 @@ def test_crop_without_flip_never_mirrors():
     images = random_images(100)
     augmented = augment_batch(images, torch.Generator().manual_seed(2), flip=False)
     assert all(find_window(i, a)[2] is False for i, a in zip(images, augmented))
+
+
+def test_reflected_shifts_are_windows_of_the_mirror_padded_image_and_leave_no_black_border():
+    images = random_images(200)
+    augmented = augment_batch(images, torch.Generator().manual_seed(3), pad=2, fill="reflect")
+    found = [find_window(images[i], augmented[i], pad=2, fill="reflect") for i in range(len(images))]
+    assert None not in found
+    assert {(dy, dx) for dy, dx, _ in found} == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    assert int(augmented.min()) >= 1   # the images hold no 0: zero padding would have put some in
+
+
+def test_alternating_flips_mirror_each_image_in_exactly_one_of_two_epochs_in_a_row():
+    ds = random_set(100, num_classes=100)   # the label names the image, whatever the shuffled order
+    plain, mirrored = normalise(ds.images, MEAN, STD), normalise(ds.images.flip(3), MEAN, STD)
+
+    def mirrored_in_an_epoch(loader):
+        seen = torch.zeros(len(ds), dtype=torch.bool)
+        for x, y in loader:
+            for image, label in zip(x, y.tolist()):
+                seen[label] = torch.equal(image, mirrored[label])
+                assert seen[label] or torch.equal(image, plain[label])   # shift=0: no other change
+        return seen
+
+    alternate = Loader(ds, 32, shuffle=True, augment=True, shift=0, flip="alternate", seed=5)
+    epochs = [mirrored_in_an_epoch(alternate) for _ in range(4)]
+    for this_epoch, next_epoch in zip(epochs, epochs[1:]):
+        assert torch.equal(this_epoch, ~next_epoch)
+    assert 30 < int(epochs[0].sum()) < 70        # it starts from a random half
+    random = Loader(ds, 32, shuffle=True, augment=True, shift=0, flip="random", seed=5)
+    first, second = mirrored_in_an_epoch(random), mirrored_in_an_epoch(random)
+    assert (first == second).any()                # random flips show some images the same way twice
 
 
 def test_normalise_matches_the_textbook_formula():

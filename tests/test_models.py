@@ -8,9 +8,9 @@ import torchvision
 from torch import nn
 from torch.nn import functional as F
 
-from tl_lessons import downloads, models
+from tl_lessons import downloads, models, transfer
 from tl_lessons.errors import ConfigError, WeightsUnavailableError
-from tl_lessons.models import (ARCHITECTURES, FastNet, TutorialNet, build_model, classifier,
+from tl_lessons.models import (ARCHITECTURES, AirbenchNet, FastNet, TutorialNet, build_model, classifier,
                                count_parameters, imagenet_resnet18, replace_head, resnet18_cifar,
                                stage_names)
 
@@ -53,6 +53,7 @@ def test_tutorialnet_is_the_tutorials_network():
 @pytest.mark.parametrize("arch, stages", [
     ("tutorialnet", ["conv1", "conv2", "fc1", "fc2", "head"]),
     ("fastnet", ["stem", "stage1", "stage2", "stage3", "head"]),
+    ("airbench", ["stem", "stage1", "stage2", "stage3", "head"]),
     ("resnet18", ["stem", "stage1", "stage2", "stage3", "stage4", "head"]),
 ])
 def test_every_architecture_is_named_stages_ending_in_a_linear_head(arch, stages):
@@ -149,7 +150,7 @@ def test_fastnet_convolutions_before_batchnorm_have_no_bias():
     assert sum(isinstance(m, nn.BatchNorm2d) for m in FastNet().modules()) == 7
 
 
-@pytest.mark.parametrize("arch", ["tutorialnet", "fastnet", "resnet18"])
+@pytest.mark.parametrize("arch", ["tutorialnet", "fastnet", "airbench", "resnet18"])
 def test_replace_head_keeps_the_body_and_swaps_the_classifier(arch):
     model = build_model(arch, 10)
     old = classifier(model)
@@ -198,3 +199,43 @@ def test_fastnet_stages_are_residual():
     torch.testing.assert_close(models.Residual(block)(x), x + block(x))
     model = FastNet()
     assert all(isinstance(getattr(model, f"stage{i}").residual, models.Residual) for i in (1, 2, 3))
+
+
+def test_airbench_convolutions_start_as_identities_unless_asked_not_to():
+    model = AirbenchNet(10)
+    x = torch.randn(2, 64, 15, 15)
+    # stage2's first convolution: 64 channels in, 128 out; the first 64 filters pass their channel through.
+    torch.testing.assert_close(model.stage2.conv1(x)[:, :64], x)
+    y = torch.randn(2, 128, 7, 7)
+    torch.testing.assert_close(model.stage2.conv2(y), y)
+    random = AirbenchNet(10, identity_init=False)
+    assert not torch.allclose(random.stage2.conv1(x)[:, :64], x)
+
+
+def test_airbench_shapes_and_stem():
+    model = AirbenchNet(10)
+    assert model.stem.conv.out_channels == 2 * 3 * 2 * 2 and model.stem.conv.bias is not None
+    assert classifier(model).bias is None and [model.stage1.conv1.out_channels, model.stage2.conv1.out_channels,
+                                               model.stage3.conv1.out_channels] == list(models.AIRBENCH_WIDTHS)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    assert model.to(memory_format=torch.channels_last)(x).shape == (2, 10)
+
+
+@pytest.mark.parametrize("strategy", list(transfer.STRATEGY_TABLE))
+def test_every_transfer_strategy_works_on_airbench(strategy):
+    torch.manual_seed(0)
+    model = replace_head(AirbenchNet(10), 4)
+    chosen = transfer.apply_strategy(model, strategy)
+    frozen = transfer.STRATEGY_TABLE[strategy].frozen(chosen, len(stage_names(model)), 0)
+    assert transfer.frozen_stages(model) == stage_names(model)[:frozen]
+    optimizer = torch.optim.SGD(transfer.param_groups(model, chosen, lr=0.1), lr=0.1)
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    for epoch in range(2):   # the scheduled strategies unfreeze a stage at epoch 1
+        transfer.on_epoch_start(model, chosen, epoch, optimizer)
+        transfer.set_train_mode(model, chosen)
+        loss = F.cross_entropy(model(torch.randn(8, 3, 32, 32)), torch.arange(8) % 4)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    changed = {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert "head" in changed and not changed & set(transfer.frozen_stages(model))

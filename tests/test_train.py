@@ -11,10 +11,10 @@ import threading
 import pytest
 import torch
 
-from tl_lessons import feature_cache
+from tl_lessons import fast_recipe, feature_cache
 from tl_lessons import train as training
 from tl_lessons.errors import ConfigError
-from tl_lessons.models import FastNet, TutorialNet, replace_head
+from tl_lessons.models import FastNet, TutorialNet, build_model, replace_head
 from tl_lessons.synthetic import make_synthetic
 from tl_lessons.train import (PRESETS, DivergenceWatch, History, TrainConfig, confusion_matrix, evaluate, fit, follow,
                               learning_rate, per_class_accuracy, predict)
@@ -44,8 +44,7 @@ def test_presets_are_complete_and_the_tutorial_recipe_is_exact():
     assert (tutorial.arch, tutorial.batch_size, tutorial.lr, tutorial.momentum, tutorial.epochs) == ("tutorialnet", 4, 0.001, 0.9, 2)
     assert (tutorial.schedule, tutorial.augment, tutorial.weight_decay, tutorial.label_smoothing) == ("constant", False, 0.0, 0.0)
     assert tutorial.nesterov is False and tutorial.mean == tutorial.std == (0.5, 0.5, 0.5)
-    assert PRESETS["quick"].arch == PRESETS["full"].arch == "fastnet"
-    assert PRESETS["quick"].epochs < PRESETS["full"].epochs
+    assert PRESETS["quick"].arch == "fastnet" and PRESETS["full"].arch == "airbench"
 
 
 def test_event_stream_has_the_documented_shape(small):
@@ -200,6 +199,72 @@ def test_learning_rate_schedules():
     assert {learning_rate(step, 100, constant) for step in range(100)} == {0.1}
 
 
+def test_the_one_cycle_rate_of_the_other_presets_is_the_old_formula_to_the_bit():
+    for preset in ("quick", "tutorial_fast"):
+        cfg = PRESETS[preset]
+        warmup_steps = round(cfg.warmup * 400)
+        old = [cfg.lr * (step + 1) / warmup_steps if step < warmup_steps else
+               cfg.lr * (400 - step) / (400 - warmup_steps) for step in range(400)]
+        assert [learning_rate(step, 400, cfg) for step in range(400)] == old
+
+
+def test_the_full_recipes_rate_rises_from_a_fifth_of_its_peak_and_ends_at_seven_hundredths():
+    full = PRESETS["full"]
+    rates = [learning_rate(step, 1000, full) / full.lr for step in range(1000)]
+    assert rates[0] == pytest.approx(0.2, abs=0.01) and rates.index(max(rates)) == 229 and max(rates) == 1.0
+    assert rates[-1] == pytest.approx(0.07, abs=0.01)
+
+
+# The settings of the other presets before the full recipe's settings were added (issue 24): the chapters'
+# committed numbers come from them, so they must not move.
+PRESETS_BEFORE_ISSUE_24 = {
+    "tutorial": {"arch": "tutorialnet", "epochs": 2, "batch_size": 4, "lr": 0.001, "optimizer": "sgd", "momentum": 0.9,
+                 "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "warmup": 0.2, "augment": False,
+                 "label_smoothing": 0.0, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "seed": 0,
+                 "eval_batch_size": 500, "bf16": False, "channels_last": "auto", "log_every_s": 0.25,
+                 "log_every_steps": 0, "diverge_factor": 3.0, "memory_share": 1.0},
+    "tutorial_fast": {"arch": "tutorialnet", "epochs": 6, "batch_size": 128, "lr": 0.1, "optimizer": "sgd",
+                      "momentum": 0.9, "nesterov": True, "weight_decay": 0.0005, "schedule": "onecycle", "warmup": 0.2,
+                      "augment": False, "label_smoothing": 0.1, "mean": None, "std": None, "seed": 0,
+                      "eval_batch_size": 500, "bf16": False, "channels_last": "auto", "log_every_s": 0.25,
+                      "log_every_steps": 0, "diverge_factor": 3.0, "memory_share": 1.0},
+    "quick": {"arch": "fastnet", "epochs": 8, "batch_size": 512, "lr": 0.4, "optimizer": "sgd", "momentum": 0.9,
+              "nesterov": True, "weight_decay": 0.0005, "schedule": "onecycle", "warmup": 0.2, "augment": True,
+              "label_smoothing": 0.1, "mean": None, "std": None, "seed": 0, "eval_batch_size": 500, "bf16": "auto",
+              "channels_last": "auto", "log_every_s": 0.25, "log_every_steps": 0, "diverge_factor": 3.0,
+              "memory_share": 1.0},
+}
+# What the settings added since then are in those presets: each piece of the full recipe off, the old augmentation.
+ADDED_SINCE_AS_BEFORE = {"warmup_from": 0.0, "decay_to": 0.0, "shift": 4, "shift_fill": "zeros", "flip": "random",
+                         "whiten_stem": False, "bn_scale_frozen": False, "bn_shift_lr_factor": 1.0, "lookahead_every": 0,
+                         "lookahead_keep": 0.95, "test_views": "image", "minutes": None}
+
+
+@pytest.mark.parametrize("preset", list(PRESETS_BEFORE_ISSUE_24))
+def test_the_other_presets_are_what_they_were_before_the_full_recipe(preset):
+    assert dataclasses.asdict(PRESETS[preset]) == {**PRESETS_BEFORE_ISSUE_24[preset], **ADDED_SINCE_AS_BEFORE}
+    assert TrainConfig() == dataclasses.replace(TrainConfig(), **ADDED_SINCE_AS_BEFORE)   # the defaults are these
+
+
+def test_the_full_preset_is_the_airbench_recipe():
+    full = PRESETS["full"]
+    assert (full.arch, full.batch_size, full.lr, full.momentum, full.label_smoothing) == ("airbench", 1024, 1.5, 0.85, 0.2)
+    assert (full.whiten_stem, full.bn_scale_frozen, full.bn_shift_lr_factor, full.lookahead_every) == (True, True, 64, 5)
+    assert (full.flip, full.shift, full.shift_fill, full.test_views, full.minutes) == (
+        "alternate", 2, "reflect", "flip_and_shift", 10)
+    assert full.problems() == {}
+
+
+@pytest.mark.slow
+def test_the_full_recipe_trains_with_lookahead_on_a_small_set(small, monkeypatch):
+    pulls = []
+    monkeypatch.setattr(fast_recipe.Lookahead, "after_step",
+                        lambda self, step, total: pulls.append((step, total)))
+    cfg = dataclasses.replace(PRESETS["full"], epochs=2, batch_size=50, bf16=False, lookahead_every=2)
+    events = list(fit(build_model("airbench", 10), small[0], small[1], cfg))
+    assert events[-1]["status"] == "finished" and pulls == [(step, 8) for step in range(1, 9)]
+
+
 @pytest.mark.slow
 def test_caching_frozen_stages_gives_the_same_linear_probe(small):
     """Frozen stages run once per image with the cache, once per image per epoch without; same results."""
@@ -287,6 +352,11 @@ def test_a_head_that_does_not_fit_the_classes_is_a_config_error(small):
     ({"epochs": 0}, "epochs"), ({"batch_size": "32"}, "batch_size"), ({"seed": -1}, "seed"),
     ({"seed": 10**29}, "seed"),  # a 30-digit seed from a link: no number field could show it
     ({"optimizer": "adam"}, "optimizer"), ({"schedule": "cosine"}, "schedule"),
+    ({"warmup_from": 1.5}, "warmup_from"), ({"decay_to": -0.1}, "decay_to"), ({"shift": 40}, "shift"),
+    ({"shift": 2.5}, "shift"), ({"shift_fill": "mirror"}, "shift_fill"), ({"flip": "always"}, "flip"),
+    ({"bn_shift_lr_factor": 0}, "bn_shift_lr_factor"), ({"lookahead_every": -1}, "lookahead_every"),
+    ({"lookahead_keep": 2}, "lookahead_keep"), ({"test_views": "mirror"}, "test_views"), ({"minutes": 0}, "minutes"),
+    ({"minutes": "ten"}, "minutes"),
 ])
 def test_settings_that_cannot_train_are_sentences_not_type_errors(small, changes, field):
     assert list(config(**changes).problems()) == [field]

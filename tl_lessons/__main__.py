@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
 from .errors import CheckpointError, ConfigError, LessonError
@@ -120,22 +121,43 @@ def diverged(args, lr: float) -> int:
     return DIVERGED
 
 
-def cmd_train(args):
-    from . import data, inference, models, train
+def budgeted(config, args):
+    """The preset with the command line's overrides and its time budget: --minutes, else the preset's own
+    (`full`: 10 minutes), none when --epochs fixes the epochs. Any preset takes --minutes."""
+    if args.epochs is not None and args.minutes is not None:
+        raise ConfigError("Give either the epochs (--epochs) or a time budget (--minutes), not both: with "
+                          "--minutes the command measures this computer and picks the epochs that fit.")
+    minutes = config.minutes if args.epochs is None else None   # --epochs fixes the epochs: no budget
+    if args.minutes is not None:
+        minutes = args.minutes
+    config = dataclasses.replace(config, **overrides(args), minutes=minutes)
+    problems = config.problems()
+    if problems:
+        raise ConfigError(" ".join(problems.values()))
+    return config
 
+
+def cmd_train(args):
+    from . import budget, data, inference, models, train
+
+    started = time.perf_counter()  # the budget counts from here: reading the data, training and testing
     check_save(args)
-    config = dataclasses.replace(train.PRESETS[args.preset], **overrides(args))
+    config = budgeted(train.PRESETS[args.preset], args)
     train_set = data.load_dataset(args.data, "train", seed=config.seed)
     test_set = data.load_dataset(args.data, "test", seed=config.seed)
     print(train_set.describe())
+    if config.minutes is not None:
+        config, why = budget.plan_run(config, train_set, test_set, config.minutes * 60, time.perf_counter() - started)
+        print(why)
     model = models.build_model(config.arch, train_set.num_classes)
     label = f"{args.preset} · {config.arch} · {args.data}"
     history = run_stream(train.fit(model, train_set, None, config), args,
                          {"command": "train", "preset": args.preset, "data": args.data,
                           **dataclasses.asdict(config)}, label)
-    loss, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std)
-    print(f"{history.status}: test accuracy {accuracy:.2%} (loss {loss:.3f}) "
-          f"after {history.end.get('elapsed', 0):.0f} s of training")
+    loss, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std, views=config.test_views)
+    views = "" if config.test_views == "image" else f" with test-time views ({config.test_views})"
+    print(f"{history.status}: test accuracy {accuracy:.2%}{views} (loss {loss:.3f}) "
+          f"after {history.end.get('elapsed', 0):.0f} s of training, {time.perf_counter() - started:.0f} s in all")
     if history.status == "diverged":
         return diverged(args, config.lr)
     if args.save and history.status == "finished":
@@ -278,6 +300,8 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="train a model from scratch with a preset")
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS))
     p.add_argument("--data", default="cifar10", help="cifar10, cifar100, synthetic10 or synthetic100")
+    p.add_argument("--minutes", type=float, help="a time budget: measure this computer, then train as many epochs "
+                   "as fit it with reading the data and testing (default: the preset's, 10 for full; none for the others)")
     add_training_options(p)
     p.set_defaults(run=cmd_train)
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import data, executors, inference, models, train, transfer, transfer_setup
+from tl_lessons import budget, data, executors, inference, models, train, transfer, transfer_setup
 from tl_lessons.errors import ConfigError
 from tl_lessons.imageset import ImageSet
 from tl_lessons.loader import Loader
@@ -100,15 +100,7 @@ def estimate_seconds(setup: TransferSetup, root=None, probe_steps: int = 6) -> f
     torch.manual_seed(setup.seed)
     model, strategy, train_set, val_set, config = transfer_setup.prepare(setup, root=root)
     started = time.perf_counter()
-    steps = []
-    probe = dataclasses.replace(config, log_every_steps=1)
-    for event in train.fit(model, train_set, None, probe, strategy=strategy):
-        if event["kind"] == "start":
-            total_steps = event["total_steps"]
-        elif event["kind"] == "step":
-            steps.append((event["step"], time.perf_counter() - started))
-            if len(steps) > probe_steps:
-                break
+    steps, total_steps = budget.first_steps(model, train_set, config, strategy, probe_steps)
     if len(steps) < 3:  # a run of a step or two: it was just measured whole
         return time.perf_counter() - started
     evaluated = config.epochs * (len(val_set) if val_set is not None else 0) + len(transfer_setup.load_test(setup, root=root))
@@ -125,8 +117,7 @@ def extrapolate(steps: list[tuple[int, float]], total_steps: int, batch_size: in
     >>> round(extrapolate([(1, 2.0), (5, 6.0)], total_steps=100, batch_size=64, evaluated=640), 2)  # 2 + 99 + 10/3
     104.33
     """
-    (first_step, first_at), (last_step, last_at) = steps[0], steps[-1]
-    per_step = (last_at - first_at) / (last_step - first_step)
+    (first_step, first_at), per_step = steps[0], budget.seconds_per_step(steps)
     return first_at + per_step * (total_steps - first_step) + per_step / batch_size / 3 * evaluated
 
 

@@ -2,10 +2,10 @@
 
 Each section prints one or more rows (what, measured, target, met?) and all of them are
 written to a JSON file. Sections that need the real CIFAR-10 say so and are skipped when it
-is missing. On an idle 2-core CPU the presets take about 6 minutes and the TutorialNet
-comparison about 4; `--only loader probe` runs a part. `browser` drives the dashboard in
-Chromium (`bench_browser`) and is skipped where there is none; so is `classroom`, thirty learners
-pressing Train together on one dashboard (`bench_classroom`, several minutes).
+is missing. On an idle 2-core CPU the presets take about 20 minutes (`full` within 2, 5 and
+10 minutes) and the TutorialNet comparison about 4; `--only loader probe` runs a part. `browser`
+drives the dashboard in Chromium (`bench_browser`) and is skipped where there is none; so is
+`classroom`, thirty learners pressing Train together on one dashboard (`bench_classroom`, several minutes).
 
     python -m tl_lessons bench --json bench.json
     python -m tl_lessons bench --only loader models
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import data, environment, hardware, inference, models, train, transfer, transfer_setup
+from . import budget, data, environment, hardware, inference, models, train, transfer, transfer_setup
 from .dashboard import charts, jobs, learnt, settings, sources
 from .loader import Loader, measure_loader_throughput
 from .runs import MEMORY, RunStore
@@ -101,27 +101,63 @@ def bench_models() -> list[dict]:
     return rows
 
 
-def timed_preset(preset: str, **changes) -> dict:
-    """Train a preset on the real CIFAR-10, data loading included in the time; test accuracy."""
+def timed_preset(preset: str, minutes: float | None = None, **changes) -> dict:
+    """Train a preset on the real CIFAR-10, data loading included in the time; test accuracy (with the
+    preset's test-time views).
+
+    With `minutes`, the run first measures this computer and takes the epochs that fit that budget
+    (`budget.plan_run`, as `python -m tl_lessons train --minutes` does); "with_test_s" is the time the
+    budget covers: reading the data, measuring, training and testing.
+    """
     started = time.perf_counter()
     train_set, test_set = data.load_cifar10("train"), data.load_cifar10("test")
     config = dataclasses.replace(train.PRESETS[preset], **changes)
+    plan = None
+    if minutes is not None:
+        config, plan = budget.plan_run(config, train_set, test_set, minutes * 60, time.perf_counter() - started)
     model = models.build_model(config.arch, 10)
     history = train.train(model, train_set, None, config, progress=False)
     seconds = time.perf_counter() - started
-    _, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std)
-    return {"preset": preset, "seconds": seconds, "test_acc": accuracy, "status": history.status,
-            "epochs": config.epochs}
+    _, accuracy = inference.evaluate(model, test_set, mean=config.mean, std=config.std, views=config.test_views)
+    return {"preset": preset, "seconds": seconds, "with_test_s": time.perf_counter() - started, "test_acc": accuracy,
+            "status": history.status, "epochs": config.epochs, "plan": plan,
+            # from the start of the run to its end: setting it up and the whitening included
+            "images_per_s": config.epochs * len(train_set) / history.end["elapsed"] if history.end else None}
+
+
+def training_flops_per_image(arch: str, num_classes: int = 10) -> float:
+    """Floating-point operations of one training image (forward and backward pass), counted once by torch.
+
+    >>> training_flops_per_image("fastnet") > 0        # `docs/performance.md` has the counts
+    True
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.build_model(arch, num_classes)
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(2, 3, 32, 32)).sum().backward()   # two images: BatchNorm needs more than one
+    return counter.get_total_flops() / 2
+
+
+FULL_BUDGETS = (2, 5, 10)
+"""The minutes `bench` gives the `full` preset: what it reaches in each (10 is its own budget)."""
 
 
 def bench_presets() -> list[dict]:
-    rows = []
-    for preset, target_acc, target_s in (("quick", 0.80, 120), ("full", 0.92, 600)):
-        result = timed_preset(preset)
-        met = result["test_acc"] >= target_acc and result["seconds"] <= target_s
-        rows.append(row(f"preset {preset}: test accuracy / seconds",
-                        f"{result['test_acc']:.2%} in {result['seconds']:.0f} s", "",
-                        f"≥ {target_acc:.0%} in ≤ {target_s} s", met, **result))
+    """`quick` for its epochs; `full` within each of `FULL_BUDGETS`, with its pace and the FLOP/s that makes."""
+    quick = timed_preset("quick")
+    rows = [row("preset quick: test accuracy / seconds", f"{quick['test_acc']:.2%} in {quick['seconds']:.0f} s", "",
+                "≥ 80% in ≤ 120 s", quick["test_acc"] >= 0.80 and quick["seconds"] <= 120, **quick)]
+    flops = training_flops_per_image(train.PRESETS["full"].arch)
+    for minutes in FULL_BUDGETS:
+        result = timed_preset("full", minutes=minutes)
+        # Every budget must hold; the kit's accuracy target (92 %) is for its own budget, ten minutes.
+        target = f"≥ 92% in ≤ {minutes * 60} s" if minutes == 10 else f"≤ {minutes * 60} s"
+        met = result["with_test_s"] <= minutes * 60 and (minutes != 10 or result["test_acc"] >= 0.92)
+        rate = result["images_per_s"]
+        rows.append(row(f"preset full in {minutes} min: test accuracy / seconds / training pace",
+                        f"{result['test_acc']:.2%} in {result['with_test_s']:.0f} s, {rate:,.0f} images/s "
+                        f"({flops * rate / 1e12:.2f} TFLOP/s)", "", target, met, flops_per_image=flops, **result))
     return rows
 
 

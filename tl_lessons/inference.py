@@ -31,6 +31,43 @@ from tl_lessons.loader import Loader, normalise
 INFERENCE_BATCH_SIZE = 500
 
 
+TEST_VIEWS = ("image", "flip", "flip_and_shift")
+"""What `evaluate` can show a model of each image (`view_logits`): the image alone, also its mirror, also shifted copies."""
+
+
+def view_logits(model: nn.Module, x: torch.Tensor, views: str = "image") -> torch.Tensor:
+    """The model's logits for a batch of images, averaged over test-time views.
+
+    A model trained on mirrored and shifted images has learnt that a cat looking left is a cat
+    looking right, but its answers on the two still differ a little, each in its own way. Asking
+    about several views of the same image and averaging the answers cancels part of those
+    differences, at the price of one forward pass per view:
+
+    * "image": the image alone (1 pass);
+    * "flip": the mean of the image's logits and its mirror's (2 passes);
+    * "flip_and_shift": half that, plus half the same for the image moved one pixel up and left
+      and one down and right (its border mirrored in): 6 passes.
+
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    >>> x = torch.randn(5, 3, 4, 4)
+    >>> torch.equal(view_logits(model, x, "flip"), 0.5 * (model(x) + model(x.flip(3))))
+    True
+    """
+    if views == "image":
+        return model(x).float()
+
+    def with_mirror(images):
+        return 0.5 * (model(images).float() + model(images.flip(3)).float())
+
+    logits = with_mirror(x)
+    if views == "flip":
+        return logits
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = 0.5 * (with_mirror(padded[..., :height, :width]) + with_mirror(padded[..., 2:, 2:]))
+    return 0.5 * logits + 0.5 * shifted
+
+
 @contextmanager
 def evaluation_mode(model: nn.Module):
     """Put every module in eval mode, then give each back the mode it had (frozen BatchNorm included)."""
@@ -43,15 +80,17 @@ def evaluation_mode(model: nn.Module):
             module.training = training
 
 
-def evaluate_batches(model: nn.Module, batches, predicted: list | None = None) -> tuple[float, float]:
+def evaluate_batches(model: nn.Module, batches, predicted: list | None = None,
+                     views: str = "image") -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of `model` over batches of (inputs, labels), in eval mode.
 
     `predicted`, a list, receives each batch's predicted classes (a tensor per batch), in order.
+    `views`: what the model sees of each image (`view_logits`).
     """
     loss_sum, correct, seen = 0.0, 0, 0
     with evaluation_mode(model), torch.no_grad():
         for x, y in batches:
-            logits = model(x).float()
+            logits = view_logits(model, x, views)
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             answers = logits.argmax(1)
             correct += (answers == y).sum().item()
@@ -67,12 +106,13 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = INFERENCE_BATCH_SIZE, device=None, mean=None,
-             std=None, predicted: list | None = None):
+             std=None, predicted: list | None = None, views: str = "image"):
     """(loss, accuracy) of `model` on `ds`: plain cross-entropy (no label smoothing), eval mode.
 
     `mean`/`std` default to the dataset's; pass the ones the model was trained with if they
     differ (`config.mean`, `config.std`: None there also means the dataset's). `predicted`, a
-    list, receives the predicted classes batch by batch (see `evaluate_batches`).
+    list, receives the predicted classes batch by batch (see `evaluate_batches`). `views`: one of
+    `TEST_VIEWS`, the test-time views averaged for each image (`view_logits`; `config.test_views`).
 
     >>> from tl_lessons.checkpoints import load_source_model
     >>> from tl_lessons.data import load_dataset
@@ -81,8 +121,11 @@ def evaluate(model: nn.Module, ds: ImageSet, batch_size: int = INFERENCE_BATCH_S
     >>> 0 <= acc <= 1, loss > 0
     (True, True)
     """
+    if views not in TEST_VIEWS:
+        raise ConfigError(f"The test views are one of {', '.join(TEST_VIEWS)} (the image alone, also its mirror, "
+                          f"also shifted copies), not {views!r}.")
     device = torch.device(device) if device is not None else model_device(model)
-    return evaluate_batches(model, Loader(ds, batch_size, device=device, mean=mean, std=std), predicted)
+    return evaluate_batches(model, Loader(ds, batch_size, device=device, mean=mean, std=std), predicted, views)
 
 
 def predict(model: nn.Module, ds_or_images, mean=None, std=None,

@@ -21,11 +21,13 @@ from tl_lessons.imageset import ImageSet
 
 
 def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: int = 4,
-                  flip: bool = True) -> torch.Tensor:
-    """Random crop after `pad` pixels of zero padding, and a random horizontal flip, per image.
+                  flip: bool | torch.Tensor = True, fill: str = "zeros") -> torch.Tensor:
+    """Random crop after `pad` pixels of padding, and a horizontal flip, per image.
 
     The same augmentation as torchvision's RandomCrop(32, padding=4) + RandomHorizontalFlip,
-    done for a whole batch at once; `generator` makes it repeatable.
+    done for a whole batch at once; `generator` makes it repeatable. `flip`: True mirrors a
+    random half, False none, a boolean tensor the images it marks. `fill`: "zeros" (black borders)
+    or "reflect" (the image's own border mirrored outwards, which looks like more of the photo).
 
     >>> batch = torch.full((8, 3, 32, 32), 200, dtype=torch.uint8)
     >>> augmented = augment_batch(batch, torch.Generator().manual_seed(0))
@@ -38,16 +40,22 @@ def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: i
     # Every random choice comes from the CPU generator, so the result does not depend on the device.
     shift_y = torch.randint(0, shifts, (n,), generator=generator).to(device)
     shift_x = torch.randint(0, shifts, (n,), generator=generator).to(device)
-    mirror = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
+    if isinstance(flip, torch.Tensor):
+        mirror = flip
+    else:
+        mirror = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
     mirror = mirror.to(device)
 
     # Cutting each image's window separately would cost one small copy per image. Instead the
     # crop is cut in two steps, rows then columns, and before each step the images are sorted
     # so that those sharing a shift sit side by side: one slice copy then moves the whole group.
-    # Rows: sort by vertical shift, pad with zeros, keep `height` rows starting at the shift.
+    # Rows: sort by vertical shift, pad, keep `height` rows starting at the shift.
     by_y = torch.argsort(shift_y)
-    padded = images_uint8.new_zeros(n, channels, height + 2 * pad, width + 2 * pad)
-    padded[:, :, pad:pad + height, pad:pad + width] = images_uint8.index_select(0, by_y)
+    if fill == "reflect":
+        padded = reflect_pad(images_uint8.index_select(0, by_y), pad)
+    else:
+        padded = images_uint8.new_zeros(n, channels, height + 2 * pad, width + 2 * pad)
+        padded[:, :, pad:pad + height, pad:pad + width] = images_uint8.index_select(0, by_y)
     rows = images_uint8.new_empty(n, channels, height, width + 2 * pad)
     first = 0
     for shift, count in enumerate(torch.bincount(shift_y, minlength=shifts).tolist()):
@@ -66,6 +74,19 @@ def augment_batch(images_uint8: torch.Tensor, generator: torch.Generator, pad: i
         first += count
     # Undo the two sorts so that image i of the output is image i of the input, augmented.
     return out.index_select(0, torch.argsort(by_y[by_x]))
+
+
+def reflect_pad(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """`pad` pixels around every image, the image's border mirrored outwards (F.pad's "reflect", for uint8 too).
+
+    >>> reflect_pad(torch.tensor([[[[1, 2, 3]]]], dtype=torch.uint8).expand(1, 1, 3, 3), 1)[0, 0, 0].tolist()
+    [2, 1, 2, 3, 2]
+    """
+    def mirrored(size):  # -2, -1, 0 .. size-1, size, size+1  ->  2, 1, 0 .. size-1, size-2, size-3
+        index = torch.arange(-pad, size + pad, device=images.device).abs()
+        return torch.where(index >= size, 2 * (size - 1) - index, index)
+
+    return images.index_select(2, mirrored(images.shape[2])).index_select(3, mirrored(images.shape[3]))
 
 
 def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
@@ -119,7 +140,11 @@ class Loader:
     """Iterate over an ImageSet in batches of normalised float32 images and int64 labels.
 
     Each pass (`for x, y in loader`) is one epoch; its order and augmentation come from
-    `seed` and the epoch number, so a run can be repeated exactly.
+    `seed` and the epoch number, so a run can be repeated exactly. With `augment`, every image
+    moves by up to `shift` pixels each way (`shift_fill`: what fills the uncovered border, see
+    `augment_batch`) and is mirrored: at random (`flip="random"`), or (`"alternate"`) in every
+    other epoch, starting from a random half: any two epochs in a row show each image both ways,
+    where random flips show a quarter of the images the same way twice.
 
     >>> from tl_lessons.data import load_dataset
     >>> loader = Loader(load_dataset("synthetic10", "train"), batch_size=512, shuffle=True, augment=True, seed=0)
@@ -129,7 +154,7 @@ class Loader:
 
     def __init__(self, ds: ImageSet, batch_size: int = 256, shuffle: bool = False, augment: bool = False,
                  device="cpu", channels_last: bool = False, seed: int = 0, drop_last: bool = False,
-                 mean=None, std=None):
+                 mean=None, std=None, shift: int = 4, shift_fill: str = "zeros", flip: str = "random"):
         self.ds = ds
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -138,6 +163,10 @@ class Loader:
         self.channels_last = channels_last
         self.seed = seed
         self.drop_last = drop_last
+        self.shift, self.shift_fill, self.flip = shift, shift_fill, flip
+        # flip="alternate": the images mirrored in even epochs (0, 2, ...); odd epochs mirror the others.
+        self.mirrored_in_even_epochs = (torch.rand(len(ds), generator=torch.Generator().manual_seed(seed)) < 0.5
+                                        ).to(self.device)
         # A model pre-trained elsewhere wants its own statistics: pass them as mean/std.
         self.mean = tuple(ds.mean if mean is None else mean)
         self.std = tuple(ds.std if std is None else std)
@@ -150,12 +179,14 @@ class Loader:
         return batch_count(len(self.ds), self.batch_size, self.drop_last)
 
     def __iter__(self):
-        generator = epoch_generator(self.seed, self.epoch)
+        epoch = self.epoch
+        generator = epoch_generator(self.seed, epoch)
         self.epoch += 1
         for rows in batch_rows(len(self.ds), self.batch_size, self.shuffle, self.drop_last, generator, self.device):
             images = self.images.index_select(0, rows)  # much faster than self.images[rows]
             if self.augment:
-                images = augment_batch(images, generator)
+                flip = True if self.flip == "random" else self.mirrored_in_even_epochs[rows] ^ (epoch % 2 == 1)
+                images = augment_batch(images, generator, self.shift, flip, self.shift_fill)
             if self.channels_last:
                 # Reordering the uint8 batch moves 4x fewer bytes than reordering the float one,
                 # and normalise keeps the layout it is given.

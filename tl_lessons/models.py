@@ -151,6 +151,84 @@ def _fastnet_channels(width):
     return channels
 
 
+AIRBENCH_WIDTHS = (64, 128, 128)
+"""AirbenchNet's channels: stage1 (at 15x15 pixels after its pooling), stage2 (7x7), stage3 (3x3)."""
+
+
+def identity_start(conv):
+    """Start a 3x3 convolution as an identity on its first `in_channels` filters (`nn.init.dirac_`).
+
+    Filter i copies input channel i through unchanged (a 1 in the middle of its kernel, 0
+    elsewhere); the filters beyond the input's channels keep PyTorch's random start. A deep
+    stack without skip connections then starts out passing the image through instead of
+    scrambling it, which is what a skip connection gives a ResNet.
+
+    >>> conv = identity_start(nn.Conv2d(2, 3, 3, padding=1, bias=False))
+    >>> x = torch.randn(1, 2, 5, 5)
+    >>> torch.equal(conv(x)[:, :2], x)                  # the first two filters pass their channel through
+    True
+    """
+    with torch.no_grad():
+        nn.init.dirac_(conv.weight[:conv.in_channels])
+    return conv
+
+
+def conv_pool_block(in_channels, out_channels, identity_init=True):
+    """conv 3x3, max-pool 2, BatchNorm, GELU, conv 3x3, BatchNorm, GELU: one stage of AirbenchNet.
+
+    Pooling right after the first convolution does the second one at a quarter of the pixels.
+    BatchNorm keeps 40 % of each batch's statistics in its running ones (PyTorch's momentum
+    0.4, not 0.1): a run of a few hundred steps needs running statistics that catch up fast.
+
+    >>> conv_pool_block(24, 64)(torch.zeros(2, 24, 31, 31)).shape
+    torch.Size([2, 64, 15, 15])
+    """
+    def conv(cin, cout):
+        layer = nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False)
+        return identity_start(layer) if identity_init else layer
+
+    return nn.Sequential(OrderedDict(
+        conv1=conv(in_channels, out_channels),
+        pool=nn.MaxPool2d(2),
+        bn1=nn.BatchNorm2d(out_channels, eps=1e-12, momentum=0.4),
+        act1=nn.GELU(),
+        conv2=conv(out_channels, out_channels),
+        bn2=nn.BatchNorm2d(out_channels, eps=1e-12, momentum=0.4),
+        act2=nn.GELU(),
+    ))
+
+
+def AirbenchNet(num_classes=10, widths=AIRBENCH_WIDTHS, stem_kernel=2, identity_init=True):
+    """The `full` preset's network: a small VGG-style CNN after Keller Jordan's airbench (2024), as stages.
+
+    - stem:   a 2x2 convolution with 2 x 3 x 2 x 2 = 24 filters, GELU (32x32 -> 31x31 pixels).
+              `train.TrainConfig.whiten_stem` sets its filters from the training images' patches
+              before the first step and keeps them (`tl_lessons.fast_recipe.whiten_stem`)
+    - stageN: `conv_pool_block`: two 3x3 convolutions around a 2x2 max-pool, no skip connection;
+              with `identity_init` each convolution starts as an identity (`identity_start`)
+    - head:   global max-pool, flatten, scale by 1/9, a linear classifier without bias
+
+    It does five times FastNet's work per image (0.325 against 0.065 GFLOP per training image:
+    `docs/performance.md`); the `full` preset trains it with the recipe in `tl_lessons.fast_recipe`.
+
+    >>> model = AirbenchNet(10)
+    >>> stage_names(model), model(torch.zeros(2, 3, 32, 32)).shape
+    (['stem', 'stage1', 'stage2', 'stage3', 'head'], torch.Size([2, 10]))
+    """
+    stem_width = 2 * 3 * stem_kernel ** 2  # every whitening filter and its negative (see fast_recipe.whiten_stem)
+    stages = OrderedDict(stem=nn.Sequential(OrderedDict(
+        conv=nn.Conv2d(3, stem_width, kernel_size=stem_kernel, bias=True), act=nn.GELU())))
+    for number, (cin, cout) in enumerate(zip((stem_width, *widths), widths), start=1):
+        stages[f"stage{number}"] = conv_pool_block(cin, cout, identity_init)
+    stages["head"] = nn.Sequential(OrderedDict(
+        pool=nn.AdaptiveMaxPool2d(1),
+        flatten=nn.Flatten(),
+        scale=Scale(1 / 9),   # small first logits, as FastNet's 1/8
+        fc=nn.Linear(widths[-1], num_classes, bias=False),
+    ))
+    return nn.Sequential(stages)
+
+
 def _staged_resnet(resnet, stem):
     """Regroups a torchvision ResNet into stages stem, stage1..stage4, head."""
     return nn.Sequential(OrderedDict(
@@ -248,6 +326,7 @@ def _imagenet_weights(weights):
 ARCHITECTURES = {
     "tutorialnet": TutorialNet,
     "fastnet": FastNet,
+    "airbench": AirbenchNet,
     "resnet18": resnet18_cifar,
     "imagenet_resnet18": imagenet_resnet18,
 }

@@ -27,12 +27,12 @@ Events are plain dicts (JSON-serialisable, so the run store can keep them):
 
 `follow` consumes a stream with a progress bar and returns a `History` (`train` = `fit` + `follow`). The
 loop's helpers live beside it: `tl_lessons.hardware` (device, threads, bf16), `tl_lessons.feature_cache`
-(frozen stages computed once) and `tl_lessons.inference` (`evaluate`, `predict`, `confusion_matrix`:
-looking at a trained model; kept reachable here as `train.evaluate` and so on).
+(frozen stages computed once), `tl_lessons.divergence` (a run that blew up), `tl_lessons.fast_recipe` (the
+`full` preset's pieces, each switched on by a setting) and `tl_lessons.inference` (`evaluate`, `predict`,
+`confusion_matrix`: looking at a trained model; kept reachable here as `train.evaluate` and so on).
 """
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 
@@ -40,12 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tl_lessons import transfer
+from tl_lessons import fast_recipe, transfer
+from tl_lessons.divergence import DivergenceWatch
 from tl_lessons.errors import ConfigError, is_number, is_whole_number
 from tl_lessons.feature_cache import FeatureBatches, compute_features, plan_cache
 from tl_lessons.hardware import cpu_threads, keep_freed_memory, pick_device, use_bf16, use_channels_last
 from tl_lessons.imageset import ImageSet
-from tl_lessons.inference import INFERENCE_BATCH_SIZE, evaluate_batches
+from tl_lessons.inference import INFERENCE_BATCH_SIZE, TEST_VIEWS, evaluate_batches
 from tl_lessons.loader import Loader, batch_count
 from tl_lessons.models import output_count
 
@@ -77,9 +78,14 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    schedule: str = "onecycle"     # "onecycle": linear warm-up then linear decay to 0; "constant"
+    schedule: str = "onecycle"     # "onecycle": linear warm-up then linear decay (to 0 unless decay_to); "constant"
     warmup: float = 0.2            # fraction of all steps spent warming up (one-cycle only)
-    augment: bool = True           # random crop (padding 4) + horizontal flip of every training batch
+    warmup_from: float = 0.0       # one-cycle: the rate starts at this share of its peak ...
+    decay_to: float = 0.0          # ... and ends at this share (the full recipe: 0.2 and 0.07)
+    augment: bool = True           # random crop (moved up to `shift` pixels) + horizontal flip of every training batch
+    shift: int = 4                 # augment: the most pixels an image moves each way
+    shift_fill: str = "zeros"      # what fills the border a shift uncovers: "zeros", or "reflect" (the image mirrored)
+    flip: str = "random"           # augment: mirror at "random", or each image in every other epoch ("alternate")
     label_smoothing: float = 0.1
     mean: tuple | None = None      # normalisation; None = the training set's own statistics
     std: tuple | None = None
@@ -91,12 +97,20 @@ class TrainConfig:
     log_every_steps: int = 0       # ... or, when > 0, exactly every this many steps instead
     diverge_factor: float = 3.0    # "diverged" when the smoothed loss exceeds this times its start (DivergenceWatch)
     memory_share: float = 1.0      # the share of the spare memory its feature cache may take (`plan_cache`)
+    # The full recipe's pieces (tl_lessons.fast_recipe says what each one does and why); off by default.
+    whiten_stem: bool = False      # set the stem's filters from the training images' patches, and keep them
+    bn_scale_frozen: bool = False  # BatchNorm's scale stays at 1: only its shift learns ...
+    bn_shift_lr_factor: float = 1.0  # ... this many times faster than the other weights
+    lookahead_every: int = 0       # every this many steps, pull the weights onto their running average (0: never)
+    lookahead_keep: float = 0.95   # the share of that average kept per step (fast_recipe.Lookahead)
+    test_views: str = "image"      # what `evaluate` shows the model of each test image (inference.TEST_VIEWS)
+    minutes: float | None = None   # a time budget: `budget.plan_run` picks the epochs that fit it (fit trains `epochs`)
 
     def problems(self) -> dict:
         """What cannot train in these settings, as {setting: sentence} (empty when all is well).
 
-        The one home of the rules for the learning rate, epochs, batch size and seed: `fit` and
-        `TransferSetup.problems` (the dashboard, the command line) ask it.
+        The one home of the rules for the learning rate, epochs, batch size, seed and every other
+        setting: `fit` and `TransferSetup.problems` (the dashboard, the command line) ask it.
 
         >>> TrainConfig(lr=0.0, epochs=2.5).problems()
         {'lr': 'The learning rate must be a number above 0: try 0.01.', 'epochs': 'Train for a whole number of epochs, at least 1.'}
@@ -111,10 +125,23 @@ class TrainConfig:
             problems["batch_size"] = "The batch size must be a whole number of images, at least 1."
         if not (is_whole_number(self.seed) and 0 <= self.seed <= MAX_SEED):
             problems["seed"] = f"The seed must be a whole number from 0 to {MAX_SEED:,}."
-        if self.optimizer not in ("sgd", "adamw"):
-            problems["optimizer"] = f"The optimizer is 'sgd' or 'adamw', not {self.optimizer!r}."
-        if self.schedule not in ("onecycle", "constant"):
-            problems["schedule"] = f"The schedule is 'onecycle' or 'constant', not {self.schedule!r}."
+        for name, allowed in (("optimizer", ("sgd", "adamw")), ("schedule", ("onecycle", "constant")),
+                              ("shift_fill", ("zeros", "reflect")), ("flip", ("random", "alternate")),
+                              ("test_views", TEST_VIEWS)):
+            if getattr(self, name) not in allowed:
+                problems[name] = f"The {name} is {' or '.join(map(repr, allowed))}, not {getattr(self, name)!r}."
+        for name in ("warmup_from", "decay_to", "lookahead_keep"):
+            if not (is_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1):
+                problems[name] = f"{name} is a share of the whole: a number from 0 to 1."
+        if not (is_whole_number(self.shift) and 0 <= self.shift <= 16):
+            problems["shift"] = "The shift is a whole number of pixels from 0 to 16: try 4, or 2."
+        if not (is_whole_number(self.lookahead_every) and self.lookahead_every >= 0):
+            problems["lookahead_every"] = "lookahead_every is a whole number of steps: 0 (no lookahead) or more."
+        if not (is_number(self.bn_shift_lr_factor) and self.bn_shift_lr_factor > 0):
+            problems["bn_shift_lr_factor"] = ("bn_shift_lr_factor must be a number above 0: BatchNorm's shift learns "
+                                              "that many times faster than the rest (1: as fast).")
+        if self.minutes is not None and not (is_number(self.minutes) and self.minutes > 0):
+            problems["minutes"] = "The time budget must be a number of minutes above 0, for example 10."
         return problems
 
 
@@ -136,13 +163,18 @@ PRESETS = {
         arch="tutorialnet", epochs=6, batch_size=128, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
         augment=False, bf16=False,
     ),
-    # The kit's recipe for FastNet: a few minutes on a laptop CPU ("quick") or a better model ("full").
+    # The kit's recipe for FastNet: a few minutes on a laptop CPU.
     # quick: 8 epochs, chosen on the same validation images: 80.1 % after 8 epochs (chapter 03's run),
     # 78.4 % after 6 (preset_choices.py). Its training time, with and without bf16: `docs/performance.md`.
     "quick": TrainConfig(arch="fastnet", epochs=8),
-    # full: simply more epochs; nothing was chosen for it (its 92 % target is out of reach on the
-    # development CPUs: docs/experiments/full_preset_cpu_limit.md).
-    "full": TrainConfig(arch="fastnet", epochs=20),
+    # full: the best this CPU does in ten minutes. AirbenchNet with airbench93's recipe, each piece a setting
+    # (tl_lessons.fast_recipe), for as many epochs as fit `minutes` on the machine at hand: the command line and
+    # `bench` measure its pace and set them (`budget.plan_run`); `fit` alone trains `epochs`. The rates are
+    # airbench93's, in the kit's terms (`budget.scaled_to_batch` says how); what it reaches: docs/performance.md.
+    "full": TrainConfig(arch="airbench", epochs=10, batch_size=1024, lr=1.5, momentum=0.85, weight_decay=0.0153 / 11.5,
+                        warmup=0.23, warmup_from=0.2, decay_to=0.07, label_smoothing=0.2, shift=2, shift_fill="reflect",
+                        flip="alternate", whiten_stem=True, bn_scale_frozen=True, bn_shift_lr_factor=64,
+                        lookahead_every=5, test_views="flip_and_shift", minutes=10),
 }
 
 
@@ -155,9 +187,10 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     if config.schedule == "constant":
         return config.lr
     warmup_steps = max(1, round(config.warmup * total_steps))
+    low = config.lr * (config.warmup_from if step < warmup_steps else config.decay_to)  # 0 unless asked
     if step < warmup_steps:
-        return config.lr * (step + 1) / warmup_steps
-    return config.lr * (total_steps - step) / max(1, total_steps - warmup_steps)
+        return low + (config.lr - low) * (step + 1) / warmup_steps
+    return low + (config.lr - low) * (total_steps - step) / max(1, total_steps - warmup_steps)
 
 
 def drops_last_batch(images: int, batch_size: int) -> bool:
@@ -191,7 +224,8 @@ def make_optimizer(model: nn.Module, strategy, config: TrainConfig) -> torch.opt
     >>> len(optimizer.param_groups)              # one per stage: stem, stage1, stage2, stage3, head
     5
     """
-    return optimizer_for(transfer.param_groups(model, strategy, config.lr), config)
+    groups = transfer.param_groups(model, strategy, config.lr)
+    return optimizer_for(fast_recipe.recipe_param_groups(model, groups, config), config)  # the full recipe's rates
 
 
 def optimizer_for(parameters, config: TrainConfig) -> torch.optim.Optimizer:
@@ -212,7 +246,7 @@ def optimizer_for(parameters, config: TrainConfig) -> torch.optim.Optimizer:
 def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config: TrainConfig,
                  strategy=None) -> list[str]:
     """Why `fit` cannot train this, as sentences: the settings', the strategy's schedule, the data's, the model's."""
-    problems = list(config.problems().values())
+    problems = list(config.problems().values()) + fast_recipe.recipe_problems(model, config, strategy)
     if strategy is not None and (problem := transfer.schedule_problem(strategy, config.epochs)):
         problems.append(problem)
     if len(train) == 0:
@@ -228,67 +262,6 @@ def fit_problems(model: nn.Module, train: ImageSet, val: ImageSet | None, config
             )
             break
     return problems
-
-
-class DivergenceWatch:
-    """Notices a training run that blew up: a NaN/inf loss, or a loss far above where it started.
-
-    Where a run starts: a model that guesses (equal odds for every class) has a loss of
-    log(classes), 2.30 for 10 classes; a model that starts worse than that is judged from its
-    first loss instead. Both are known before the first update, so a blow-up in the first steps
-    cannot pass for the start, and every step is checked from the first one.
-
-    Single batches are noisy (a batch of 4 images can have a huge loss by chance), so the
-    comparison uses a running average of the loss over about `SMOOTHING_IMAGES` images: a
-    batch of 512 counts alone, a batch of 4 is averaged with the 63 before it.
-
-    >>> watch = DivergenceWatch(PRESETS["quick"], num_classes=10)
-    >>> watch.update(2.3, step=1)   # None: all is well
-    >>> watch.update(float("nan"), step=2)
-    'The loss became nan at step 2: ...'
-    """
-
-    SMOOTHING_IMAGES = 256
-    ENDED_ABOVE = 1.5  # a run that never got better and ended this many times above its start made things worse
-
-    def __init__(self, config: TrainConfig, num_classes: int):
-        self.config = config
-        self.guess = math.log(max(num_classes, 2))  # the loss of equal odds for every class
-        self.weight = min(1.0, config.batch_size / self.SMOOTHING_IMAGES)
-        self.start = self.smoothed = self.lowest = None
-        self.step = 0
-
-    def update(self, loss: float, step: int) -> str | None:
-        """Feed one step's loss; returns the learner-facing message when the run diverged."""
-        self.step = step
-        if not math.isfinite(loss):
-            return f"The loss became {loss} at step {step}: {self.advice()}"
-        if self.start is None:
-            # The loss before the first update: the model's, not the learning rate's doing.
-            self.start = max(self.guess, loss)
-            self.smoothed = loss
-            return None
-        self.smoothed += self.weight * (loss - self.smoothed)
-        self.lowest = self.smoothed if self.lowest is None else min(self.lowest, self.smoothed)
-        if self.smoothed > self.config.diverge_factor * self.start:
-            return (f"The loss rose to {self.smoothed:.3g} at step {step}, more than {self.config.diverge_factor:g} "
-                    f"times the {self.start:.3g} it started from: {self.advice()}")
-        return None
-
-    def at_end(self) -> str | None:
-        """The message for a run that ended well above its start without ever coming below it, else None.
-
-        A short run can end before its loss climbs past `diverge_factor` times the start, yet leave
-        a model worse than one that guesses.
-        """
-        if self.lowest is None or self.lowest < self.start or self.smoothed <= self.ENDED_ABOVE * self.start:
-            return None
-        return (f"After {self.step} steps the loss was {self.smoothed:.3g}, above the {self.start:.3g} it started "
-                f"from, and it never came below that: {self.advice()}")
-
-    def advice(self) -> str:
-        lr = self.config.lr
-        return f"the learning rate {lr:g} is too large; try {lr / 10:g} or smaller."
 
 
 STOPPED = "Stopped by request: the epochs finished so far are kept."
@@ -381,6 +354,7 @@ class Run:
     val_acc: float | None = None
     best_val_acc: float | None = None
     val_predicted: list | None = None  # the class predicted for each validation image at the last validation
+    lookahead: fast_recipe.Lookahead | None = None  # averages the weights every few steps (config.lookahead_every)
 
 
 def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -> Run:
@@ -391,9 +365,12 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
     model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     mean = config.mean if config.mean is not None else train.mean
     std = config.std if config.std is not None else train.std
+    if config.whiten_stem:
+        fast_recipe.whiten_stem(model, train, mean, std)
     drop_last = drops_last_batch(len(train), config.batch_size)
     batches = Loader(train, config.batch_size, shuffle=True, augment=config.augment, device=device,
-                     channels_last=channels_last, seed=config.seed, drop_last=drop_last, mean=mean, std=std)
+                     channels_last=channels_last, seed=config.seed, drop_last=drop_last, mean=mean, std=std,
+                     shift=config.shift, shift_fill=config.shift_fill, flip=config.flip)
     val_batches = None
     if val is not None:
         val_batches = Loader(val, config.eval_batch_size, device=device, channels_last=channels_last,
@@ -412,8 +389,8 @@ def prepare_batches(model, train, val, config, strategy, device, cache_frozen) -
                batches=batches, val_batches=val_batches, optimizer=optimizer,
                total_steps=config.epochs * len(batches), train_images=len(train), drop_last=drop_last,
                cached_stages=cached, note=note, unaugmented=unaugmented,
-               divergence=DivergenceWatch(config, train.num_classes),
-               started=time.perf_counter(), trained=model)
+               divergence=DivergenceWatch(config, train.num_classes), started=time.perf_counter(), trained=model,
+               lookahead=fast_recipe.lookahead_for(model, config))
 
 
 def start_event(run: Run) -> dict:
@@ -521,6 +498,8 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, 
     loss.backward()
     run.optimizer.step()
     run.step += 1
+    if run.lookahead is not None:
+        run.lookahead.after_step(run.step, run.total_steps)
     return loss.item(), (logits.argmax(1) == y).sum().item(), run.config.lr * rate_factor
 
 
