@@ -441,10 +441,11 @@ def test_a_budget_that_cannot_be_kept_is_refused_before_any_data_is_read(empty_d
 
 @pytest.mark.slow
 def test_a_budget_too_small_for_one_epoch_says_how_much_would_do(empty_data, capsys):
-    assert cli.main(["train", "--preset", "tutorial_fast", "--data", "synthetic10", "--minutes", "0.01",
+    # 0.06 s: less than measuring the pace takes on any computer, so no epoch can fit, however fast it is.
+    assert cli.main(["train", "--preset", "tutorial_fast", "--data", "synthetic10", "--minutes", "0.001",
                      "--no-store"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: One epoch does not fit 1 s here") and "Give it at least 1 minute." in err
+    assert err.startswith("error: One epoch does not fit ") and "Give it at least 1 minute." in err
 
 
 @pytest.mark.slow
