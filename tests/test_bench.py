@@ -158,7 +158,7 @@ def test_timed_preset_within_a_budget_plans_first_and_tests_with_the_views(small
     monkeypatch.setattr(data, "load_cifar10", lambda split="train": train_set if split == "train" else test_set)
     planned = {}
 
-    def plan(config, train_set, test_set, budget_s, spent_s):
+    def plan(config, train_set, test_images, budget_s, spent_s):
         planned["budget_s"] = budget_s
         return dataclasses.replace(config, arch="tutorialnet", epochs=1, whiten_stem=False), "It fits."
 

@@ -77,12 +77,13 @@ def test_a_larger_batch_scales_the_rate_and_keeps_the_decay(monkeypatch):
 
 @pytest.mark.slow
 def test_plan_run_measures_this_computer_and_sets_the_epochs():
-    train_set, test_set = make_synthetic(10, "train", n_per_class=20), make_synthetic(10, "test", n_per_class=5)
-    config, why = plan_run(PRESETS["tutorial_fast"], train_set, test_set, budget_s=30, spent_s=1.0)
+    # Only the test split's size is given: planning never looks at test images.
+    train_set = make_synthetic(10, "train", n_per_class=20)
+    config, why = plan_run(PRESETS["tutorial_fast"], train_set, test_images=50, budget_s=30, spent_s=1.0)
     assert config.epochs >= 1 and why.startswith("This computer trains")
     assert "reading the data and measuring this computer" in why
     with pytest.raises(ConfigError, match="does not fit"):
-        plan_run(PRESETS["tutorial_fast"], train_set, test_set, budget_s=1.0, spent_s=1.0)
+        plan_run(PRESETS["tutorial_fast"], train_set, test_images=50, budget_s=1.0, spent_s=1.0)
 
 
 def test_first_steps_times_each_step_after_the_first():

@@ -454,8 +454,8 @@ def test_the_full_preset_plans_ten_minutes_with_its_test_views(empty_data, monke
 
     planned = {}
 
-    def plan(config, train_set, test_set, budget_s, spent_s):
-        planned.update(budget_s=budget_s, spent_s=spent_s)
+    def plan(config, train_set, test_images, budget_s, spent_s):
+        planned.update(budget_s=budget_s, spent_s=spent_s, test_images=test_images)
         return dataclasses.replace(config, arch="tutorialnet", epochs=1, whiten_stem=False), "It fits, because."
 
     evaluated = {}
@@ -465,6 +465,7 @@ def test_the_full_preset_plans_ten_minutes_with_its_test_views(empty_data, monke
     assert cli.main(["train", "--preset", "full", "--data", "synthetic10", "--no-store"]) == 0
     out = capsys.readouterr().out
     assert planned["budget_s"] == 600 and planned["spent_s"] > 0 and "It fits, because." in out
+    assert planned["test_images"] == 1000   # the plan gets the test split's size, never its images
     assert evaluated["views"] == "flip_and_shift" and "with test-time views (flip_and_shift)" in out and "in all" in out
 
 

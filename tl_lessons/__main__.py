@@ -147,7 +147,7 @@ def cmd_train(args):
     test_set = data.load_dataset(args.data, "test", seed=config.seed)
     print(train_set.describe())
     if config.minutes is not None:
-        config, why = budget.plan_run(config, train_set, test_set, config.minutes * 60, time.perf_counter() - started)
+        config, why = budget.plan_run(config, train_set, len(test_set), config.minutes * 60, time.perf_counter() - started)
         print(why)
     model = models.build_model(config.arch, train_set.num_classes)
     label = f"{args.preset} · {config.arch} · {args.data}"

@@ -114,7 +114,7 @@ def timed_preset(preset: str, minutes: float | None = None, **changes) -> dict:
     config = dataclasses.replace(train.PRESETS[preset], **changes)
     plan = None
     if minutes is not None:
-        config, plan = budget.plan_run(config, train_set, test_set, minutes * 60, time.perf_counter() - started)
+        config, plan = budget.plan_run(config, train_set, len(test_set), minutes * 60, time.perf_counter() - started)
     model = models.build_model(config.arch, 10)
     history = train.train(model, train_set, None, config, progress=False)
     seconds = time.perf_counter() - started

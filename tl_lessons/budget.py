@@ -7,7 +7,7 @@ command line asks `plan_run` to
 
 1. adapt the recipe to the device (`for_device`: on a GPU a larger batch and bfloat16),
 2. train its first few steps for real and throw them away (`first_steps`), to measure the pace here,
-3. time the test-time views on a few hundred test images,
+3. time the test-time views on a few hundred training images (the test split is only counted),
 4. give all that, and the time already spent reading the data, to `plan_epochs`, a pure function,
    which says how many epochs fit and why, in a sentence.
 
@@ -173,31 +173,35 @@ def for_device(config, device):
     return config if config.bf16 != "auto" else dataclasses.replace(config, bf16=settings["autocast"] is not None)
 
 
-def evaluation_seconds(model, test_set, config, sample: int = inference.INFERENCE_BATCH_SIZE) -> float:
-    """About how long `evaluate` with `config.test_views` takes on all of `test_set`: timed on `sample` images.
+def evaluation_seconds(model, images, config, count: int, sample: int = inference.INFERENCE_BATCH_SIZE) -> float:
+    """About how long `evaluate` with `config.test_views` takes on `count` images: timed on `sample` of `images`.
+
+    The plan times it on *training* images: the test split is looked at once, after training, and never
+    to decide anything (here: how many epochs fit). Any images of the same size take the same time.
 
     >>> from tl_lessons.data import load_dataset
     >>> from tl_lessons.models import build_model
-    >>> test_set = load_dataset("synthetic10", "test")
-    >>> evaluation_seconds(build_model("tutorialnet", 10), test_set, train.PRESETS["quick"]) > 0
+    >>> train_set = load_dataset("synthetic10", "train")
+    >>> evaluation_seconds(build_model("tutorialnet", 10), train_set, train.PRESETS["quick"], count=10_000) > 0
     True
     """
-    part = test_set.take(range(min(sample, len(test_set))))
+    part = images.take(range(min(sample, len(images))))
     started = time.perf_counter()
     inference.evaluate(model, part, mean=config.mean, std=config.std, views=config.test_views)
-    return (time.perf_counter() - started) * len(test_set) / len(part)
+    return (time.perf_counter() - started) * count / len(part)
 
 
-def plan_run(config, train_set, test_set, budget_s: float, spent_s: float = 0.0, device=None):
+def plan_run(config, train_set, test_images: int, budget_s: float, spent_s: float = 0.0, device=None):
     """`config` with the epochs that fit `budget_s` seconds here, and the sentence that says why.
 
-    `spent_s`: seconds already gone (reading the data). Measures this computer on a fresh model of
+    `test_images`: how many images the test will show the model (only their number: the test split is not
+    used to plan). `spent_s`: seconds already gone (reading the data). Measures this computer on a fresh model of
     `config.arch` (`first_steps`, `evaluation_seconds`: a few seconds, counted against the budget), then
     asks `plan_epochs`. Raises ConfigError, with its sentence, when not even one epoch fits.
 
     >>> from tl_lessons.synthetic import make_synthetic
     >>> config, why = plan_run(train.PRESETS["tutorial_fast"], make_synthetic(10, n_per_class=40),
-    ...                        make_synthetic(10, "test", n_per_class=10), budget_s=60)
+    ...                        test_images=100, budget_s=60)
     >>> config.epochs > 1, why.startswith("This computer trains")
     (True, True)
     """
@@ -209,7 +213,7 @@ def plan_run(config, train_set, test_set, budget_s: float, spent_s: float = 0.0,
     times, _ = first_steps(model, train_set, probe, device=device)
     # The first two steps pay for warming up (the first also for setting the run up): the pace is the rest's.
     images_per_s = config.batch_size / seconds_per_step(times[1:])
-    testing = evaluation_seconds(model, test_set, config)
+    testing = evaluation_seconds(model, train_set, config, count=test_images)
     views = "" if config.test_views == "image" else f" with its test-time views ({config.test_views})"
     overheads = {"reading the data and measuring this computer": spent_s + time.perf_counter() - started,
                  "setting the run up": times[0][1], f"testing{views}": testing}
