@@ -34,7 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tl_lessons.book_markdown import markdown_to_html, plain_text, slug
+from tl_lessons.book_markdown import markdown_to_html, plain_text
+from tl_lessons.chapters import as_shown
 from tl_lessons.errors import LessonError
 from tl_lessons.widgets.explorer import STATIC_NOTE
 
@@ -78,10 +79,9 @@ def solution_notebooks(notebooks: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 def printed_text(text: str) -> str:
-    """What a terminal would show for a printed stream: colour codes removed, each carriage
-    return overwriting its line (a progress bar leaves only its last state)."""
-    lines = ANSI.sub("", text).split("\n")
-    return "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r") for line in lines)
+    """What a terminal would show for a printed stream: colour codes removed, each carriage return
+    overwriting its line (`chapters.as_shown`: a progress bar leaves only its last state)."""
+    return as_shown(ANSI.sub("", text))
 
 
 def joined(value) -> str:

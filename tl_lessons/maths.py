@@ -422,6 +422,15 @@ def plot_descent(surface: Surface, paths: dict):
     return fig
 
 
+def descent_run(lr: float = 0.05, momentum: float = 0.0, x0: float | None = None, y0: float | None = None,
+                surface: str = "bowl", steps: int = 100) -> tuple:
+    """(the surface, the path, `summarise_descent`'s numbers) of one run: what `explore_descent` shows."""
+    chosen = get_surface(surface)
+    start = (chosen.start[0] if x0 is None else x0, chosen.start[1] if y0 is None else y0)
+    path = gradient_descent(chosen.grad, start, lr=lr, momentum=momentum, steps=steps)
+    return chosen, path, summarise_descent(chosen, path)
+
+
 def explore_descent(lr: float = 0.05, momentum: float = 0.0, x0: float | None = None, y0: float | None = None,
                     surface: str = "bowl", steps: int = 100, show: bool = True) -> dict:
     """Run gradient descent on a named surface, draw it (when `show`), and return `summarise_descent`'s numbers.
@@ -432,10 +441,7 @@ def explore_descent(lr: float = 0.05, momentum: float = 0.0, x0: float | None = 
     >>> explore_descent(lr=0.09, surface="bowl", show=False)["verdict"]
     'converged'
     """
-    chosen = get_surface(surface)
-    start = (chosen.start[0] if x0 is None else x0, chosen.start[1] if y0 is None else y0)
-    path = gradient_descent(chosen.grad, start, lr=lr, momentum=momentum, steps=steps)
-    summary = summarise_descent(chosen, path)
+    chosen, path, summary = descent_run(lr, momentum, x0, y0, surface, steps)
     if show:
         plot_descent(chosen, {f"lr {lr:.3g}, momentum {momentum:.2f}: {summary['verdict']}": path})
         plt.show()

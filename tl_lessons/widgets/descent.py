@@ -1,7 +1,7 @@
 """Chapter 02's gradient-descent explorer: sliders for the learning rate, momentum, start point and steps.
 
-Each change re-runs `tl_lessons.maths.explore_descent` (the chapter also calls it directly, to
-print its numbers) and draws the path on the chosen surface with `maths.plot_descent`: the maths
+Each change re-runs the descent behind `tl_lessons.maths.explore_descent` (`maths.descent_run`; the
+chapter also calls `explore_descent` directly, to print its numbers) and draws the path with `maths.plot_descent`: the maths
 stays in `tl_lessons.maths`, and this module only wires controls to it. Like every explorer
 (`tl_lessons.widgets.explorer`), its first view is an ordinary figure and text in the notebook, so
 a static copy of the chapter (the book, GitHub) shows it too.
@@ -20,9 +20,7 @@ def descent_view(lr: float, momentum: float, x0: float, y0: float, surface: str,
     """The path from (x0, y0) on `surface`, drawn, with `explore_descent`'s numbers under it."""
     import matplotlib.pyplot as plt
 
-    summary = maths.explore_descent(lr=lr, momentum=momentum, x0=x0, y0=y0, surface=surface, steps=steps, show=False)
-    chosen = maths.get_surface(surface)
-    path = maths.gradient_descent(chosen.grad, (x0, y0), lr=lr, momentum=momentum, steps=steps)
+    chosen, path, summary = maths.descent_run(lr=lr, momentum=momentum, x0=x0, y0=y0, surface=surface, steps=steps)
     label = f"lr {lr:.3g}, momentum {momentum:.2f}, {steps} steps: {summary['verdict']}"
     figure = maths.plot_descent(chosen, {label: path})
     plt.close(figure)  # the explorer shows it as a PNG; the notebook must not show it a second time
